@@ -1,0 +1,172 @@
+"""The one event stream: typed facts a pipeline reports as it works.
+
+The CLI renders them, the store persists them, the server streams them, and `show` / `resume`
+read them back. Nothing keeps a second, private record of the same facts.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, TypeAdapter
+
+
+class _Event(BaseModel):
+    ts: float = Field(default_factory=time.time)
+    run_id: str | None = None
+    step: str | None = None  # the pipeline step that produced the event, when there is one
+
+
+class RunStarted(_Event):
+    kind: Literal["run_started"] = "run_started"
+    feature: str
+    repo: str
+    branch: str
+    worktree: str
+
+
+class StepStarted(_Event):
+    kind: Literal["step_started"] = "step_started"
+    persona: str | None = None
+    detail: str = ""
+
+
+class StepFinished(_Event):
+    kind: Literal["step_finished"] = "step_finished"
+    status: Literal["ok", "failed", "skipped"] = "ok"
+    detail: str = ""
+
+
+class ModelCall(_Event):
+    """One exchange with a model (or a cache hit). Messages are redacted before they get here."""
+
+    kind: Literal["model_call"] = "model_call"
+    persona: str | None = None
+    alias: str
+    model: str = ""
+    messages: list[dict[str, Any]] = Field(default_factory=list)
+    response: str = ""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    total_cost_usd: float = 0.0
+    latency_ms: float = 0.0
+    cached: bool = False
+    error: str | None = None
+
+
+class CommandRun(_Event):
+    kind: Literal["command_run"] = "command_run"
+    argv: list[str]
+    cwd: str = ""
+    exit_code: int | None = None
+    duration_s: float = 0.0
+    timed_out: bool = False
+    output_tail: str = ""
+
+
+class TestsReported(_Event):
+    kind: Literal["tests_reported"] = "tests_reported"
+    language: str = "python"
+    phase: str = ""  # "red", "green", "iteration-2", ...
+    passed: int = 0
+    failed: int = 0
+    errors: int = 0
+    skipped: int = 0
+    signature: str = ""
+    failures: list[str] = Field(default_factory=list)  # test ids that did not pass
+
+
+class EditApplied(_Event):
+    kind: Literal["edit_applied"] = "edit_applied"
+    path: str
+    edit_kind: str = ""
+
+
+class EditRefused(_Event):
+    kind: Literal["edit_refused"] = "edit_refused"
+    path: str
+    reason: str
+
+
+class CommitMade(_Event):
+    kind: Literal["commit_made"] = "commit_made"
+    sha: str
+    branch: str
+    message: str
+
+
+class ReviewMade(_Event):
+    kind: Literal["review_made"] = "review_made"
+    verdict: str
+    comments: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class Notice(_Event):
+    kind: Literal["notice"] = "notice"
+    level: Literal["info", "warning", "error"] = "info"
+    message: str
+
+
+class RunFinished(_Event):
+    kind: Literal["run_finished"] = "run_finished"
+    status: Literal["green", "failed", "error", "stopped"]
+    reason: str = ""
+    total_cost_usd: float = 0.0
+
+
+Event = Annotated[
+    RunStarted
+    | StepStarted
+    | StepFinished
+    | ModelCall
+    | CommandRun
+    | TestsReported
+    | EditApplied
+    | EditRefused
+    | CommitMade
+    | ReviewMade
+    | Notice
+    | RunFinished,
+    Field(discriminator="kind"),
+]
+
+EventSink = Callable[[_Event], None]
+
+_adapter: TypeAdapter[Event] = TypeAdapter(Event)
+
+
+def event_from_json(data: str | bytes | dict[str, Any]) -> _Event:
+    """Rebuild a typed event from its stored JSON form."""
+    if isinstance(data, dict):
+        return _adapter.validate_python(data)
+    return _adapter.validate_json(data)
+
+
+def null_sink(_event: _Event) -> None:
+    """An event sink that drops everything (library use without a listener)."""
+
+
+class Emitter:
+    """Fans one event out to every subscriber, stamping run id and step."""
+
+    def __init__(self, run_id: str | None = None) -> None:
+        self.run_id = run_id
+        self.step: str | None = None
+        self._sinks: list[EventSink] = []
+
+    def subscribe(self, sink: EventSink) -> None:
+        self._sinks.append(sink)
+
+    def __call__(self, event: _Event) -> None:
+        if event.run_id is None:
+            event.run_id = self.run_id
+        if event.step is None:
+            event.step = self.step
+        for sink in self._sinks:
+            sink(event)
+
+
+BaseEvent = _Event
