@@ -1,0 +1,369 @@
+"""council.yaml: the schema (pydantic), loading with line-numbered errors, provider presets.
+
+`models:` is LiteLLM's `model_list` shape, so a LiteLLM proxy's `litellm_config.yaml` loads
+as-is (`model_list:` is accepted as a synonym, `os.environ/NAME` references are kept for the
+LiteLLM router to resolve).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from council.errors import ConfigError
+
+CONFIG_FILE = "council.yaml"
+PERSONAS = ("pacer", "maven", "guardian", "builder", "artisan")
+ENV_REF = "os.environ/"
+
+
+class ModelEntry(BaseModel):
+    """One deployment in LiteLLM's `model_list` shape."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model_name: str
+    litellm_params: dict[str, Any]
+    model_info: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _has_model(self) -> ModelEntry:
+        if not self.litellm_params.get("model"):
+            raise ValueError("litellm_params.model is required (e.g. 'openai/gpt-4o-mini')")
+        return self
+
+    def env_refs(self) -> list[str]:
+        """Names of environment variables this entry reads through `os.environ/NAME`."""
+        refs = []
+        for value in self.litellm_params.values():
+            if isinstance(value, str) and value.startswith(ENV_REF):
+                refs.append(value[len(ENV_REF) :])
+        return refs
+
+
+class PersonaConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: str
+    temperature: float = Field(0.2, ge=0.0, le=2.0)
+    max_tokens: int = Field(4096, gt=0)
+
+
+class Limits(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    max_iterations: int = Field(5, ge=1, le=50)
+    budget_usd: float = Field(2.0, gt=0)
+    test_timeout_s: float = Field(300, gt=0)
+    model_timeout_s: float = Field(120, gt=0)
+    install_timeout_s: float = Field(900, gt=0)
+    max_test_attempts: int = Field(3, ge=1, le=10)  # Guardian tries to produce valid red tests
+    max_edit_reasks: int = Field(2, ge=0, le=5)  # edits that do not apply go back this often
+
+
+class LanguageConfig(BaseModel):
+    """Gate commands for one language. An empty string switches that gate off."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    test: str = "pytest"
+    lint: str = "ruff check"
+    format: str = "ruff format --check"
+    sast: str = "bandit"
+    test_dir: str = "tests"
+
+
+class ContextConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    map_tokens: int = Field(4000, gt=0)
+    file_tokens: int = Field(8000, gt=0)
+
+
+class SandboxConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    memory_mb: int = Field(2048, gt=0)
+    cpu_s: int = Field(600, gt=0)
+    network: bool = False  # test runs get no network unless this is switched on
+
+
+class CacheConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    dir: str | None = None  # default: ~/.cache/council/models
+
+
+class CouncilConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    models: list[ModelEntry] = Field(default_factory=list, alias="model_list")
+    router_settings: dict[str, Any] = Field(default_factory=dict)
+    # Accepted so a LiteLLM proxy config loads unchanged; council reads `cache` and `fallbacks`.
+    litellm_settings: dict[str, Any] = Field(default_factory=dict)
+    general_settings: dict[str, Any] = Field(default_factory=dict)
+    environment_variables: dict[str, Any] = Field(default_factory=dict)
+    personas: dict[str, PersonaConfig] = Field(default_factory=dict)
+    limits: Limits = Field(default_factory=Limits)
+    languages: dict[str, LanguageConfig] = Field(default_factory=dict)
+    context: ContextConfig = Field(default_factory=ContextConfig)
+    sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
+    cache: CacheConfig = Field(default_factory=CacheConfig)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _accept_model_list(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "models" in data and "model_list" in data:
+            raise ValueError("give either 'models' or 'model_list', not both")
+        return data
+
+    @model_validator(mode="after")
+    def _personas_name_models(self) -> CouncilConfig:
+        names = {m.model_name for m in self.models}
+        for persona, cfg in self.personas.items():
+            if persona not in PERSONAS:
+                raise ValueError(f"unknown persona '{persona}' (known: {', '.join(PERSONAS)})")
+            if names and cfg.model not in names:
+                raise ValueError(
+                    f"persona '{persona}' uses model '{cfg.model}', which is not in models "
+                    f"(defined: {', '.join(sorted(names))})"
+                )
+        return self
+
+    def persona(self, name: str) -> PersonaConfig:
+        """The persona's settings; a persona not listed gets the model named after it, or the first."""
+        if name in self.personas:
+            return self.personas[name]
+        if not self.models:
+            raise ConfigError("no models are configured")
+        for entry in self.models:
+            if entry.model_name.lower().startswith(name):
+                return PersonaConfig(model=entry.model_name)
+        return PersonaConfig(model=self.models[0].model_name)
+
+    def language(self, name: str) -> LanguageConfig:
+        return self.languages.get(name, LanguageConfig())
+
+    def router_options(self) -> dict[str, Any]:
+        """Router settings with fallbacks from either place LiteLLM configs keep them."""
+        options = dict(self.router_settings)
+        if "fallbacks" not in options and "fallbacks" in self.litellm_settings:
+            options["fallbacks"] = self.litellm_settings["fallbacks"]
+        return options
+
+    def missing_env(self) -> list[str]:
+        """Environment variables that the personas' models (and their fallbacks) need but lack."""
+        used = {self.persona(p).model for p in PERSONAS}
+        missing: list[str] = []
+        for entry in self.models:
+            if entry.model_name not in used:
+                continue
+            for ref in entry.env_refs():
+                if not os.environ.get(ref) and ref not in missing:
+                    missing.append(ref)
+        return missing
+
+
+# --- loading ---------------------------------------------------------------------------------
+
+
+def _node_at(node: yaml.Node | None, loc: tuple[Any, ...]) -> yaml.Node | None:
+    """Walk a composed YAML node tree along a pydantic error location."""
+    for key in loc:
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                if k.value == key:
+                    node = v
+                    break
+            else:
+                return node
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int):
+            if key >= len(node.value):
+                return node
+            node = node.value[key]
+        else:
+            return node
+    return node
+
+
+def _describe(errors: ValidationError, root: yaml.Node | None, source: str) -> str:
+    lines = []
+    for err in errors.errors():
+        loc = tuple(x for x in err["loc"] if not (isinstance(x, str) and x.startswith("function")))
+        key = ".".join(str(x) for x in loc) or "(top level)"
+        node = _node_at(root, loc)
+        where = f"{source}:{node.start_mark.line + 1}" if node is not None else source
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        lines.append(f"{where}: {key}: {msg}")
+    return "\n".join(lines)
+
+
+def parse_config(text: str, source: str = CONFIG_FILE) -> CouncilConfig:
+    """Parse and validate council.yaml text; errors name the key and line."""
+    try:
+        root = yaml.compose(text)
+        data = yaml.safe_load(text) if root is not None else {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark else source
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{where}: invalid YAML: {problem}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}:1: expected a mapping at the top level")
+    try:
+        return CouncilConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"invalid configuration\n{_describe(exc, root, source)}") from None
+
+
+def load_config(path: Path) -> CouncilConfig:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    return parse_config(text, source=str(path))
+
+
+# --- presets ---------------------------------------------------------------------------------
+
+# provider -> (models: strong, fast), the environment it needs, and any extra params.
+_PRESETS: dict[str, dict[str, Any]] = {
+    "openai": {
+        "strong": "openai/gpt-4o",
+        "fast": "openai/gpt-4o-mini",
+        "params": {"api_key": "os.environ/OPENAI_API_KEY"},
+    },
+    "anthropic": {
+        "strong": "anthropic/claude-sonnet-4-20250514",
+        "fast": "anthropic/claude-3-5-haiku-20241022",
+        "params": {"api_key": "os.environ/ANTHROPIC_API_KEY"},
+    },
+    "azure": {
+        "strong": "azure/gpt-4o",
+        "fast": "azure/gpt-4o-mini",
+        "params": {
+            "api_key": "os.environ/AZURE_API_KEY",
+            "api_base": "os.environ/AZURE_API_BASE",
+            "api_version": "os.environ/AZURE_API_VERSION",
+        },
+    },
+    "ollama": {
+        "strong": "ollama_chat/qwen2.5-coder:7b",
+        "fast": "ollama_chat/qwen2.5-coder:7b",
+        "params": {"api_base": "http://127.0.0.1:11434"},
+        "info": {"input_cost_per_token": 0.0, "output_cost_per_token": 0.0},
+    },
+    "litellm-proxy": {
+        "strong": "litellm_proxy/builder",
+        "fast": "litellm_proxy/maven",
+        "params": {
+            "api_key": "os.environ/LITELLM_PROXY_API_KEY",
+            "api_base": "os.environ/LITELLM_PROXY_API_BASE",
+        },
+    },
+}
+PROVIDERS = tuple(_PRESETS)
+
+# Which persona needs the strong model: planning, tests, code and review; context is cheap.
+_STRONG = {"pacer": True, "maven": False, "guardian": True, "builder": True, "artisan": True}
+
+
+def preset(provider: str, languages: Mapping[str, LanguageConfig] | None = None) -> dict:
+    """A council.yaml document (as a dict) for one provider."""
+    if provider not in _PRESETS:
+        raise ConfigError(f"unknown provider '{provider}' (choose from: {', '.join(PROVIDERS)})")
+    spec = _PRESETS[provider]
+    models = []
+    for alias, key in (("council-strong", "strong"), ("council-fast", "fast")):
+        entry: dict[str, Any] = {
+            "model_name": alias,
+            "litellm_params": {"model": spec[key], **spec["params"]},
+        }
+        if "info" in spec:
+            entry["model_info"] = dict(spec["info"])
+        models.append(entry)
+    personas = {
+        p: {
+            "model": "council-strong" if strong else "council-fast",
+            "temperature": 0.2 if p != "pacer" else 0.1,
+            "max_tokens": 4096,
+        }
+        for p, strong in _STRONG.items()
+    }
+    return {
+        "models": models,
+        "router_settings": {
+            "num_retries": 2,
+            "timeout": 120,
+            "fallbacks": [{"council-strong": ["council-fast"]}],
+        },
+        "personas": personas,
+        "limits": Limits().model_dump(),
+        "languages": {k: v.model_dump() for k, v in (languages or {}).items()},
+        "context": ContextConfig().model_dump(),
+    }
+
+
+def _provider_from_env() -> str | None:
+    if os.environ.get("OPENAI_API_KEY"):
+        return "openai"
+    if os.environ.get("ANTHROPIC_API_KEY"):
+        return "anthropic"
+    if os.environ.get("AZURE_API_KEY") and os.environ.get("AZURE_API_BASE"):
+        return "azure"
+    if os.environ.get("LITELLM_PROXY_API_BASE"):
+        return "litellm-proxy"
+    return None
+
+
+NO_MODEL_MESSAGE = (
+    "No model is configured for the council.\n"
+    "Set one of these and run again:\n"
+    "  export OPENAI_API_KEY=...                      # OpenAI\n"
+    "  export ANTHROPIC_API_KEY=...                   # Anthropic\n"
+    "  export AZURE_API_KEY=... AZURE_API_BASE=... AZURE_API_VERSION=...   # Azure OpenAI\n"
+    "  export LITELLM_PROXY_API_BASE=... LITELLM_PROXY_API_KEY=...         # a LiteLLM proxy\n"
+    "or write a council.yaml with `council init --provider "
+    "openai|azure|anthropic|ollama|litellm-proxy` and edit its models."
+)
+
+
+def resolve_config(repo: Path, explicit: Path | None = None) -> tuple[CouncilConfig, str]:
+    """The configuration for a run and where it came from.
+
+    Order: --config, then <repo>/council.yaml, then a preset chosen from provider keys in the
+    environment. No model anywhere is a ConfigError (exit 2) saying exactly what to set.
+    """
+    path = explicit or (repo / CONFIG_FILE)
+    if explicit is not None or path.exists():
+        config = load_config(path)
+        source = str(path)
+    else:
+        provider = _provider_from_env()
+        if provider is None:
+            raise ConfigError(NO_MODEL_MESSAGE)
+        config = CouncilConfig.model_validate(preset(provider))
+        source = f"preset '{provider}' (from the environment)"
+    if not config.models:
+        raise ConfigError(f"{source}: no models are configured.\n{NO_MODEL_MESSAGE}")
+    missing = config.missing_env()
+    if missing:
+        raise ConfigError(
+            f"{source}: the configured models need environment variables that are not set: "
+            f"{', '.join(missing)}\nSet them (export {missing[0]}=...) and run again."
+        )
+    return config, source
+
+
+def dump_config(data: Mapping[str, Any]) -> str:
+    return yaml.safe_dump(dict(data), sort_keys=False, default_flow_style=False)
