@@ -1,0 +1,116 @@
+"""Table definitions of the store (SQLAlchemy Core); migrations create them, queries use them.
+
+JSON lives in Text columns (dumped by the store) so the same schema works on SQLite and PostgreSQL.
+Timestamps are epoch seconds (floats), the same clock as the events' `ts`.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+# Named constraints so later migrations can alter them the same way on every backend.
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+RUN_STATUSES = ("running", "green", "failed", "error", "stopped")
+STEP_STATUSES = ("started", "ok", "failed")
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("created_at", Float, nullable=False),
+    Column("feature", Text, nullable=False),
+    Column("repo", Text, nullable=False),
+    Column("branch", Text),
+    Column("worktree", Text),
+    Column("status", String(16), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("total_cost_usd", Float, nullable=False),
+    Column("config", Text, nullable=False),
+    Column("state", Text, nullable=False),
+    Index("ix_runs_created_at", "created_at"),
+)
+
+_run_fk = ForeignKey("runs.id", ondelete="CASCADE")
+
+steps = Table(
+    "steps",
+    metadata,
+    Column("run_id", String(64), _run_fk, primary_key=True),
+    Column("name", String(200), primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("finished_at", Float),
+    Column("output", Text),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(64), ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("ts", Float, nullable=False),
+    Column("kind", String(40), nullable=False),
+    Column("step", String(200)),
+    Column("payload", Text, nullable=False),
+    UniqueConstraint("run_id", "seq", name="uq_events_run_id_seq"),
+)
+
+exchanges = Table(
+    "exchanges",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(64), ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("seq", Integer, nullable=False),  # the events.seq of the ModelCall it came from
+    Column("ts", Float, nullable=False),
+    Column("step", String(200)),
+    Column("persona", String(64)),
+    Column("alias", String(200), nullable=False),
+    Column("model", String(200), nullable=False),
+    Column("messages", Text, nullable=False),
+    Column("response", Text, nullable=False),
+    Column("prompt_tokens", Integer, nullable=False),
+    Column("completion_tokens", Integer, nullable=False),
+    Column("cost_usd", Float, nullable=False),
+    Column("latency_ms", Float, nullable=False),
+    Column("cached", Boolean, nullable=False),
+    Column("error", Text),
+    Index("ix_exchanges_run_id_seq", "run_id", "seq"),
+)
+
+commands = Table(
+    "commands",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(64), ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("seq", Integer, nullable=False),  # the events.seq of the CommandRun it came from
+    Column("ts", Float, nullable=False),
+    Column("step", String(200)),
+    Column("argv", Text, nullable=False),
+    Column("cwd", Text, nullable=False),
+    Column("exit_code", Integer),
+    Column("duration_s", Float, nullable=False),
+    Column("timed_out", Boolean, nullable=False),
+    Column("output_tail", Text, nullable=False),
+    Index("ix_commands_run_id_seq", "run_id", "seq"),
+)
