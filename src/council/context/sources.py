@@ -1,0 +1,120 @@
+"""Which files of a repository are context candidates, and how to read them safely."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path, PurePosixPath
+
+MAX_FILE_BYTES = 1_000_000
+# Folders that hold dependencies, builds or our own state: never worth a model's attention.
+SKIP_DIRS = frozenset(
+    {".git", "node_modules", ".venv", "venv", "__pycache__", "build", "dist", ".council"}
+)
+# Tracked or not, our own run state is never context.
+ALWAYS_SKIP_DIRS = frozenset({".git", ".council"})
+
+LANGUAGE_BY_SUFFIX = {
+    ".py": "python",
+    ".pyi": "python",
+    ".js": "javascript",
+    ".jsx": "javascript",
+    ".mjs": "javascript",
+    ".cjs": "javascript",
+    ".ts": "typescript",
+    ".mts": "typescript",
+    ".cts": "typescript",
+    ".tsx": "tsx",
+    ".java": "java",
+}
+
+
+def language_for(path: str) -> str | None:
+    """The tree-sitter grammar name for a path, or None when we extract no tags from it."""
+    return LANGUAGE_BY_SUFFIX.get(PurePosixPath(path).suffix.lower())
+
+
+def list_candidate_files(root: Path, exclude: Sequence[str] = ()) -> list[str]:
+    """Relative POSIX paths of files under `root`: git's view when it is a repo, else a walk."""
+    listed = _git_listed_files(root)
+    if listed is None:
+        listed = _walked_files(root)
+    paths = {p for p in listed if not _excluded(p, exclude)}
+    return sorted(p for p in paths if (root / p).is_file() and _inside(root, root / p))
+
+
+def read_text_file(root: Path, rel_path: str) -> bytes | None:
+    """The file's bytes, or None when it is missing, too large, outside root or binary."""
+    path = root / rel_path
+    try:
+        if not _inside(root, path) or path.stat().st_size > MAX_FILE_BYTES:
+            return None
+        data = path.read_bytes()
+    except OSError:
+        return None
+    # The same sniff git uses: a NUL byte early on means binary.
+    if b"\0" in data[:8192]:
+        return None
+    return data
+
+
+def normalize_rel_path(root: Path, path: str) -> str | None:
+    """A user- or model-given path as a relative POSIX path under root, or None if outside."""
+    candidate = Path(path)
+    if not candidate.is_absolute():
+        candidate = root / candidate
+    try:
+        rel = candidate.resolve().relative_to(root.resolve())
+    except (ValueError, OSError):
+        return None
+    return rel.as_posix()
+
+
+def _git_listed_files(root: Path) -> list[str] | None:
+    try:
+        result = subprocess.run(
+            ["git", "ls-files", "-co", "--exclude-standard", "-z"],
+            cwd=root,
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if result.returncode != 0:
+        return None
+    names = result.stdout.decode("utf-8", errors="surrogateescape").split("\0")
+    return [n for n in names if n and not (set(PurePosixPath(n).parts[:-1]) & ALWAYS_SKIP_DIRS)]
+
+
+def _walked_files(root: Path) -> list[str]:
+    found: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
+        base = Path(dirpath).relative_to(root)
+        found.extend((base / name).as_posix() for name in filenames)
+    return found
+
+
+def _excluded(rel_path: str, patterns: Sequence[str]) -> bool:
+    parts = PurePosixPath(rel_path).parts
+    for pattern in patterns:
+        pattern = pattern.strip().rstrip("/")
+        if not pattern:
+            continue
+        if fnmatch.fnmatch(rel_path, pattern) or rel_path.startswith(pattern + "/"):
+            return True
+        if any(fnmatch.fnmatch(part, pattern) for part in parts):
+            return True
+    return False
+
+
+def _inside(root: Path, path: Path) -> bool:
+    # A symlink may point anywhere; we only read what really lives under root.
+    try:
+        path.resolve().relative_to(root.resolve())
+    except (ValueError, OSError):
+        return False
+    return True
