@@ -1,0 +1,1 @@
+"""Profile service: a small FastAPI app serving users from an in-memory repository."""

@@ -1,0 +1,27 @@
+"""Per-language toolchains: detect, build the test env, run tests, lint, format, SAST.
+
+Every language reports through the same `TestReport` and `GateResult` shapes.
+"""
+
+from council.toolchains.base import Toolchain, detect_toolchains, toolchain_for
+from council.toolchains.gates import Finding, GateResult
+from council.toolchains.junit import JUnitError, parse_junit
+from council.toolchains.python import PythonToolchain
+from council.toolchains.python_env import PythonEnv
+from council.toolchains.python_errors import classify_collection_error
+from council.toolchains.report import TestCase, TestReport
+
+__all__ = [
+    "Finding",
+    "GateResult",
+    "JUnitError",
+    "PythonEnv",
+    "PythonToolchain",
+    "TestCase",
+    "TestReport",
+    "Toolchain",
+    "classify_collection_error",
+    "detect_toolchains",
+    "parse_junit",
+    "toolchain_for",
+]

@@ -1,0 +1,329 @@
+"""The Python toolchain: detect a project, build its test env, run pytest, lint, format, SAST.
+
+Tests run through `council.sandbox.run` (no network, bounded time) against the work tree's code,
+uninstalled (PYTHONPATH), and come back as the language-neutral `TestReport`. Ruff and bandit are
+council's own tools (from its venv or PATH), never installed into each project's env.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path, PurePosixPath
+
+from council.events import EventSink, null_sink
+from council.sandbox import CommandResult, Limits, run
+from council.toolchains.gates import Finding, GateResult
+from council.toolchains.junit import JUnitError, parse_junit
+from council.toolchains.python_env import PythonEnv, prepare_env, pythonpath_for
+from council.toolchains.python_errors import exception_line, is_test_path
+from council.toolchains.report import TestCase, TestReport, short_traceback, tail_text
+from council.toolchains.tools import require_tool
+
+# Folders that are never the project's own code (envs, caches, build output, council's state).
+SKIP_DIRS = {
+    ".git", ".venv", "venv", ".tox", ".nox", "node_modules", "__pycache__", ".council",
+    "build", "dist", ".mypy_cache", ".ruff_cache", ".pytest_cache", "site-packages",
+}  # fmt: skip
+_SEVERITY_RANK = {"low": 1, "medium": 2, "high": 3}
+_COLLECTION_FAILURE = "collection failure"  # pytest's message for a module that failed to import
+GATE_TIMEOUT_S = 300.0
+
+
+class PythonToolchain:
+    """pytest + ruff + bandit for a Python project, with a uv-built, cached test env."""
+
+    language = "python"
+
+    def __init__(
+        self,
+        *,
+        python: str | None = None,
+        uv: str | None = None,
+        install_timeout_s: float = 900,
+        limits: Limits | None = None,
+        sast_min_severity: str = "medium",
+    ) -> None:
+        self.python = python  # interpreter for project envs; default: the one running council
+        self.uv = uv
+        self.install_timeout_s = install_timeout_s
+        self.limits = limits
+        self.sast_min_severity = sast_min_severity
+
+    @staticmethod
+    def detect(root: Path) -> bool:
+        markers = ("pyproject.toml", "setup.py", "setup.cfg")
+        if any((root / name).is_file() for name in markers):
+            return True
+        if any(root.glob("requirements*.txt")):
+            return True
+        return next(_python_files(root), None) is not None
+
+    def is_test_file(self, path: str) -> bool:
+        return is_test_path(path)
+
+    def prepare(self, root: Path, *, cache_dir: Path, emit: EventSink = null_sink) -> PythonEnv:
+        """The project's test env (cached by its dependency declarations). Needs the package
+        index, so it runs outside the sandbox; raises ToolchainError with uv's own words."""
+        return prepare_env(
+            root,
+            cache_dir=cache_dir,
+            python=self.python,
+            uv=self.uv,
+            install_timeout_s=self.install_timeout_s,
+            emit=emit,
+        )
+
+    def run_tests(
+        self,
+        root: Path,
+        env: PythonEnv,
+        *,
+        paths: Sequence[str] = (),
+        timeout_s: float = 300,
+        emit: EventSink = null_sink,
+    ) -> TestReport:
+        """Run pytest in the sandbox and report; a hang comes back as a timed-out report."""
+        root = root.resolve()
+        scratch = Path(tempfile.mkdtemp(prefix="council-pytest-"))
+        try:
+            junit = scratch / "junit.xml"
+            argv = [str(env.python), "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+            argv += [f"--junitxml={junit}", "--color=no", "--continue-on-collection-errors"]
+            argv += ["-o", "junit_family=xunit1", "-o", "junit_logging=all"]
+            argv += ["-o", "junit_log_passing_tests=false"]
+            # A test still running near the deadline dumps its stack, so the report says where.
+            argv += ["-o", f"faulthandler_timeout={max(1, int(timeout_s * 0.8))}"]
+            argv += list(paths)
+            result = run(
+                argv,
+                root,
+                timeout_s=timeout_s,
+                limits=self.limits,
+                network=False,
+                writable=[scratch, *_hidden_by_private_tmp(env.path)],
+                env=self._test_env(root, env),
+                emit=emit,
+            )
+            return report_from_run(result, junit, root)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    def lint(
+        self, root: Path, env: PythonEnv | None = None, *, paths: Sequence[str] = ()
+    ) -> GateResult:
+        """`ruff check` with the project's own ruff settings; JSON findings."""
+        targets = _python_targets(paths)
+        if targets is None:
+            return GateResult("lint", True, [], "no Python files to lint")
+        ruff = require_tool("ruff", "lint Python code")
+        argv = [ruff, "check", "--no-cache", "--no-fix", "--output-format", "json"]
+        argv += ["--force-exclude", "--extend-exclude", ".council", *targets]
+        result = self._gate_run(argv, root)
+        try:
+            items = json.loads(result.stdout or "[]")
+        except json.JSONDecodeError:
+            items = None
+        if result.exit_code not in (0, 1) or not isinstance(items, list):
+            return GateResult("lint", False, [], _tail(result))
+        findings = [_ruff_finding(item, root) for item in items]
+        summary = _json_gate_tail(result, f"ruff: {len(findings)} findings")
+        return GateResult("lint", result.exit_code == 0 and not findings, findings, summary)
+
+    def format_check(
+        self, root: Path, env: PythonEnv | None = None, *, paths: Sequence[str] = ()
+    ) -> GateResult:
+        """`ruff format --check`: one finding per file that would be reformatted."""
+        targets = _python_targets(paths)
+        if targets is None:
+            return GateResult("format", True, [], "no Python files to check")
+        ruff = require_tool("ruff", "check Python formatting")
+        argv = [ruff, "format", "--check", "--no-cache", "--force-exclude"]
+        argv += ["--extend-exclude", ".council", *targets]
+        result = self._gate_run(argv, root)
+        findings: list[Finding] = []
+        for line in result.output.splitlines():
+            if line.startswith("Would reformat: "):
+                path = _rel(line.removeprefix("Would reformat: ").strip(), root)
+                findings.append(Finding(path, 0, "warning", "format", "would be reformatted"))
+            elif line.startswith("error: "):
+                findings.append(Finding("", 0, "error", "format", line.removeprefix("error: ")))
+        passed = result.exit_code == 0 and not result.timed_out
+        return GateResult("format", passed, findings, _tail(result))
+
+    def sast(
+        self, root: Path, env: PythonEnv | None = None, *, paths: Sequence[str] = ()
+    ) -> GateResult:
+        """bandit over the project's code; findings below `sast_min_severity` are dropped, and
+        so are `assert` warnings (B101) in test files, where asserts are the point."""
+        targets = _python_targets(paths)
+        if targets is None:
+            return GateResult("sast", True, [], "no Python files to scan")
+        bandit = require_tool("bandit", "scan Python code for security issues")
+        argv = [bandit, "-f", "json", "-q", "-r", "-x", ",".join(sorted(SKIP_DIRS)), *targets]
+        result = self._gate_run(argv, root)
+        data = _json_object(result.stdout)
+        if data is None or result.exit_code not in (0, 1):
+            return GateResult("sast", False, [], _tail(result))
+        threshold = _SEVERITY_RANK.get(self.sast_min_severity.lower(), 2)
+        findings: list[Finding] = []
+        for item in data.get("results", []):
+            file = _rel(str(item.get("filename", "")), root)
+            severity = str(item.get("issue_severity", "")).lower()
+            if _SEVERITY_RANK.get(severity, 3) < threshold:
+                continue
+            if item.get("test_id") == "B101" and is_test_path(file):
+                continue
+            message = str(item.get("issue_text", "")).strip()
+            confidence = str(item.get("issue_confidence", "")).lower()
+            if confidence:
+                message += f" (confidence: {confidence})"
+            findings.append(
+                Finding(file, int(item.get("line_number") or 0), severity, item["test_id"], message)
+            )
+        for error in data.get("errors", []):
+            file = _rel(str(error.get("filename", "")), root)
+            reason = str(error.get("reason", "could not be scanned"))
+            findings.append(Finding(file, 0, "error", "scan-error", reason))
+        summary = _json_gate_tail(
+            result, f"bandit: {len(findings)} findings at or above {self.sast_min_severity}"
+        )
+        return GateResult("sast", not findings, findings, summary)
+
+    def _test_env(self, root: Path, env: PythonEnv) -> dict[str, str]:
+        return {
+            "PYTHONPATH": os.pathsep.join(str(p) for p in pythonpath_for(root)),
+            "VIRTUAL_ENV": str(env.path),
+            "PATH": os.pathsep.join([str(env.bin_dir), os.environ.get("PATH", os.defpath)]),
+            # No __pycache__ litter in the work tree (it would show in diffs).
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONUNBUFFERED": "1",
+            "PYTEST_ADDOPTS": "",  # the caller's options are not the project's
+        }
+
+    def _gate_run(self, argv: list[str], root: Path) -> CommandResult:
+        return run(
+            argv, root.resolve(), timeout_s=GATE_TIMEOUT_S, limits=self.limits, network=False
+        )
+
+
+def report_from_run(result: CommandResult, junit: Path, root: Path) -> TestReport:
+    """A TestReport from pytest's JUnit XML, or from exit code and output when there is none."""
+    cases: list[TestCase] = []
+    if junit.is_file():
+        try:
+            cases = parse_junit(junit, root=root)
+        except JUnitError:
+            cases = []  # a run killed mid-write: fall back to the output below
+    collection = [c for c in cases if c.message == _COLLECTION_FAILURE]
+    cases = [c for c in cases if c.message != _COLLECTION_FAILURE]
+    for case in collection:
+        case.message = exception_line(case.traceback) or case.message
+    output_tail = tail_text(result.output, lines=60)
+    if not cases and not collection and not result.timed_out and result.exit_code not in (0, 5):
+        # pytest stopped before collecting (a broken conftest.py, a bad option, a crash):
+        # surface it like a collection error so it can be classified and shown.
+        collection.append(_startup_error(result.output))
+    return TestReport(
+        language="python",
+        cases=cases,
+        exit_code=result.exit_code,
+        duration_s=result.duration_s,
+        timed_out=result.timed_out,
+        collection_errors=collection,
+        output_tail=output_tail,
+    )
+
+
+def _startup_error(output: str) -> TestCase:
+    file = ""
+    for line in output.splitlines():
+        if "while loading conftest '" in line:
+            file = line.split("'")[1]
+            break
+    message = exception_line(output) or (output.strip().splitlines() or ["pytest failed"])[-1]
+    return TestCase(
+        id=file or "<pytest>",
+        outcome="error",
+        message=message,
+        traceback=short_traceback(output),
+        file=file,
+    )
+
+
+def _hidden_by_private_tmp(path: Path) -> list[Path]:
+    """The sandbox mounts a private /tmp, hiding an env cached under the real one (as in tests).
+    `run()` can only re-expose a path as writable, so that is what such an env gets."""
+    temp = Path(tempfile.gettempdir()).resolve()
+    resolved = path.resolve()
+    return [resolved] if resolved == temp or temp in resolved.parents else []
+
+
+def _python_targets(paths: Sequence[str]) -> list[str] | None:
+    """Explicit .py/.pyi paths, `["."]` for the whole project, or None if none of `paths` is
+    Python (so a gate on a change to README.md passes without running)."""
+    if not paths:
+        return ["."]
+    targets = [p for p in paths if PurePosixPath(p).suffix in (".py", ".pyi")]
+    return targets or None
+
+
+def _python_files(root: Path) -> Iterator[Path]:
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if d not in SKIP_DIRS and not d.startswith(".")]
+        for name in filenames:
+            if name.endswith(".py"):
+                yield Path(dirpath) / name
+
+
+def _ruff_finding(item: dict[str, object], root: Path) -> Finding:
+    location = item.get("location") or {}
+    row = location.get("row", 0) if isinstance(location, dict) else 0
+    code = item.get("code")
+    # Syntax errors have no code; pyflakes (F) findings are real bugs; the rest is style.
+    severity = "error" if not code or str(code).startswith(("F", "E9")) else "warning"
+    return Finding(
+        file=_rel(str(item.get("filename", "")), root),
+        line=int(row or 0),
+        severity=severity,
+        code=str(code or "syntax-error"),
+        message=str(item.get("message", "")),
+    )
+
+
+def _json_object(text: str) -> dict | None:
+    start = text.find("{")
+    if start < 0:
+        return None
+    try:
+        data = json.loads(text[start:])
+    except json.JSONDecodeError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _rel(path: str, root: Path) -> str:
+    if not path:
+        return ""
+    candidate = Path(path)
+    if candidate.is_absolute():
+        try:
+            return candidate.resolve().relative_to(root.resolve()).as_posix()
+        except ValueError:
+            return candidate.as_posix()
+    return PurePosixPath(path.replace("\\", "/")).as_posix().removeprefix("./")
+
+
+def _json_gate_tail(result: CommandResult, summary: str) -> str:
+    """The tool's stderr (warnings) and a one-line summary: its JSON stdout is in `findings`."""
+    return tail_text(f"{result.stderr.strip()}\n{summary}".strip(), lines=40)
+
+
+def _tail(result: CommandResult) -> str:
+    text = result.output
+    if result.timed_out:
+        text += f"\n(killed after {result.duration_s:.0f}s)"
+    return tail_text(text, lines=40)
