@@ -1,0 +1,443 @@
+"""The sandbox really confines commands: timeouts kill trees, limits bite, no network, ro fs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from council.events import CommandRun, Notice
+from council.sandbox import CommandResult, Limits, capabilities, probe, run
+from council.sandbox import runner as runner_mod
+
+PY = sys.executable
+# Backends that isolate on this machine (the set-up script installs bubblewrap; unshare needs
+# root or user namespaces). "none" always runs, to prove degraded mode still works and says so.
+ISOLATING = [b for b in ("bwrap", "unshare") if probe(b).backend == b]
+ALL_BACKENDS = [*ISOLATING, "none"]
+
+
+@pytest.fixture(params=ALL_BACKENDS)
+def backend(request: pytest.FixtureRequest):
+    return probe(request.param)
+
+
+@pytest.fixture(params=ISOLATING)
+def isolating(request: pytest.FixtureRequest):
+    return probe(request.param)
+
+
+@pytest.fixture
+def worktree(tmp_path: Path) -> Path:
+    path = tmp_path / "worktree"
+    path.mkdir()
+    return path
+
+
+def py(code: str) -> list[str]:
+    return [PY, "-c", textwrap.dedent(code)]
+
+
+def processes_with(marker: str) -> list[int]:
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = Path(entry.path, "cmdline").read_bytes()
+        except OSError:
+            continue
+        if marker.encode() in cmdline and int(entry.name) != os.getpid():
+            found.append(int(entry.name))
+    return found
+
+
+def wait_gone(marker: str, within_s: float = 3.0) -> list[int]:
+    deadline = time.monotonic() + within_s
+    while (left := processes_with(marker)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return left
+
+
+SPAWN_GRANDCHILD = """
+import subprocess, sys, time
+marker = sys.argv[1]
+subprocess.Popen([sys.executable, "-c", "import time\\ntime.sleep(1000)", marker])
+print("spawned", flush=True)
+time.sleep(1000)
+"""
+
+
+def test_timeout_kills_the_whole_process_group(backend, worktree: Path) -> None:
+    marker = f"council-test-{uuid.uuid4().hex}"
+    started = time.monotonic()
+    result = run([PY, "-c", SPAWN_GRANDCHILD, marker], worktree, timeout_s=1.5, sandbox=backend)
+    assert time.monotonic() - started < 10
+    assert result.timed_out
+    assert result.exit_code is None
+    assert result.signal in (signal.SIGTERM, signal.SIGKILL)
+    assert "spawned" in result.stdout
+    assert wait_gone(marker) == []
+
+
+def test_timeout_escalates_to_sigkill_when_sigterm_is_ignored(backend, worktree: Path) -> None:
+    marker = f"council-test-{uuid.uuid4().hex}"
+    code = "import signal, sys, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+    code += "print('ready', flush=True)\ntime.sleep(1000)"
+    result = run([PY, "-c", code, marker], worktree, timeout_s=1.0, sandbox=backend)
+    assert result.timed_out
+    assert wait_gone(marker) == []
+
+
+def test_processes_left_behind_are_killed_when_the_command_exits(backend, worktree: Path) -> None:
+    marker = f"council-test-{uuid.uuid4().hex}"
+    code = """
+    import subprocess, sys
+    subprocess.Popen([sys.executable, "-c", "import time\\ntime.sleep(1000)", sys.argv[1]])
+    print("bye")
+    """
+    started = time.monotonic()
+    result = run([*py(code), marker], worktree, timeout_s=30, sandbox=backend)
+    # The orphan holds stdout open; run() must not wait for it.
+    assert time.monotonic() - started < 10
+    assert result.exit_code == 0 and not result.timed_out
+    assert wait_gone(marker) == []
+
+
+def test_exit_code_output_and_tail(backend, worktree: Path) -> None:
+    code = """
+    import sys
+    for i in range(100):
+        print(f"line {i}")
+    print("oops", file=sys.stderr)
+    sys.exit(3)
+    """
+    result = run(py(code), worktree, timeout_s=30, sandbox=backend)
+    assert result.exit_code == 3 and result.signal is None and not result.ok
+    assert result.stdout.startswith("line 0\n")
+    assert result.stderr == "oops\n"
+    assert result.output.endswith("line 99\noops\n")
+    assert result.tail(2) == "line 99\noops"
+    assert result.cwd == str(worktree.resolve())
+
+
+def test_death_by_signal_is_reported_as_signal(backend, worktree: Path) -> None:
+    result = run(py("import os\nos.kill(os.getpid(), 9)"), worktree, timeout_s=30, sandbox=backend)
+    assert result.exit_code is None
+    assert result.signal == signal.SIGKILL
+    assert not result.timed_out
+
+
+def test_memory_limit(backend, worktree: Path) -> None:
+    code = """
+    try:
+        block = bytearray(512 * 1024 * 1024)
+    except MemoryError:
+        print("memory refused")
+        raise SystemExit(7)
+    print("allocated")
+    """
+    result = run(py(code), worktree, timeout_s=60, limits=Limits(memory_mb=128), sandbox=backend)
+    assert result.exit_code == 7, result.output
+    assert "memory refused" in result.stdout
+
+
+def test_file_size_limit(backend, worktree: Path) -> None:
+    code = """
+    try:
+        with open("big.bin", "wb") as fh:
+            fh.write(b"x" * (3 * 1024 * 1024))
+    except OSError as exc:
+        print("refused", exc.errno)
+        raise SystemExit(7)
+    """
+    result = run(py(code), worktree, timeout_s=60, limits=Limits(fsize_mb=1), sandbox=backend)
+    assert result.exit_code == 7, result.output
+    assert "refused 27" in result.stdout  # EFBIG
+    assert (worktree / "big.bin").stat().st_size <= 1024 * 1024
+
+
+def test_cpu_limit_stops_a_busy_loop_before_the_timeout(backend, worktree: Path) -> None:
+    result = run(
+        py("while True:\n    pass"), worktree, timeout_s=60, limits=Limits(cpu_s=1), sandbox=backend
+    )
+    assert not result.timed_out
+    assert result.signal in (signal.SIGXCPU, signal.SIGKILL)
+    assert result.duration_s < 30
+
+
+def test_limits_are_set_in_the_child(backend, worktree: Path) -> None:
+    code = """
+    import resource as r
+    print(r.getrlimit(r.RLIMIT_CPU)[0], r.getrlimit(r.RLIMIT_DATA)[0],
+          r.getrlimit(r.RLIMIT_FSIZE)[0], r.getrlimit(r.RLIMIT_NPROC)[0])
+    """
+    limits = Limits(cpu_s=11, memory_mb=1000, nproc=77, fsize_mb=5)
+    result = run(py(code), worktree, timeout_s=30, limits=limits, sandbox=backend)
+    cpu, data, fsize, nproc = map(int, result.stdout.split())
+    assert (cpu, data, fsize) == (11, 1000 * 1024 * 1024, 5 * 1024 * 1024)
+    # Non-root: 77 on top of the processes the user already runs (RLIMIT_NPROC is per uid).
+    assert nproc == 77 if os.geteuid() == 0 else nproc >= 77
+
+
+@pytest.fixture
+def tcp_server() -> Iterator[int]:
+    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    server.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                continue
+            conn.sendall(b"hello from the host\n")
+            conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield server.getsockname()[1]
+    stop.set()
+    thread.join(2)
+    server.close()
+
+
+CONNECT = """
+import socket, sys
+try:
+    with socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=3) as s:
+        print("connected:", s.recv(100).decode().strip())
+except OSError as exc:
+    print("failed:", exc)
+    raise SystemExit(9)
+"""
+
+
+def test_no_network_cannot_reach_a_host_server(isolating, worktree: Path, tcp_server: int) -> None:
+    result = run([PY, "-c", CONNECT, str(tcp_server)], worktree, timeout_s=30, sandbox=isolating)
+    assert result.network_isolated
+    assert result.exit_code == 9, result.output
+    assert "connected" not in result.stdout
+
+
+def test_network_true_reaches_the_host_server(backend, worktree: Path, tcp_server: int) -> None:
+    result = run(
+        [PY, "-c", CONNECT, str(tcp_server)], worktree, timeout_s=30, network=True, sandbox=backend
+    )
+    assert result.exit_code == 0, result.output
+    assert "connected: hello from the host" in result.stdout
+    assert not result.network_isolated
+
+
+def test_degraded_mode_runs_and_says_so(worktree: Path, tcp_server: int) -> None:
+    none = probe("none")
+    assert none.degraded and "NO ISOLATION" in (none.notice or "")
+    events: list = []
+    result = run(
+        [PY, "-c", CONNECT, str(tcp_server)],
+        worktree,
+        timeout_s=30,
+        sandbox=none,
+        emit=events.append,
+    )
+    # Without namespaces the command does reach the network: the result must not claim otherwise.
+    assert result.exit_code == 0
+    assert not result.network_isolated and not result.fs_isolated
+    assert "network not isolated" in result.notes and "filesystem not isolated" in result.notes
+
+
+def test_degraded_notice_is_emitted_once(worktree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(runner_mod, "_notice_shown", False)
+    events: list = []
+    for _ in range(2):
+        run(["true"], worktree, timeout_s=10, sandbox=probe("none"), emit=events.append)
+    notices = [e for e in events if isinstance(e, Notice)]
+    assert len(notices) == 1 and "NO ISOLATION" in notices[0].message
+
+
+WRITE = """
+import sys
+path, text = sys.argv[1], sys.argv[2]
+try:
+    with open(path, "w") as fh:
+        fh.write(text)
+except OSError as exc:
+    print("refused:", exc)
+    raise SystemExit(5)
+print("wrote", path)
+"""
+
+
+@pytest.fixture
+def outside_dir() -> Iterator[Path]:
+    # Outside /tmp on purpose: bubblewrap hides the host's /tmp entirely, and this dir must be
+    # visible (read-only) to prove the write is refused rather than just not found.
+    path = Path(tempfile.mkdtemp(prefix="council-outside-", dir="/var/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_writes_outside_the_worktree_fail(
+    isolating, worktree: Path, tmp_path_factory, outside_dir: Path
+) -> None:
+    for victim in (outside_dir / "victim.txt", tmp_path_factory.mktemp("other") / "victim.txt"):
+        victim.write_text("original\n")
+        before = victim.stat().st_mtime_ns
+        outside = run(
+            [PY, "-c", WRITE, str(victim), "pwned"], worktree, timeout_s=30, sandbox=isolating
+        )
+        assert outside.fs_isolated
+        assert outside.exit_code == 5, outside.output
+        assert victim.read_text() == "original\n"
+        assert victim.stat().st_mtime_ns == before
+        if victim.parent == outside_dir:
+            assert "Read-only file system" in outside.stdout
+
+    # New files outside fail too. Next to the worktree (under /tmp) bubblewrap may let the write
+    # land in the private tmp, but never on the host.
+    fresh = outside_dir / "new.txt"
+    assert (
+        run([PY, "-c", WRITE, str(fresh), "x"], worktree, timeout_s=30, sandbox=isolating).exit_code
+        == 5
+    )
+    assert not fresh.exists()
+    sibling = worktree.parent / "sibling.txt"
+    run([PY, "-c", WRITE, str(sibling), "x"], worktree, timeout_s=30, sandbox=isolating)
+    assert not sibling.exists()
+
+    inside = run(
+        [PY, "-c", WRITE, "new.py", "print(1)\n"], worktree, timeout_s=30, sandbox=isolating
+    )
+    assert inside.exit_code == 0, inside.output
+    assert (worktree / "new.py").read_text() == "print(1)\n"
+    nested = worktree / "pkg" / "mod.py"
+    nested.parent.mkdir()
+    inside = run(
+        [PY, "-c", WRITE, str(nested), "x = 1\n"], worktree, timeout_s=30, sandbox=isolating
+    )
+    assert inside.exit_code == 0, inside.output
+    assert nested.read_text() == "x = 1\n"
+
+
+def test_extra_writable_paths_home_and_private_tmp(isolating, worktree: Path, tmp_path_factory):
+    cache = tmp_path_factory.mktemp("cache")
+    code = """
+    import os, sys, tempfile
+    open(os.path.join(sys.argv[1], "entry"), "w").write("cached")
+    open(os.path.expanduser("~/.rc"), "w").write("home")
+    with tempfile.NamedTemporaryFile(delete=False) as fh:
+        fh.write(b"tmp")
+    print(os.environ["HOME"], fh.name)
+    """
+    result = run(
+        [*py(code), str(cache)], worktree, timeout_s=30, writable=[cache], sandbox=isolating
+    )
+    assert result.exit_code == 0, result.output
+    assert (cache / "entry").read_text() == "cached"
+    home, tmp_file = result.stdout.split()
+    assert home != os.path.expanduser("~")
+    # The private HOME and tmp vanish with the run: nothing lands on the host.
+    assert not Path(home, ".rc").exists()
+    assert not Path(tmp_file).exists()
+
+
+def test_fs_not_isolated_without_namespaces_is_reported(worktree: Path, tmp_path_factory) -> None:
+    target = tmp_path_factory.mktemp("elsewhere") / "f.txt"
+    result = run([PY, "-c", WRITE, str(target), "x"], worktree, timeout_s=30, sandbox=probe("none"))
+    assert result.exit_code == 0 and target.read_text() == "x"  # degraded: it could write
+    assert result.fs_isolated is False
+
+
+def test_environment_is_scrubbed_with_overrides(
+    backend, worktree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-should-never-leak-1234567890")
+    monkeypatch.setenv("HARMLESS_SETTING", "visible")
+    code = """
+    import json, os
+    print(json.dumps({k: os.environ.get(k) for k in
+        ["OPENAI_API_KEY", "HARMLESS_SETTING", "EXTRA", "HOME", "PWD"]}))
+    """
+    result = run(py(code), worktree, timeout_s=30, env={"EXTRA": "1"}, sandbox=backend)
+    import json
+
+    seen = json.loads(result.stdout)
+    assert seen["OPENAI_API_KEY"] is None
+    assert seen["HARMLESS_SETTING"] == "visible"
+    assert seen["EXTRA"] == "1"
+    assert seen["HOME"] != os.environ.get("HOME")
+    assert seen["PWD"] == str(worktree.resolve())
+
+
+def test_output_is_capped(backend, worktree: Path) -> None:
+    code = """
+    import sys
+    chunk = "y" * 1023 + "\\n"
+    for _ in range(5 * 1024):
+        sys.stdout.write(chunk)
+    print("THE END")
+    """
+    result = run(py(code), worktree, timeout_s=60, output_cap_bytes=64 * 1024, sandbox=backend)
+    assert result.exit_code == 0
+    assert len(result.stdout) < 70 * 1024
+    assert result.stdout.startswith("[... ") and "earlier bytes dropped" in result.stdout
+    assert result.stdout.endswith("THE END\n")
+
+
+def test_command_run_event_is_redacted(worktree: Path) -> None:
+    events: list = []
+    token = "ghp_" + "A" * 36
+    result = run(
+        ["sh", "-c", 'echo "token is $MY_SECRET"; echo ghp_$1', "sh", token[4:]],
+        worktree,
+        timeout_s=30,
+        env={"MY_SECRET": "hunter2hunter2"},
+        emit=events.append,
+    )
+    assert "hunter2hunter2" in result.stdout  # the result itself is raw
+    runs = [e for e in events if isinstance(e, CommandRun)]
+    assert len(runs) == 1
+    event = runs[0]
+    assert event.exit_code == 0 and event.cwd == str(worktree.resolve())
+    assert "hunter2hunter2" not in event.output_tail and "[REDACTED]" in event.output_tail
+    assert token not in event.output_tail
+    assert event.argv[0] == "sh" and event.duration_s >= 0
+
+
+def test_missing_command_is_127(backend, worktree: Path) -> None:
+    events: list = []
+    result = run(["no-such-tool-xyz"], worktree, timeout_s=5, sandbox=backend, emit=events.append)
+    assert result.exit_code == 127
+    assert "command not found: no-such-tool-xyz" in result.stderr
+    assert any(isinstance(e, CommandRun) and e.exit_code == 127 for e in events)
+
+
+def test_bad_arguments(worktree: Path) -> None:
+    with pytest.raises(ValueError):
+        run([], worktree, timeout_s=1)
+    with pytest.raises(ValueError):
+        run(["true"], worktree / "missing", timeout_s=1)
+
+
+def test_capabilities_are_probed_once_and_match_a_backend() -> None:
+    first = capabilities()
+    assert capabilities() is first
+    assert first.backend in ("bwrap", "unshare", "none")
+    assert (first.notice is None) == (not first.degraded)
+    result = run(["true"], Path.cwd(), timeout_s=10)
+    assert isinstance(result, CommandResult) and result.backend == first.backend
