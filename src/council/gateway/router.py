@@ -1,0 +1,113 @@
+"""Lazy LiteLLM import and the Router we build from council's model_list and router_settings.
+
+Importing LiteLLM takes seconds, so nothing here runs at `import council` time. The Router
+subclass only changes how long it sleeps between retries, so the backoff is configurable
+(LiteLLM's own is fixed at import time by environment variables).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+from council.errors import ConfigError
+
+# Council-only keys in router_settings; everything else goes to litellm.Router unchanged.
+BACKOFF_KEY = "backoff"
+DEFAULT_NUM_RETRIES = 2
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Exponential backoff between retries of one model group: initial * 2**n, capped, jittered."""
+
+    initial_s: float = 0.5
+    max_s: float = 8.0
+    jitter_s: float = 0.75
+    min_s: float = 0.0  # LiteLLM's `retry_after` router setting: never sleep less than this
+
+    def delay(self, attempt: int, server_hint_s: float | None = None) -> float:
+        # A server that says how long to wait (Retry-After) knows best, if the wait is sane.
+        if server_hint_s is not None and 0 < server_hint_s <= self.max_s:
+            return server_hint_s + self.jitter_s * random.random()
+        base = min(max(self.initial_s * (2.0**attempt), self.min_s), self.max_s)
+        return base + self.jitter_s * random.random()
+
+
+def backoff_from_settings(value: Any, retry_after: float) -> Backoff:
+    if value is None:
+        return Backoff(min_s=retry_after)
+    if isinstance(value, int | float):
+        return Backoff(initial_s=float(value), min_s=retry_after)
+    if isinstance(value, dict):
+        unknown = set(value) - {"initial_s", "max_s", "jitter_s"}
+        if unknown:
+            raise ConfigError(f"router_settings.backoff: unknown keys {sorted(unknown)}")
+        return Backoff(
+            initial_s=float(value.get("initial_s", 0.5)),
+            max_s=float(value.get("max_s", 8.0)),
+            jitter_s=float(value.get("jitter_s", 0.75)),
+            min_s=retry_after,
+        )
+    raise ConfigError("router_settings.backoff must be a number or {initial_s, max_s, jitter_s}")
+
+
+def litellm_module() -> ModuleType:
+    """Import LiteLLM once, offline-safe and quiet (the gateway reports failures itself)."""
+    # Without this LiteLLM fetches its price map from GitHub at import time.
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import litellm
+
+    litellm.suppress_debug_info = True
+    for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy"):
+        # LiteLLM logs every failed attempt at ERROR; the gateway turns them into events instead.
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+    return litellm
+
+
+def build_router(model_list: list[dict[str, Any]], settings: dict[str, Any]) -> Any:
+    """A litellm.Router over `model_list`, with council's defaults and backoff."""
+    litellm_module()
+    from litellm import Router
+    from litellm.utils import _get_retry_after_from_exception_header
+
+    settings = dict(settings)
+    settings.setdefault("num_retries", DEFAULT_NUM_RETRIES)
+    # A cooled-down deployment makes the next call fail with "no deployments available" even
+    # though the server is back; only cool down when the config asks for it.
+    if not {"cooldown_time", "allowed_fails", "allowed_fails_policy", "disable_cooldowns"} & set(
+        settings
+    ):
+        settings["disable_cooldowns"] = True
+    backoff = backoff_from_settings(
+        settings.pop(BACKOFF_KEY, None), float(settings.get("retry_after", 0) or 0)
+    )
+
+    class CouncilRouter(Router):
+        def _time_to_sleep_before_retry(
+            self,
+            e: Exception,
+            remaining_retries: int,
+            num_retries: int,
+            healthy_deployments: list | None = None,
+            all_deployments: list | None = None,
+        ) -> float:
+            # Another healthy deployment in the group: switch to it at once (LiteLLM's rule).
+            if (all_deployments is None or len(all_deployments) != 1) and healthy_deployments:
+                return 0.0
+            headers = getattr(e, "litellm_response_headers", None)
+            if headers is None:
+                headers = getattr(getattr(e, "response", None), "headers", None)
+            hint = _get_retry_after_from_exception_header(headers) if headers else None
+            return backoff.delay(max(0, num_retries - remaining_retries), hint)
+
+    try:
+        return CouncilRouter(model_list=model_list, **settings)
+    except TypeError as exc:
+        raise ConfigError(f"router_settings: {exc}") from exc
+    except Exception as exc:  # noqa: BLE001 - LiteLLM validates the model list with many types
+        raise ConfigError(f"model_list is not usable by LiteLLM: {exc}") from exc
