@@ -384,3 +384,49 @@ def test_structured_answers_are_cached_once_valid(
     second = gateway.structured("main", ask("plan"), Plan)
     assert first == second == Plan(title="t", tasks=[], effort=1)
     assert len(model_server.requests) == 2  # the first ask and its repair; the repeat is cached
+
+
+def test_backoff_grows_and_respects_bounds() -> None:
+    from council.gateway.router import Backoff
+
+    backoff = Backoff(initial_s=0.1, max_s=0.5, jitter_s=0.0, min_s=0.15)
+    assert [backoff.delay(n) for n in range(4)] == [0.15, 0.2, 0.4, 0.5]
+    assert backoff.delay(0, server_hint_s=0.3) == 0.3  # Retry-After wins when sane
+    assert backoff.delay(0, server_hint_s=60) == 0.15  # ...and is ignored when not
+
+
+def test_router_really_waits_between_retries(model_server: ScriptedModelServer) -> None:
+    import time
+
+    model_server.script("flaky", Reply(status=500), Reply(status=500), "ok")
+    settings = {"num_retries": 2, "backoff": {"initial_s": 0.1, "max_s": 1, "jitter_s": 0}}
+    gateway = Gateway([deployment("main", "openai/flaky", model_server)], router_settings=settings)
+    started = time.perf_counter()
+    assert gateway.complete("main", ask("q")).text == "ok"
+    # Two sleeps before the two retries: 0.1 s then 0.2 s.
+    assert time.perf_counter() - started >= 0.3
+
+
+def test_parallel_calls_cannot_overrun_the_budget(model_server: ScriptedModelServer) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    usage = {"prompt_tokens": 1, "completion_tokens": 1}
+    model_server.script("m", *[Reply("slow", delay_s=0.5, usage=usage)] * 2)
+    gateway = Gateway(
+        [deployment("main", "openai/m", model_server, **PRICED)],
+        router_settings=FAST,
+        budget_usd=0.3,  # room for one worst case (100 tokens x $0.002 + prompt), not two
+    )
+    with ThreadPoolExecutor(2) as pool:
+        futures = [
+            pool.submit(gateway.complete, "main", ask("q"), max_tokens=100) for _ in range(2)
+        ]
+        outcomes = []
+        for future in futures:
+            try:
+                outcomes.append(future.result().text)
+            except BudgetExceeded:
+                outcomes.append("refused")
+    assert sorted(outcomes) == ["refused", "slow"]
+    assert len(model_server.requests) == 1
+    assert gateway.spent_usd == pytest.approx(0.003)

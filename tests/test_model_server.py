@@ -9,7 +9,9 @@ import httpx
 from tests.fakes.model_server import Reply, ScriptedModelServer
 
 
-def _ask(server: ScriptedModelServer, model: str, text: str = "hi", path: str = "/chat/completions"):
+def _ask(
+    server: ScriptedModelServer, model: str, text: str = "hi", path: str = "/chat/completions"
+):
     body = {"model": model, "messages": [{"role": "user", "content": text}]}
     return httpx.post(server.base_url + path, json=body, timeout=10)
 

@@ -431,6 +431,7 @@ def _short_cause(exc: Exception) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     text = text.removeprefix("litellm.")
     name = type(exc).__name__
+    text = text.replace(f"{name}: {name}: ", f"{name}: ")  # LiteLLM repeats the class name
     if not text.startswith(name):
         text = f"{name}: {text}" if text else name
     return redact(text[:300])
