@@ -1,0 +1,38 @@
+"""Workspace: git worktrees, branches, commits and diffs for a run; GitHub pushes and PRs."""
+
+from council.workspace.changes import (
+    changed_files,
+    commit_all,
+    commits_since_base,
+    diff,
+    diff_stat,
+    head_sha,
+    snapshot_tree,
+)
+from council.workspace.git import require_git_repo
+from council.workspace.naming import conventional_message, slugify
+from council.workspace.worktree import (
+    Workspace,
+    create_worktree,
+    file_sha256,
+    open_worktree,
+    remove_worktree,
+)
+
+__all__ = [
+    "Workspace",
+    "changed_files",
+    "commit_all",
+    "commits_since_base",
+    "conventional_message",
+    "create_worktree",
+    "diff",
+    "diff_stat",
+    "file_sha256",
+    "head_sha",
+    "open_worktree",
+    "remove_worktree",
+    "require_git_repo",
+    "slugify",
+    "snapshot_tree",
+]

@@ -1,0 +1,109 @@
+"""Commits and diffs on a council worktree, always measured against the run's base commit."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+from council.events import CommitMade, EventSink, null_sink
+from council.workspace.git import git, git_dir, has_identity, out
+from council.workspace.worktree import Workspace
+
+COUNCIL_NAME = "AI Council"
+COUNCIL_EMAIL = "council@localhost"
+
+# Generated code must not run outside the sandbox through the user's git hooks, and a signing
+# prompt (commit.gpgsign) would hang an unattended run.
+_COMMIT_CONFIG = ["-c", "core.hooksPath=/dev/null", "-c", "commit.gpgsign=false"]
+
+
+def _identity(ws: Workspace) -> list[str]:
+    if has_identity(ws.path):
+        return []
+    return ["-c", f"user.name={COUNCIL_NAME}", "-c", f"user.email={COUNCIL_EMAIL}"]
+
+
+def commit_all(
+    ws: Workspace,
+    message: str,
+    *,
+    paths: Sequence[str] | None = None,
+    emit: EventSink = null_sink,
+) -> str | None:
+    """Stage everything (or just `paths`) and commit; the new sha, or None if nothing changed."""
+    pathspec = ["--", *paths] if paths else []
+    if paths is not None and not paths:
+        return None
+    git(ws.path, "add", "--all", *pathspec)
+    if git(ws.path, "diff", "--cached", "--quiet", *pathspec, check=False).returncode == 0:
+        return None
+    git(
+        ws.path,
+        *_COMMIT_CONFIG,
+        *_identity(ws),
+        "commit",
+        "--quiet",
+        "--no-verify",
+        "--file=-",
+        *pathspec,
+        input=message if message.endswith("\n") else message + "\n",
+    )
+    sha = head_sha(ws)
+    emit(CommitMade(sha=sha, branch=ws.branch, message=message.strip()))
+    return sha
+
+
+@contextmanager
+def _scratch_index(ws: Workspace) -> Iterator[dict[str, str]]:
+    """A throw-away copy of the worktree's index, so snapshots never disturb real staging."""
+    fd, scratch = tempfile.mkstemp(prefix="council-index-")
+    os.close(fd)
+    try:
+        index = git_dir(ws.path, "--git-dir") / "index"
+        if index.exists():
+            shutil.copyfile(index, scratch)
+        else:
+            os.unlink(scratch)
+        yield {"GIT_INDEX_FILE": scratch}
+    finally:
+        if os.path.exists(scratch):
+            os.unlink(scratch)
+
+
+def snapshot_tree(ws: Workspace) -> str:
+    """The tree of the worktree as it is now, untracked files included (ignored ones not)."""
+    with _scratch_index(ws) as env:
+        git(ws.path, "add", "--all", extra_env=env)
+        return out(ws.path, "write-tree", extra_env=env)
+
+
+def diff(ws: Workspace) -> str:
+    """Unified diff from the base commit to the worktree as it is now (committed or not)."""
+    return git(
+        ws.path, "diff", "--no-color", "--no-ext-diff", ws.base_sha, snapshot_tree(ws)
+    ).stdout
+
+
+def diff_stat(ws: Workspace) -> str:
+    return out(ws.path, "diff", "--no-color", "--stat", ws.base_sha, snapshot_tree(ws))
+
+
+def changed_files(ws: Workspace) -> list[str]:
+    """Paths added, modified or deleted since the base commit (renames as delete + add)."""
+    names = out(
+        ws.path, "diff", "--name-only", "--no-renames", "-z", ws.base_sha, snapshot_tree(ws)
+    )
+    return sorted(name for name in names.split("\0") if name)
+
+
+def head_sha(ws: Workspace) -> str:
+    return out(ws.path, "rev-parse", "HEAD")
+
+
+def commits_since_base(ws: Workspace) -> list[tuple[str, str]]:
+    """(sha, subject) of the run's commits, oldest first."""
+    log = out(ws.path, "log", "--reverse", "--format=%H%x1f%s", f"{ws.base_sha}..HEAD")
+    return [tuple(line.split("\x1f", 1)) for line in log.splitlines() if line]  # type: ignore[misc]
