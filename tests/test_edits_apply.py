@@ -281,3 +281,42 @@ def test_feedback_fence_survives_backticks_in_the_search_text(tmp_path: Path) ->
     result = apply_edits(root, [_sr("README.md", "```bash\nrun\n```\n", "")], EditPolicy())
     message = feedback_for(result)
     assert "````\n```bash\nrun\n```\n````" in message
+
+
+def test_closest_lines_are_found_in_a_large_file(tmp_path: Path) -> None:
+    body = "".join(f"def handler_{i}(request):\n    return respond({i})\n\n" for i in range(2000))
+    root = _repo(tmp_path, {"big.py": body})
+    edit = _sr(
+        "big.py",
+        "def handler_1234(req):\n    return respond(1234)\n",
+        "def handler_1234(req):\n    return respond(0)\n",
+    )
+    result = apply_edits(root, [edit], EditPolicy())
+    (failure,) = result.failed
+    assert "def handler_1234(request):\n    return respond(1234)" in failure.closest
+    assert (root / "big.py").read_text() == body
+
+
+def test_write_errors_become_failures_and_other_files_still_land(tmp_path: Path) -> None:
+    root = _repo(tmp_path, {"a": "I am a file\n"})
+    edits = [
+        FileEdit(path="a/b.py", kind="whole", content="B = 1\n"),  # `a` is a file, not a folder
+        FileEdit(path="c.py", kind="whole", content="C = 1\n"),
+    ]
+    result = apply_edits(root, edits, EditPolicy())
+    assert result.applied == ["c.py"]
+    (failure,) = result.failed
+    assert failure.edit.path == "a/b.py" and "could not be written" in failure.reason
+    assert (root / "a").read_text() == "I am a file\n"
+    assert (root / "c.py").read_text() == "C = 1\n"
+
+
+def test_ambiguous_diff_hunk_is_not_guessed(tmp_path: Path) -> None:
+    root = _repo(tmp_path, {"app/calc.py": CALC})
+    answer = (
+        "```diff\n--- a/app/calc.py\n+++ b/app/calc.py\n@@ -6 +6 @@\n"
+        "-        return a + b\n+        return a - b\n```\n"
+    )
+    result = _apply(root, answer)
+    assert "matches 2 places" in result.failed[0].reason
+    assert (root / "app/calc.py").read_text() == CALC

@@ -362,3 +362,31 @@ def test_mixed_forms_come_back_in_the_order_written() -> None:
 def test_unsafe_paths_are_parsed_so_the_applier_can_refuse_them() -> None:
     answer = "**../outside.py**\n```python\nx = 1\n```\n\n/etc/passwd\n```\nroot::0:0\n```\n"
     assert [e.path for e in parse_edits(answer)] == ["../outside.py", "/etc/passwd"]
+
+
+@pytest.mark.parametrize(
+    "intro",
+    [
+        "You can now call `app/calc.py` functions like this:",
+        "Here's how to use `app/calc.py`:",
+        "For example, with `app/calc.py` in place:",
+        "Run `app/calc.py` directly:",
+    ],
+)
+def test_usage_snippets_after_a_prose_mention_do_not_overwrite_the_file(intro: str) -> None:
+    answer = f"{intro}\n\n```python\nfrom app.calc import add\nprint(add(1, 2))\n```\n"
+    assert parse_edits(answer) == []
+
+
+def test_prose_that_introduces_the_file_still_names_it() -> None:
+    answer = (
+        "Update `app/calc.py` to use the new helper:\n\n```python\nfrom app.util import h\n```\n"
+    )
+    assert [e.path for e in parse_edits(answer)] == ["app/calc.py"]
+
+
+def test_older_original_updated_markers() -> None:
+    answer = "app/a.py\n```\n<<<<<<< ORIGINAL\nA = 1\n=======\nA = 2\n>>>>>>> UPDATED\n```\n"
+    assert [(e.path, e.search, e.replace) for e in parse_edits(answer)] == [
+        ("app/a.py", "A = 1\n", "A = 2\n")
+    ]

@@ -9,6 +9,9 @@ mis-edits happen.
 
 from __future__ import annotations
 
+import heapq
+import re
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from difflib import SequenceMatcher
@@ -118,18 +121,61 @@ def find(lines: list[str], search: list[str], replace: list[str]) -> Match | Amb
     return None
 
 
+_TOKEN = re.compile(r"\w+|[^\w\s]")
+_FUZZY_BUDGET = 400_000  # line pairs compared by token overlap before we rely on exact votes
+
+
+def _tokens(line: str) -> frozenset[str]:
+    return frozenset(_TOKEN.findall(line))
+
+
+def _voted_starts(lines: list[str], search: list[str], k: int) -> Counter[int]:
+    """Window starts suggested by search lines found verbatim (ignoring indentation)."""
+    where: dict[str, list[int]] = defaultdict(list)
+    for i, line in enumerate(lines):
+        if line.strip():
+            where[line.strip()].append(i)
+    votes: Counter[int] = Counter()
+    for j, line in enumerate(search[:k]):
+        for p in where.get(line.strip(), ()):
+            if 0 <= p - j <= len(lines) - k:
+                votes[p - j] += 1
+    return votes
+
+
+def _fuzzy_starts(lines: list[str], search: list[str], k: int) -> list[int]:
+    """Window starts whose lines share the most tokens with the aligned search lines."""
+    file_tokens = [_tokens(x) for x in lines]
+    search_tokens = [_tokens(x) for x in search[:k]]
+    scores = []
+    for i in range(len(lines) - k + 1):
+        score = 0.0
+        for j, want in enumerate(search_tokens):
+            have = file_tokens[i + j]
+            if want or have:
+                score += len(want & have) / len(want | have)
+        scores.append((score, i))
+    return [i for _, i in heapq.nlargest(5, scores)]
+
+
 def closest(lines: list[str], search: list[str], context: int = 2) -> str:
-    """The window of real lines most similar to `search`, with a few lines of context."""
+    """The window of real lines most similar to `search`, with a few lines of context.
+
+    Comparing every window character by character is quadratic and takes seconds on a large
+    file, so cheap line-level signals pick a few candidate windows and difflib ranks those.
+    """
     if not lines or not search:
         return ""
     k = min(len(search), len(lines))
-    matcher = SequenceMatcher(None)
+    votes = _voted_starts(lines, search, k)
+    candidates = {i for i, _ in votes.most_common(10)}
+    if not candidates or (len(lines) - k + 1) * k <= _FUZZY_BUDGET:
+        candidates.update(_fuzzy_starts(lines, search, k))
+    matcher = SequenceMatcher(None, autojunk=False)
     matcher.set_seq2("\n".join(search))  # seq2 is the cached side: set it once
     best_ratio, best_start = -1.0, 0
-    for i in range(len(lines) - k + 1):
+    for i in sorted(candidates):
         matcher.set_seq1("\n".join(lines[i : i + k]))
-        if matcher.real_quick_ratio() <= best_ratio or matcher.quick_ratio() <= best_ratio:
-            continue
         ratio = matcher.ratio()
         if ratio > best_ratio:
             best_ratio, best_start = ratio, i

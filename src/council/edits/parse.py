@@ -21,9 +21,16 @@ from council.edits.paths import (
 )
 from council.edits.udiff import is_header, looks_like_diff, parse_diff
 
-SEARCH = re.compile(r"^(\s*)<{5,9} ?SEARCH\s*$")
+# ORIGINAL/UPDATED is the older aider spelling some models still produce.
+SEARCH = re.compile(r"^(\s*)<{5,9} ?(?:SEARCH|ORIGINAL)\s*$")
 DIVIDER = re.compile(r"^\s*={5,9}\s*$")
-REPLACE = re.compile(r"^\s*>{5,9} ?REPLACE\s*$")
+REPLACE = re.compile(r"^\s*>{5,9} ?(?:REPLACE|UPDATED)\s*$")
+# A sentence that mentions a file before showing how to use it is not labelling the file.
+_USAGE = re.compile(
+    r"\b(?:for example|example|usage|how to|you can|run|running|execute|output|terminal|"
+    r"command|invoke|try it)s?\b",
+    re.IGNORECASE,
+)
 _FENCE = re.compile(r"^( *)(`{3,}|~{3,})(.*)$")
 _DIFF_LANGS = {"diff", "patch", "udiff"}
 
@@ -178,7 +185,7 @@ def _label_before(lines: list[str], fence_line: int) -> tuple[str | None, bool]:
         path = path_from_label(line)
         if path:
             return path, True
-        if seen == 0:
+        if seen == 0 and not _USAGE.search(line):
             path = path_from_prose(line)
             if path:
                 return path, False
