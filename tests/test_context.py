@@ -393,3 +393,39 @@ def test_walk_without_git_skips_vendor_folders_and_honours_exclude(tmp_path: Pat
     )
     ctx = build_context(root, "core", exclude=["lib/generated"])
     assert ctx.ranked_paths == ["lib/core.js"]
+
+
+def test_minified_bundles_are_not_candidates(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    bundle = "".join(f"function f{i}(a){{return a+{i}}};" for i in range(2000))
+    _write(root, {"static/app.min.js": bundle, "src/app.js": "export function app() {}\n"})
+    _git_init(root)
+    ctx = build_context(root, "app")
+    assert ctx.ranked_paths == ["src/app.js"]
+
+
+def test_signature_drops_comments_inside_parameters() -> None:
+    source = b"""class Router:
+    def __init__(
+        self,
+        models: list | None = None,  # deployments to route between
+        ## retries ##
+        retries: int = 3,
+    ) -> None:
+        pass
+"""
+    defs = _defs(extract_tags("router.py", source, "python"))
+    assert defs["__init__"].signature == (
+        "def __init__(self, models: list | None = None, retries: int = 3) -> None:"
+    )
+
+
+def test_folder_ignored_by_the_enclosing_repo_is_walked(tmp_path: Path) -> None:
+    root = tmp_path / "outer"
+    _write(
+        root,
+        {".gitignore": "vendor/\n", "vendor/lib/profile.py": "def get_profile():\n    pass\n"},
+    )
+    _git_init(root)
+    ctx = build_context(root / "vendor", "profile")
+    assert ctx.ranked_paths == ["lib/profile.py"]

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import tempfile
 from pathlib import Path
+
+import orjson
 
 from council.context.tags import Tag
 
@@ -63,8 +64,8 @@ class TagCache:
             # The cache only saves time; failing to write it must not fail the build.
             return
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(payload, handle, separators=(",", ":"))
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(orjson.dumps(payload))
             os.replace(tmp, self._file)
         except OSError:
             Path(tmp).unlink(missing_ok=True)
@@ -76,8 +77,8 @@ class TagCache:
         if self._file is None or not self._file.is_file():
             return {}
         try:
-            payload = json.loads(self._file.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            payload = orjson.loads(self._file.read_bytes())
+        except (OSError, orjson.JSONDecodeError):
             return {}
         if not isinstance(payload, dict) or payload.get("version") != CACHE_VERSION:
             return {}

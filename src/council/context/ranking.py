@@ -7,6 +7,7 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import PurePosixPath
 
 from council.context.tags import Tag
@@ -22,6 +23,7 @@ _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
 
 DAMPING = 0.85
+MAX_DEFINERS = 20
 QUERY_PATH_BOOST = 5.0  # a file whose path or name appears in the query text
 
 
@@ -91,7 +93,7 @@ def rank(
             p,
         ),
     )
-    def_scores = _def_scores(tags_by_path, graph, pagerank, terms)
+    def_scores = _def_scores(tags_by_path, pagerank, terms)
     return Ranking(ordered, scores, def_scores, list(mentioned_order))
 
 
@@ -101,8 +103,8 @@ def personalised_pagerank(
     personalisation: Mapping[str, float],
     *,
     damping: float = DAMPING,
-    tolerance: float = 1e-9,
-    max_iterations: int = 200,
+    tolerance: float = 1e-8,
+    max_iterations: int = 100,
 ) -> dict[str, float]:
     """PageRank by power iteration; teleports (and dangling nodes) follow `personalisation`.
 
@@ -110,32 +112,39 @@ def personalised_pagerank(
     """
     if not nodes:
         return {}
-    total_bias = sum(max(personalisation.get(n, 0.0), 0.0) for n in nodes)
+    index = {n: i for i, n in enumerate(nodes)}
+    size = len(nodes)
+    bias = [max(personalisation.get(n, 0.0), 0.0) for n in nodes]
+    total_bias = sum(bias)
     if total_bias > 0:
         # Keep a little uniform teleport so files the query never reaches still get an order.
-        teleport = {
-            n: 0.7 * max(personalisation.get(n, 0.0), 0.0) / total_bias + 0.3 / len(nodes)
-            for n in nodes
-        }
+        teleport = [0.7 * b / total_bias + 0.3 / size for b in bias]
     else:
-        teleport = {n: 1.0 / len(nodes) for n in nodes}
-    out_weight = {src: sum(dsts.values()) for src, dsts in edges.items()}
-    rank_of = dict(teleport)
+        teleport = [1.0 / size] * size
+    # Adjacency as index lists with normalised weights: the inner loop is plain arithmetic.
+    adjacency: list[tuple[int, list[tuple[int, float]]]] = []
+    for src, dsts in edges.items():
+        total = sum(w for d, w in dsts.items() if d in index and w > 0)
+        if src in index and total > 0:
+            outs = [(index[d], w / total) for d, w in dsts.items() if d in index and w > 0]
+            adjacency.append((index[src], outs))
+    has_out = [False] * size
+    for src, _outs in adjacency:
+        has_out[src] = True
+    rank_of = list(teleport)
     for _ in range(max_iterations):
-        dangling = sum(rank_of[n] for n in nodes if out_weight.get(n, 0.0) <= 0)
-        nxt = {n: (1 - damping + damping * dangling) * teleport[n] for n in nodes}
-        for src, dsts in edges.items():
-            total = out_weight[src]
-            if total <= 0:
-                continue
-            share = damping * rank_of[src] / total
-            for dst, weight in dsts.items():
+        dangling = sum(r for r, out in zip(rank_of, has_out, strict=True) if not out)
+        spread = 1 - damping + damping * dangling
+        nxt = [spread * t for t in teleport]
+        for src, outs in adjacency:
+            share = damping * rank_of[src]
+            for dst, weight in outs:
                 nxt[dst] += share * weight
-        delta = sum(abs(nxt[n] - rank_of[n]) for n in nodes)
+        delta = sum(abs(a - b) for a, b in zip(nxt, rank_of, strict=True))
         rank_of = nxt
         if delta < tolerance:
             break
-    return rank_of
+    return {n: rank_of[i] for n, i in index.items()}
 
 
 def _relevance(
@@ -189,7 +198,9 @@ def _reference_graph(
     edges: dict[str, dict[str, float]] = defaultdict(dict)
     for name, where_defined in definers.items():
         users = references.get(name)
-        if not users:
+        # A name defined in many files (`__init__`, `get`) says nothing about which one a
+        # reference means, and would cost users x definers edges.
+        if not users or len(where_defined) > MAX_DEFINERS:
             continue
         weight = _name_weight(name, terms) / len(where_defined)
         for user, count in users.items():
@@ -203,23 +214,28 @@ def _reference_graph(
 
 def _def_scores(
     tags_by_path: Mapping[str, list[Tag]],
-    graph: Mapping[str, Mapping[str, float]],
     pagerank: Mapping[str, float],
     terms: QueryTerms,
 ) -> dict[tuple[str, str], float]:
-    """Importance of each definition: rank flowing in through references to it, plus query
-    matches."""
-    referencing: dict[str, set[str]] = defaultdict(set)
+    """Importance of each definition: rank flowing in from files that reference its name
+    (shared among the files defining that name), plus query matches."""
+    users: dict[str, set[str]] = defaultdict(set)
+    definers: Counter[str] = Counter()
     for path, tags in tags_by_path.items():
         for tag in tags:
             if tag.kind == "ref":
-                referencing[tag.name].add(path)
+                users[tag.name].add(path)
+        definers.update({t.name for t in tags if t.kind == "def"})
+    inflow_of = {name: sum(pagerank.get(u, 0.0) for u in paths) for name, paths in users.items()}
     scores: dict[tuple[str, str], float] = {}
     for path, tags in tags_by_path.items():
         for tag in tags:
             if tag.kind != "def":
                 continue
-            inflow = sum(pagerank.get(user, 0.0) for user in referencing[tag.name] if user != path)
+            inflow = inflow_of.get(tag.name, 0.0)
+            if path in users.get(tag.name, ()):
+                inflow -= pagerank.get(path, 0.0)
+            inflow /= definers[tag.name]
             match = len(_name_words(tag.name) & terms.words) + (
                 2 if tag.name.lower() in terms.identifiers else 0
             )
@@ -246,8 +262,9 @@ def _name_weight(name: str, terms: QueryTerms) -> float:
     return weight
 
 
-def _name_words(name: str) -> set[str]:
-    return set(split_words(name))
+@lru_cache(maxsize=65536)
+def _name_words(name: str) -> frozenset[str]:
+    return frozenset(split_words(name))
 
 
 def _defs(tags_by_path: Mapping[str, list[Tag]], path: str) -> Iterable[Tag]:

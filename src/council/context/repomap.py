@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 # Within a file, each further definition is worth a bit less, so the map shows the heads of
 # several relevant files before the tail of one big file.
 WITHIN_FILE_DECAY = 0.25
+MAX_FULL_FILE_CANDIDATES = 20
 
 
 @dataclass
@@ -146,7 +147,8 @@ def _pick_files(
     """Whole files in rank order while they fit; one that does not is skipped, not cut."""
     chosen: dict[str, str] = {}
     used = 0
-    for path in ranked:
+    # Past the head of the ranking, a file that happens to be small is not worth its tokens.
+    for path in ranked[:MAX_FULL_FILE_CANDIDATES]:
         cost = count_tokens(texts[path])
         if used + cost <= budget and texts[path].strip():
             chosen[path] = texts[path]

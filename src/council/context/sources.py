@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
 MAX_FILE_BYTES = 1_000_000
+MAX_AVERAGE_LINE = 200  # bytes; hand-written code averages well under 80
+MAX_LINE = 10_000
 # Folders that hold dependencies, builds or our own state: never worth a model's attention.
 SKIP_DIRS = frozenset(
     {".git", "node_modules", ".venv", "venv", "__pycache__", "build", "dist", ".council"}
@@ -39,25 +41,36 @@ def language_for(path: str) -> str | None:
 def list_candidate_files(root: Path, exclude: Sequence[str] = ()) -> list[str]:
     """Relative POSIX paths of files under `root`: git's view when it is a repo, else a walk."""
     listed = _git_listed_files(root)
-    if listed is None:
+    if not listed:
+        # Not a repo, or a folder the enclosing repo ignores (a vendored tree, a venv): git has
+        # nothing to say about it, so walk it.
         listed = _walked_files(root)
     paths = {p for p in listed if not _excluded(p, exclude)}
-    return sorted(p for p in paths if (root / p).is_file() and _inside(root, root / p))
+    real_root = root.resolve()
+    return sorted(p for p in paths if (root / p).is_file() and _inside(real_root, root / p))
 
 
 def read_text_file(root: Path, rel_path: str) -> bytes | None:
     """The file's bytes, or None when it is missing, too large, outside root or binary."""
     path = root / rel_path
     try:
-        if not _inside(root, path) or path.stat().st_size > MAX_FILE_BYTES:
+        if not _inside(root.resolve(), path) or path.stat().st_size > MAX_FILE_BYTES:
             return None
         data = path.read_bytes()
     except OSError:
         return None
     # The same sniff git uses: a NUL byte early on means binary.
-    if b"\0" in data[:8192]:
+    if b"\0" in data[:8192] or looks_minified(data):
         return None
     return data
+
+
+def looks_minified(data: bytes) -> bool:
+    """True for bundled or minified code: very long lines, nothing a person maintains."""
+    if len(data) < 4096:
+        return False
+    lines = data.count(b"\n") + 1
+    return len(data) / lines > MAX_AVERAGE_LINE or max(map(len, data.split(b"\n"))) > MAX_LINE
 
 
 def normalize_rel_path(root: Path, path: str) -> str | None:
@@ -111,10 +124,13 @@ def _excluded(rel_path: str, patterns: Sequence[str]) -> bool:
     return False
 
 
-def _inside(root: Path, path: Path) -> bool:
-    # A symlink may point anywhere; we only read what really lives under root.
+def _inside(real_root: Path, path: Path) -> bool:
+    # A symlink may point anywhere; we only read what really lives under root. Neither git nor
+    # our walk descends into symlinked folders, so only the file itself needs checking.
+    if not path.is_symlink():
+        return True
     try:
-        path.resolve().relative_to(root.resolve())
+        path.resolve().relative_to(real_root)
     except (ValueError, OSError):
         return False
     return True

@@ -236,12 +236,31 @@ def _signature(data: bytes, node: Node) -> str:
     if end is None:
         line_end = data.find(b"\n", node.start_byte)
         end = min(node.end_byte, len(data) if line_end == -1 else line_end)
-    text = data[line_start:end].decode("utf-8", errors="replace")
+    text = _without_comments(data, node, line_start, end).decode("utf-8", errors="replace")
     text = _WS.sub(" ", text).strip()
     text = text.replace("( ", "(").replace(" )", ")").replace(",)", ")")
     if len(text) > MAX_SIGNATURE_CHARS:
         text = text[: MAX_SIGNATURE_CHARS - 1] + "…"
     return text
+
+
+def _without_comments(data: bytes, node: Node, start: int, end: int) -> bytes:
+    """data[start:end] minus comments inside the definition (parameter notes and the like)."""
+    pieces: list[bytes] = []
+    cursor = start
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if current.start_byte >= end or current.end_byte <= cursor:
+            continue
+        if "comment" in current.type:
+            pieces.append(data[cursor : current.start_byte])
+            cursor = min(current.end_byte, end)
+            continue
+        # Children in reverse so the stack pops them in source order.
+        stack.extend(reversed(current.children))
+    pieces.append(data[cursor:end])
+    return b"".join(pieces)
 
 
 def _text(node: Node) -> str:
