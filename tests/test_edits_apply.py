@@ -320,3 +320,14 @@ def test_ambiguous_diff_hunk_is_not_guessed(tmp_path: Path) -> None:
     result = _apply(root, answer)
     assert "matches 2 places" in result.failed[0].reason
     assert (root / "app/calc.py").read_text() == CALC
+
+
+def test_edits_built_with_crlf_text_apply_cleanly(tmp_path: Path) -> None:
+    root = _repo(tmp_path, {"a.py": "a = 1\r\nb = 2\r\n"})
+    edits = [
+        _sr("a.py", "a = 1\r\n", "a = 10\r\n"),
+        FileEdit(path="a.py", kind="udiff", hunks=[Hunk(["-b = 2\r", "+b = 20\r"])]),
+    ]
+    result = apply_edits(root, edits, EditPolicy())
+    assert result.ok, feedback_for(result)
+    assert (root / "a.py").read_bytes() == b"a = 10\r\nb = 20\r\n"

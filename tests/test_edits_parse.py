@@ -390,3 +390,13 @@ def test_older_original_updated_markers() -> None:
     assert [(e.path, e.search, e.replace) for e in parse_edits(answer)] == [
         ("app/a.py", "A = 1\n", "A = 2\n")
     ]
+
+
+def test_search_replace_path_is_not_taken_from_an_earlier_block_content() -> None:
+    answer = (
+        "First file:\n\n**app/a.py**\n```python\nimport os\n# config.py\n```\n\n"
+        "```python\n<<<<<<< SEARCH\nX = 1\n=======\nX = 2\n>>>>>>> REPLACE\n```\n"
+    )
+    edits = parse_edits(answer)
+    # the block names no file and none came before it: it is dropped, not sent to config.py
+    assert [(e.path, e.kind) for e in edits] == [("app/a.py", "whole")]

@@ -102,9 +102,13 @@ def _locate(
     raise _NotApplied(f"{what} does not match any lines in `{path}`", closest(lines, search), text)
 
 
+def _lf(text: str | None) -> str:
+    return (text or "").replace("\r\n", "\n")
+
+
 def _search_replace(state: _File, edit: FileEdit, path: str) -> str:
-    search, _ = _split(edit.search or "")
-    replace, _ = _split(edit.replace or "")
+    search, _ = _split(_lf(edit.search))
+    replace, _ = _split(_lf(edit.replace))
     if not search:
         if not state.text:
             return _join(replace, True)
@@ -145,7 +149,7 @@ def _apply_hunk(lines: list[str], hunk: Hunk, path: str, label: str) -> list[str
 
 
 def _udiff(state: _File, edit: FileEdit, path: str) -> str | None:
-    hunks = edit.hunks or []
+    hunks = [Hunk([x.removesuffix("\r") for x in h.lines], h.old_start) for h in edit.hunks or []]
     if edit.is_delete:
         if state.text is None:
             raise _NotApplied(f"`{path}` cannot be deleted: it does not exist")
@@ -186,7 +190,7 @@ def _udiff(state: _File, edit: FileEdit, path: str) -> str | None:
 
 
 def _whole(state: _File, edit: FileEdit, path: str) -> str:
-    content = (edit.content or "").replace("\r\n", "\n")
+    content = _lf(edit.content)
     if state.text is not None:
         known = set(state.text.split("\n"))
         for line in content.split("\n"):

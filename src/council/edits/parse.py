@@ -109,8 +109,12 @@ def _text(lines: list[str]) -> str:
     return "\n".join(lines) + "\n" if lines else ""
 
 
-def _search_replace_path(lines: list[str], marker: int) -> str | None:
-    """The path named just above a SEARCH marker: label, prose, or the fence info string."""
+def _search_replace_path(lines: list[str], marker: int, wrapper_at: int | None) -> str | None:
+    """The path named just above a SEARCH marker: label, prose, or the fence info string.
+
+    The look-back may pass the fence that wraps the block, but no other fence: beyond that lies
+    an earlier block's content, whose lines are not labels.
+    """
     seen = 0
     for j in range(marker - 1, -1, -1):
         line = lines[j]
@@ -120,6 +124,8 @@ def _search_replace_path(lines: list[str], marker: int) -> str | None:
             continue
         fence = open_fence(line)
         if fence:
+            if j != wrapper_at:
+                return None
             path = parse_info(fence.info)[1]
             if path:
                 return path
@@ -217,11 +223,12 @@ def parse_edits(text: str) -> list[FileEdit]:
     edits: list[FileEdit] = []
     last_path: str | None = None  # SEARCH/REPLACE blocks may omit the path after the first
     wrapper: Fence | None = None  # the fence around SEARCH/REPLACE blocks, if any
+    wrapper_at: int | None = None
     i = 0
     while i < len(lines):
         line = lines[i]
         if SEARCH.match(line):
-            path = _search_replace_path(lines, i) or last_path
+            path = _search_replace_path(lines, i, wrapper_at if wrapper else None) or last_path
             edit, i = _parse_block(lines, i, path)
             if edit:
                 edits.append(edit)
@@ -240,7 +247,7 @@ def parse_edits(text: str) -> list[FileEdit]:
             i += 1
             continue
         if _search_replace_ahead(lines, i + 1):
-            wrapper = fence
+            wrapper, wrapper_at = fence, i
             i += 1
             continue
         lang, info_path = parse_info(fence.info)
