@@ -331,3 +331,12 @@ def test_edits_built_with_crlf_text_apply_cleanly(tmp_path: Path) -> None:
     result = apply_edits(root, edits, EditPolicy())
     assert result.ok, feedback_for(result)
     assert (root / "a.py").read_bytes() == b"a = 10\r\nb = 20\r\n"
+
+
+def test_feedback_only_mentions_applied_files_when_there_are_some(tmp_path: Path) -> None:
+    root = _repo(tmp_path, {"a.py": "a = 1\n"})
+    result = apply_edits(root, [_sr("a.py", "zzz\n", "y\n")], EditPolicy())
+    message = feedback_for(result)
+    assert message.startswith("Some of your edits were not applied.")
+    assert "already hold your changes" not in message
+    assert "Do not resend" not in message

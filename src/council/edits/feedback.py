@@ -29,15 +29,18 @@ def feedback_for(result: ApplyResult) -> str:
     for refusal in result.refused:
         parts.append(f"## Refused: `{refusal.path}`\n{refusal.reason}")
     for failure in result.failed:
-        section = [f"## Failed: `{failure.edit.path}`", failure.reason + "."]
+        section = [f"## Failed: `{failure.edit.path}`", failure.reason.rstrip(".") + "."]
         if failure.search:
             section += ["This is the text you expected to find:", _block(failure.search)]
         if failure.closest:
             section += ["The closest real lines in the file are:", _block(failure.closest)]
         parts.append("\n".join(section))
-    parts.append(
+    closing = (
         "Send new edits only for the parts that failed. A SEARCH section (or a diff's context "
         "and removed lines) must copy the current file exactly, including indentation, and "
-        "match exactly one place. Do not resend the edits that were applied."
+        "match exactly one place."
     )
+    if result.applied:
+        closing += " Do not resend the edits that were applied."
+    parts.append(closing)
     return "\n\n".join(parts)
