@@ -44,7 +44,8 @@ def _case(element: ET.Element, root: Path | None) -> TestCase:
     name = (element.get("name") or "").strip()
     file = _relative(element.get("file") or "", root)
     if not file and root is not None:
-        file = _file_from_classname(classname, root)
+        # pytest names a module that failed to collect in `name`, with an empty classname.
+        file = _file_from_classname(classname or name, root)
     outcome, result = _outcome(element)
     message = ""
     traceback = ""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -141,18 +142,23 @@ class PythonToolchain:
         if targets is None:
             return GateResult("format", True, [], "no Python files to check")
         ruff = require_tool("ruff", "check Python formatting")
-        argv = [ruff, "format", "--check", "--no-cache", "--force-exclude"]
-        argv += ["--extend-exclude", ".council", *targets]
+        argv = [ruff, "format", "--check", "--no-cache", "--force-exclude", "--output-format"]
+        argv += ["json", "--extend-exclude", ".council", *targets]
         result = self._gate_run(argv, root)
         findings: list[Finding] = []
-        for line in result.output.splitlines():
-            if line.startswith("Would reformat: "):
-                path = _rel(line.removeprefix("Would reformat: ").strip(), root)
-                findings.append(Finding(path, 0, "warning", "format", "would be reformatted"))
-            elif line.startswith("error: "):
-                findings.append(Finding("", 0, "error", "format", line.removeprefix("error: ")))
+        try:
+            items = json.loads(result.stdout or "[]")
+        except json.JSONDecodeError:
+            items = []
+        for item in items if isinstance(items, list) else []:
+            finding = _ruff_finding(item, root)
+            if finding.code == "unformatted":
+                finding.code, finding.severity = "format", "warning"
+                finding.message = "would be reformatted (run `ruff format`)"
+            findings.append(finding)
         passed = result.exit_code == 0 and not result.timed_out
-        return GateResult("format", passed, findings, _tail(result))
+        tail = _json_gate_tail(result, f"ruff format: {len(findings)} findings")
+        return GateResult("format", passed, findings, tail)
 
     def sast(
         self, root: Path, env: PythonEnv | None = None, *, paths: Sequence[str] = ()
@@ -223,6 +229,10 @@ def report_from_run(result: CommandResult, junit: Path, root: Path) -> TestRepor
     for case in collection:
         case.message = exception_line(case.traceback) or case.message
     output_tail = tail_text(result.output, lines=60)
+    if result.timed_out:
+        hung = _hang_frames(result.output, root)
+        if hung:
+            output_tail = "Still running at the time limit:\n" + hung + "\n\n" + output_tail
     if not cases and not collection and not result.timed_out and result.exit_code not in (0, 5):
         # pytest stopped before collecting (a broken conftest.py, a bad option, a crash):
         # surface it like a collection error so it can be classified and shown.
@@ -236,6 +246,27 @@ def report_from_run(result: CommandResult, junit: Path, root: Path) -> TestRepor
         collection_errors=collection,
         output_tail=output_tail,
     )
+
+
+_FAULTHANDLER_FRAME = re.compile(r'^\s*File "([^"]+)", line (\d+) in (\S+)')
+
+
+def _hang_frames(output: str, root: Path) -> str:
+    """The project's own frames from faulthandler's last timeout dump (most recent call first):
+    the dump is long and framework-heavy, and a plain tail cuts off the line that matters."""
+    dump = output.rsplit("Timeout (", 1)
+    if len(dump) < 2:
+        return ""
+    frames = []
+    for line in dump[1].splitlines():
+        match = _FAULTHANDLER_FRAME.match(line)
+        if match and "site-packages" not in match.group(1):
+            path = Path(match.group(1))
+            if path.is_absolute() and path.resolve().is_relative_to(root):
+                frames.append(
+                    f"  {_rel(match.group(1), root)}:{match.group(2)} in {match.group(3)}"
+                )
+    return "\n".join(dict.fromkeys(frames[:10]))
 
 
 def _startup_error(output: str) -> TestCase:
@@ -283,8 +314,10 @@ def _ruff_finding(item: dict[str, object], root: Path) -> Finding:
     location = item.get("location") or {}
     row = location.get("row", 0) if isinstance(location, dict) else 0
     code = item.get("code")
-    # Syntax errors have no code; pyflakes (F) findings are real bugs; the rest is style.
-    severity = "error" if not code or str(code).startswith(("F", "E9")) else "warning"
+    # Syntax errors (no code, or invalid-syntax); pyflakes (F) findings are real bugs; the rest
+    # is style.
+    is_bug = not code or code == "invalid-syntax" or str(code).startswith(("F", "E9"))
+    severity = "error" if is_bug else "warning"
     return Finding(
         file=_rel(str(item.get("filename", "")), root),
         line=int(row or 0),

@@ -128,7 +128,8 @@ class TestReport:
             if self.output_tail:
                 parts.append("Output (tail):\n" + self.output_tail.strip())
             return _clip("\n".join(parts), max_chars)
-        used = len(parts[0]) + 1
+        used = sum(len(part) + 1 for part in parts)
+        budget = max_chars - 120  # room left for the "... and N more" line
         for index, case in enumerate(bad):
             label = "COLLECTION ERROR" if case in self.collection_errors else case.outcome.upper()
             block = [f"{label} {case.id}"]
@@ -139,10 +140,12 @@ class TestReport:
             if case.output:
                 block.append("  captured output:\n  " + case.output.strip().replace("\n", "\n  "))
             text = "\n".join(block)
-            if used + len(text) + 1 > max_chars:
+            if index == 0 and used + len(text) + 1 > budget:
+                text = _clip(text, max(40, budget - used - 1))  # show at least the first one
+            if used + len(text) + 1 > budget:
                 rest = len(bad) - index
                 tail = f"... and {rest} more not passing: " + ", ".join(c.id for c in bad[index:])
-                parts.append(_clip(tail, max(0, max_chars - used)))
+                parts.append(_clip(tail, max(40, max_chars - used - 1)))
                 break
             parts.append(text)
             used += len(text) + 1
@@ -169,7 +172,7 @@ _NORMALISERS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"(?:/private)?/(?:tmp|var/folders|var/tmp)/\S*?(?=['\"\s:,)]|$)"), "<tmp>"),
     (re.compile(r"[A-Za-z]:\\\S*?\\Temp\\\S*?(?=['\"\s:,)]|$)", re.IGNORECASE), "<tmp>"),
     (re.compile(r"pytest-of-\S+?/pytest-\d+/\S*?(?=['\"\s:,)]|$)"), "<tmp>"),
-    (re.compile(r"0x[0-9a-fA-F]+"), "0x?"),
+    (re.compile(r"0x[0-9a-fA-F]+"), "<addr>"),
     (re.compile(r"\b\d+(?:\.\d+)?\s*(?:ms|s|sec|seconds|secs)\b"), "<dur>"),
     (re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b"), "<uuid>"),
     (re.compile(r"\d+(?:\.\d+)?"), "<n>"),
