@@ -10,6 +10,14 @@ from council.workspace.changes import (
     snapshot_tree,
 )
 from council.workspace.git import require_git_repo
+from council.workspace.github import (
+    GitHubError,
+    PullRequest,
+    create_pull_request,
+    open_pull_request,
+    parse_remote,
+    push_branch,
+)
 from council.workspace.naming import conventional_message, slugify
 from council.workspace.worktree import (
     Workspace,
@@ -20,17 +28,23 @@ from council.workspace.worktree import (
 )
 
 __all__ = [
+    "GitHubError",
+    "PullRequest",
     "Workspace",
     "changed_files",
     "commit_all",
     "commits_since_base",
     "conventional_message",
+    "create_pull_request",
     "create_worktree",
     "diff",
     "diff_stat",
     "file_sha256",
     "head_sha",
+    "open_pull_request",
     "open_worktree",
+    "parse_remote",
+    "push_branch",
     "remove_worktree",
     "require_git_repo",
     "slugify",
