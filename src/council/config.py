@@ -137,7 +137,7 @@ class CouncilConfig(BaseModel):
         return self
 
     def persona(self, name: str) -> PersonaConfig:
-        """The persona's settings; a persona not listed gets the model named after it, or the first."""
+        """The persona's settings; unlisted: the model named after it, else the first."""
         if name in self.personas:
             return self.personas[name]
         if not self.models:

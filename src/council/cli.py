@@ -1,0 +1,303 @@
+"""The `council` command line: thin; parses, calls a pipeline, renders its events.
+
+Exit codes: 0 green and committed, 1 not green within limits, 2 usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess  # nosec B404 - git diff --stat for `show`, fixed argv
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from council.config import (
+    CONFIG_FILE,
+    PROVIDERS,
+    LanguageConfig,
+    dump_config,
+    preset,
+    resolve_config,
+)
+from council.errors import CouncilError, UsageError
+
+app = typer.Typer(
+    name="council",
+    help="AI Council: a feature request in, a tested and reviewed change on a branch out.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=False, highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+RepoOpt = Annotated[
+    Path, typer.Option("--repo", "-r", help="The git repository to work on.", show_default=False)
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Emit the event stream as JSON lines.")]
+
+
+def _repo(path: Path | None) -> Path:
+    repo = (path or Path.cwd()).resolve()
+    if not repo.is_dir():
+        raise UsageError(f"{repo} is not a directory")
+    return repo
+
+
+def _store(repo: Path):
+    from council.store import Store
+
+    return Store.for_repo(repo)
+
+
+def _emitter(as_json: bool, verbose: bool = False):
+    from council.events import Emitter
+    from council.render import LiveRenderer
+
+    emit = Emitter()
+    if as_json:
+        emit.subscribe(lambda e: print(e.model_dump_json(), flush=True))
+    else:
+        emit.subscribe(LiveRenderer(console, verbose=verbose))
+    return emit
+
+
+def detect_languages(repo: Path) -> dict[str, LanguageConfig]:
+    """Languages `council init` writes gate commands for (Python today; more in later issues)."""
+    found: dict[str, LanguageConfig] = {}
+    markers = ("pyproject.toml", "setup.py", "setup.cfg", "requirements.txt")
+    if any((repo / m).exists() for m in markers) or any(repo.glob("*.py")):
+        test_dir = "tests" if (repo / "tests").is_dir() else "tests"
+        found["python"] = LanguageConfig(test_dir=test_dir)
+    return found
+
+
+@app.command()
+def init(
+    provider: Annotated[
+        str, typer.Option(help=f"Model provider preset: {', '.join(PROVIDERS)}.")
+    ] = "openai",
+    repo: RepoOpt = None,
+    force: Annotated[bool, typer.Option(help="Overwrite an existing council.yaml.")] = False,
+) -> None:
+    """Write council.yaml for this repository: models, personas, limits, detected languages."""
+    root = _repo(repo)
+    target = root / CONFIG_FILE
+    if target.exists() and not force:
+        raise UsageError(f"{target} already exists (use --force to overwrite)")
+    languages = detect_languages(root)
+    doc = preset(provider, languages)
+    header = (
+        f"# council.yaml: written by `council init --provider {provider}`.\n"
+        "# models: LiteLLM model_list entries; keys are read from the environment\n"
+        "# (os.environ/NAME), never stored here.\n"
+    )
+    target.write_text(header + dump_config(doc), encoding="utf-8")
+    console.print(f"wrote {target}")
+    console.print(f"languages detected: {', '.join(languages) or 'none'}")
+    needs = sorted(
+        {
+            v[len("os.environ/") :]
+            for m in doc["models"]
+            for v in m["litellm_params"].values()
+            if isinstance(v, str) and v.startswith("os.environ/")
+        }
+    )
+    if needs:
+        console.print(f"set in the environment: {', '.join(needs)}")
+
+
+@app.command()
+def run(
+    feature: Annotated[str, typer.Argument(help="The feature request, in plain words.")],
+    repo: RepoOpt = None,
+    config: Annotated[Path | None, typer.Option(help="Path to a council.yaml.")] = None,
+    pr: Annotated[
+        bool, typer.Option("--pr", help="Push the branch and open a pull request.")
+    ] = False,
+    max_iterations: Annotated[
+        int | None, typer.Option(help="Override limits.max_iterations.")
+    ] = None,
+    budget: Annotated[float | None, typer.Option(help="Override limits.budget_usd (USD).")] = None,
+    as_json: JsonOpt = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show every command.")] = False,
+) -> None:
+    """Plan, write failing tests, code until the real tests pass, review, commit on a branch."""
+    root = _repo(repo)
+    cfg, source = resolve_config(root, config)
+    if max_iterations is not None:
+        cfg.limits.max_iterations = max_iterations
+    if budget is not None:
+        cfg.limits.budget_usd = budget
+    if not as_json:
+        console.print(f"config: {source}", style="dim")
+    from council.pipelines.tdd import TddPipeline
+
+    emit = _emitter(as_json, verbose)
+    store = _store(root)
+    pipeline = TddPipeline.start(
+        repo=root, feature=feature, config=cfg, store=store, emit=emit, open_pr=pr
+    )
+    outcome = pipeline.execute()
+    _finish(outcome, as_json)
+
+
+@app.command()
+def resume(
+    run_id: Annotated[
+        str | None, typer.Argument(help="Run id or prefix (default: latest).")
+    ] = None,
+    repo: RepoOpt = None,
+    config: Annotated[Path | None, typer.Option(help="Path to a council.yaml.")] = None,
+    budget: Annotated[float | None, typer.Option(help="Override limits.budget_usd (USD).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Continue a run that was killed or stopped, from its last completed step."""
+    root = _repo(repo)
+    cfg, _ = resolve_config(root, config)
+    if budget is not None:
+        cfg.limits.budget_usd = budget
+    store = _store(root)
+    record = store.get_run(run_id) if run_id else store.latest_run()
+    if record is None:
+        raise UsageError(f"no run {'`' + run_id + '` ' if run_id else ''}to resume")
+    from council.pipelines.tdd import TddPipeline
+
+    emit = _emitter(as_json)
+    pipeline = TddPipeline.resume(run_id=record.id, config=cfg, store=store, emit=emit)
+    _finish(pipeline.execute(), as_json)
+
+
+def _finish(outcome, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"outcome": outcome.__dict__}), flush=True)
+    else:
+        if outcome.branch:
+            console.print(f"branch: [cyan]{outcome.branch}[/]  worktree: {outcome.worktree}")
+        if outcome.pr_url:
+            console.print(f"pull request: {outcome.pr_url}")
+    raise typer.Exit(outcome.exit_code)
+
+
+@app.command("runs")
+def list_runs(
+    repo: RepoOpt = None,
+    limit: Annotated[int, typer.Option(help="How many runs to list.")] = 20,
+    as_json: JsonOpt = False,
+) -> None:
+    """History of runs in this repository."""
+    from council.render import runs_table
+
+    runs = _store(_repo(repo)).list_runs(limit=limit)
+    if as_json:
+        print(json.dumps([_run_dict(r) for r in runs], default=str))
+    elif not runs:
+        console.print("no runs yet")
+    else:
+        console.print(runs_table(runs))
+
+
+def _run_dict(r) -> dict:
+    return (
+        {k: v for k, v in vars(r).items() if not k.startswith("_")}
+        if hasattr(r, "__dict__")
+        else dict(r)
+    )
+
+
+@app.command()
+def show(
+    run_id: Annotated[
+        str | None, typer.Argument(help="Run id or prefix (default: latest).")
+    ] = None,
+    repo: RepoOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """A run's timeline, tests, model calls, tokens, cost and diff stat."""
+    from council.render import show_run
+
+    root = _repo(repo)
+    store = _store(root)
+    record = store.get_run(run_id) if run_id else store.latest_run()
+    if record is None:
+        raise UsageError(f"no run {'`' + run_id + '` ' if run_id else ''}in {root}")
+    events = store.events(record.id)
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "run": _run_dict(record),
+                    "events": [json.loads(e.model_dump_json()) for e in events],
+                },
+                default=str,
+            )
+        )
+        return
+    show_run(console, record, events, store.summary(record.id), _diffstat(root, record))
+
+
+def _diffstat(repo: Path, record) -> str:
+    if not record.branch:
+        return ""
+    base = subprocess.run(  # nosec B603 B607 - fixed git argv
+        ["git", "-C", str(repo), "merge-base", "HEAD", record.branch],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    if not base:
+        return ""
+    return subprocess.run(  # nosec B603 B607
+        ["git", "-C", str(repo), "diff", "--stat", base, record.branch],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.rstrip()
+
+
+@app.command()
+def schema(
+    name: Annotated[str, typer.Argument(help="plan, context, review, or 'all'.")] = "all",
+) -> None:
+    """Print the JSON schema of a persona's structured output."""
+    from council.personas import SCHEMAS
+
+    if name == "all":
+        print(json.dumps({k: v.model_json_schema() for k, v in SCHEMAS.items()}, indent=2))
+        return
+    if name not in SCHEMAS:
+        raise UsageError(f"unknown schema '{name}' (known: {', '.join(SCHEMAS)}, all)")
+    print(json.dumps(SCHEMAS[name].model_json_schema(), indent=2))
+
+
+def main() -> None:
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    try:
+        app(standalone_mode=False)
+    except CouncilError as exc:
+        err_console.print(f"[bold red]error:[/] {exc.message}", markup=True, highlight=False)
+        if exc.hint:
+            err_console.print(exc.hint)
+        sys.exit(exc.exit_code)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err_console.print("interrupted; `council resume` continues the run")
+        sys.exit(130)
+    except Exception as exc:  # click usage errors arrive here in non-standalone mode
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(2)
+        if isinstance(exc, click.exceptions.Abort):
+            sys.exit(130)
+        raise
+
+
+if __name__ == "__main__":
+    main()

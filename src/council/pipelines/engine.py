@@ -1,0 +1,51 @@
+"""The step engine: named steps whose results are stored, so a killed run resumes after them.
+
+A step runs once per run. Its output (a JSON-able dict) is committed to the store when it
+finishes; on resume, a finished step returns its stored output instead of running again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from council.events import Emitter, StepFinished, StepStarted
+from council.store import Store
+
+StepOutput = dict[str, Any]
+
+
+class StepRunner:
+    def __init__(self, store: Store, run_id: str, emit: Emitter) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.emit = emit
+        self.done: dict[str, StepOutput] = store.completed_steps(run_id)
+
+    def is_done(self, name: str) -> bool:
+        return name in self.done
+
+    def run(
+        self,
+        name: str,
+        fn: Callable[[], StepOutput],
+        *,
+        persona: str | None = None,
+        detail: str = "",
+    ) -> StepOutput:
+        if name in self.done:
+            return self.done[name]
+        self.emit.step = name
+        self.emit(StepStarted(persona=persona, detail=detail))
+        self.store.start_step(self.run_id, name)
+        try:
+            output = fn()
+        except BaseException as exc:
+            self.store.finish_step(self.run_id, name, "failed", {"error": str(exc)})
+            self.emit(StepFinished(status="failed", detail=str(exc)[:500]))
+            raise
+        self.store.finish_step(self.run_id, name, "ok", output)
+        self.done[name] = output
+        self.emit(StepFinished(status="ok", detail=str(output.get("detail", ""))))
+        self.emit.step = None
+        return output

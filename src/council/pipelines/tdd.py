@@ -1,0 +1,841 @@
+"""The TDD flow behind `council run`: plan, context, tests first (red), code to green, review.
+
+Every claim is checked by running the real tests: the tests must fail before code exists, are
+frozen once accepted, and the run is green only when the real suite passes.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from council.config import CouncilConfig
+from council.context import build_context
+from council.edits import EditPolicy, apply_edits, feedback_for, parse_edits
+from council.errors import BudgetExceeded, CouncilError, ModelError, UsageError
+from council.events import (
+    EditApplied,
+    EditRefused,
+    Emitter,
+    Notice,
+    ReviewMade,
+    RunFinished,
+    RunStarted,
+    TestsReported,
+)
+from council.gateway import Gateway
+from council.personas import ContextSelection, Plan, Review, render
+from council.pipelines.engine import StepOutput, StepRunner
+from council.store import Store
+from council.toolchains import PythonToolchain, TestReport, classify_collection_error
+from council.workspace import (
+    Workspace,
+    commit_all,
+    conventional_message,
+    create_worktree,
+    diff,
+    file_sha256,
+    open_worktree,
+    require_git_repo,
+    slugify,
+)
+from council.workspace.git import out as git_out
+
+MAX_CONTEXT_FILES = 8
+REPORT_FILE = ".council-report.md"
+
+
+def cache_root() -> Path:
+    """Where environments and model answers are cached across runs and repositories."""
+    base = os.environ.get("COUNCIL_CACHE_DIR")
+    if base:
+        return Path(base)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "council"
+
+
+@dataclass
+class RunOutcome:
+    run_id: str
+    status: str  # green | failed | error | stopped
+    reason: str = ""
+    branch: str = ""
+    worktree: str = ""
+    commits: list[str] = field(default_factory=list)
+    cost_usd: float = 0.0
+    pr_url: str = ""
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.status == "green" else 1
+
+
+class _Stop(Exception):
+    """Ends the run early within limits (no progress, iterations used up, tests never red)."""
+
+    def __init__(self, status: str, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+def _counts(report: TestReport) -> str:
+    return f"{report.passed} passed, {report.failed} failed, {report.errors} errors" + (
+        ", timed out" if report.timed_out else ""
+    )
+
+
+def _tests_event(report: TestReport, phase: str) -> TestsReported:
+    return TestsReported(
+        language=report.language,
+        phase=phase,
+        passed=report.passed,
+        failed=report.failed,
+        errors=report.errors + len(report.collection_errors),
+        skipped=report.skipped,
+        signature=report.signature(),
+        failures=[
+            c.id
+            for c in [*report.cases, *report.collection_errors]
+            if c.outcome in ("failed", "error")
+        ],
+    )
+
+
+class TddPipeline:
+    """One `council run`. Create with `start()` for a new run or `resume()` for a stored one."""
+
+    def __init__(
+        self,
+        *,
+        repo: Path,
+        config: CouncilConfig,
+        store: Store,
+        emit: Emitter,
+        run_id: str,
+        feature: str,
+        open_pr: bool = False,
+    ) -> None:
+        self.repo = repo
+        self.config = config
+        self.store = store
+        self.emit = emit
+        self.run_id = run_id
+        self.feature = feature
+        self.open_pr = open_pr
+        emit.run_id = run_id
+        emit.subscribe(store.record_event)  # the store persists the one event stream
+        self.steps = StepRunner(store, run_id, emit)
+        self.toolchain = PythonToolchain()
+        self.lang = config.language("python")
+        run = store.get_run(run_id)
+        spent = run.total_cost_usd if run else 0.0
+        cache_dir = None
+        if config.cache.enabled:
+            cache_dir = Path(config.cache.dir) if config.cache.dir else cache_root() / "models"
+        self.gateway = Gateway(
+            [m.model_dump(exclude_none=True) for m in config.models],
+            router_settings=config.router_options(),
+            budget_usd=config.limits.budget_usd,
+            spent_usd=spent,
+            cache_dir=cache_dir,
+            emit=emit,
+            default_timeout_s=config.limits.model_timeout_s,
+        )
+        self.ws: Workspace | None = None
+        self.env: Any = None
+        self.commits: list[str] = []
+
+    # --- construction ------------------------------------------------------------------------
+
+    @classmethod
+    def start(
+        cls,
+        *,
+        repo: Path,
+        feature: str,
+        config: CouncilConfig,
+        store: Store,
+        emit: Emitter,
+        open_pr: bool = False,
+    ) -> TddPipeline:
+        top = require_git_repo(repo)
+        if top != repo.resolve():
+            raise UsageError(
+                f"{repo} is inside the git repository {top} but is not its top level",
+                hint="council works on a repository's top level: run it there, or copy the "
+                "project into a repository of its own (scripts/demo does this for the example).",
+            )
+        if not feature.strip():
+            raise UsageError("the feature request is empty")
+        run_id = store.create_run(
+            feature=feature,
+            repo=str(repo),
+            config={**config.model_dump(mode="json", by_alias=False), "open_pr": open_pr},
+        )
+        return cls(
+            repo=repo,
+            config=config,
+            store=store,
+            emit=emit,
+            run_id=run_id,
+            feature=feature,
+            open_pr=open_pr,
+        )
+
+    @classmethod
+    def resume(
+        cls, *, run_id: str, config: CouncilConfig, store: Store, emit: Emitter
+    ) -> TddPipeline:
+        run = store.get_run(run_id)
+        if run is None:
+            raise UsageError(f"no run '{run_id}' in this repository (see `council runs`)")
+        if run.status == "green":
+            raise UsageError(f"run {run.id} already finished green; nothing to resume")
+        return cls(
+            repo=Path(run.repo),
+            config=config,
+            store=store,
+            emit=emit,
+            run_id=run.id,
+            feature=run.feature,
+            open_pr=bool((run.config or {}).get("open_pr")),
+        )
+
+    # --- the flow ----------------------------------------------------------------------------
+
+    def execute(self) -> RunOutcome:
+        self.store.update_run(self.run_id, status="running", reason="")
+        try:
+            status, reason = self._flow()
+        except _Stop as stop:
+            status, reason = stop.status, stop.reason
+            self._save_failure(reason)
+        except BudgetExceeded as exc:
+            # State is saved step by step; the worktree keeps the work for `council resume`.
+            status, reason = "stopped", str(exc)
+        except (ModelError, CouncilError) as exc:
+            status, reason = "error", str(exc)
+        self._sync_cost()
+        self.store.update_run(self.run_id, status=status, reason=reason)
+        self.emit(RunFinished(status=status, reason=reason, total_cost_usd=self.gateway.spent_usd))
+        return RunOutcome(
+            run_id=self.run_id,
+            status=status,
+            reason=reason,
+            branch=self.ws.branch if self.ws else "",
+            worktree=str(self.ws.path) if self.ws else "",
+            commits=self.commits,
+            cost_usd=self.gateway.spent_usd,
+            pr_url=str(self.steps.done.get("pr", {}).get("url", "")),
+        )
+
+    def _flow(self) -> tuple[str, str]:
+        self._setup()
+        plan = Plan.model_validate(self.steps.run("plan", self._plan, persona="pacer"))
+        context = self.steps.run("context", lambda: self._context(plan), persona="maven")
+        self.env = self.toolchain.prepare(
+            self.ws.path, cache_dir=cache_root() / "envs", emit=self.emit
+        )
+        self.steps.run("baseline", self._baseline)
+        red = self.steps.run("tests", lambda: self._write_tests(plan, context), persona="guardian")
+        self.steps.run(
+            "commit-tests",
+            lambda: self._commit(
+                "test",
+                plan,
+                "",
+                "Tests written first by Guardian; they fail until the feature exists.",
+            ),
+        )
+        frozen: dict[str, str] = red["frozen"]
+        last = self._iterate(plan, context, frozen)
+        if not last["green"]:
+            raise _Stop("failed", last["reason"])
+        review = self.steps.run(
+            "review", lambda: self._review_and_polish(plan, context, frozen), persona="guardian"
+        )
+        self.steps.run("commit", lambda: self._commit_feature(plan, review))
+        if self.open_pr:
+            self.steps.run("pr", lambda: self._open_pr(plan, review))
+        return "green", "tests green, reviewed and committed"
+
+    # --- steps -------------------------------------------------------------------------------
+
+    def _setup(self) -> None:
+        def create() -> StepOutput:
+            base = git_out(self.repo, "rev-parse", "--abbrev-ref", "HEAD")
+            ws = create_worktree(self.repo, slugify(self.feature))
+            return {
+                "branch": ws.branch,
+                "worktree": str(ws.path),
+                "base_sha": ws.base_sha,
+                "base_branch": base if base != "HEAD" else "main",
+            }
+
+        fresh = not self.steps.is_done("setup")
+        out = self.steps.run("setup", create, detail="worktree")
+        self.ws = open_worktree(self.repo, out["branch"])
+        self.store.update_run(self.run_id, branch=self.ws.branch, worktree=str(self.ws.path))
+        if fresh:
+            self.emit(
+                RunStarted(
+                    feature=self.feature,
+                    repo=str(self.repo),
+                    branch=self.ws.branch,
+                    worktree=str(self.ws.path),
+                )
+            )
+        else:
+            done = ", ".join(n for n in self.steps.done if n != "setup") or "setup"
+            self.emit(Notice(message=f"resuming run {self.run_id} after: {done}"))
+
+    def _baseline(self) -> StepOutput:
+        """The existing suite before any change, so pre-existing failures are not ours."""
+        report = self._run_tests()
+        self.emit(_tests_event(report, "baseline"))
+        if not report.green and (report.failed or report.errors or report.collection_errors):
+            self.emit(
+                Notice(
+                    level="warning",
+                    message=f"the existing tests already fail before any change ({_counts(report)});"
+                    " the run can only end green if they pass too",
+                )
+            )
+        return {"passed": report.passed, "green": report.green, "detail": _counts(report)}
+
+    def _run_tests(self, paths: list[str] | None = None) -> TestReport:
+        return self.toolchain.run_tests(
+            self.ws.path,
+            self.env,
+            paths=paths or (),
+            timeout_s=self.config.limits.test_timeout_s,
+            emit=self.emit,
+        )
+
+    def _ask(self, persona: str, template: str, **facts: Any) -> str:
+        settings = self.config.persona(persona)
+        try:
+            answer = self.gateway.complete(
+                settings.model,
+                render(persona, template, **facts),
+                persona=persona,
+                temperature=settings.temperature,
+                max_tokens=settings.max_tokens,
+            ).text
+        finally:
+            self._sync_cost()
+        return answer
+
+    def _ask_structured(self, persona: str, template: str, schema: type, **facts: Any) -> Any:
+        settings = self.config.persona(persona)
+        try:
+            return self.gateway.structured(
+                settings.model,
+                render(persona, template, **facts),
+                schema,
+                persona=persona,
+                temperature=settings.temperature,
+                max_tokens=settings.max_tokens,
+            )
+        finally:
+            self._sync_cost()
+
+    def _sync_cost(self) -> None:
+        self.store.update_run(self.run_id, total_cost_usd=self.gateway.spent_usd)
+
+    def _plan(self) -> StepOutput:
+        ctx = build_context(
+            self.ws.path,
+            self.feature,
+            map_tokens=self.config.context.map_tokens,
+            file_tokens=0,
+            cache_dir=cache_root() / "tags",
+        )
+        plan: Plan = self._ask_structured(
+            "pacer",
+            "plan",
+            Plan,
+            feature=self.feature,
+            languages=["python"],
+            test_dir=self.lang.test_dir,
+            repo_map=ctx.repo_map,
+        )
+        return plan.model_dump()
+
+    def _context(self, plan: Plan) -> StepOutput:
+        query = f"{self.feature}\n{plan.model_dump_json()}"
+        mentioned = [f for t in plan.tasks for f in t.files]
+        first = build_context(
+            self.ws.path,
+            query,
+            mentioned_paths=mentioned,
+            map_tokens=self.config.context.map_tokens,
+            file_tokens=0,
+            cache_dir=cache_root() / "tags",
+        )
+        selection: ContextSelection = self._ask_structured(
+            "maven",
+            "context",
+            ContextSelection,
+            feature=self.feature,
+            plan=self._plan_text(plan),
+            repo_map=first.repo_map,
+            max_files=MAX_CONTEXT_FILES,
+        )
+        existing = [p for p in selection.files if (self.ws.path / p).is_file()]
+        ctx = build_context(
+            self.ws.path,
+            query,
+            mentioned_paths=[*existing, *mentioned],
+            map_tokens=self.config.context.map_tokens,
+            file_tokens=self.config.context.file_tokens,
+            cache_dir=cache_root() / "tags",
+        )
+        return {
+            "repo_map": ctx.repo_map,
+            "files": list(ctx.files),
+            "notes": selection.notes,
+            "detail": f"{len(ctx.files)} files, map {ctx.map_tokens} tokens",
+        }
+
+    @staticmethod
+    def _plan_text(plan: Plan) -> str:
+        lines = [plan.summary]
+        for t in plan.tasks:
+            lines.append(f"- {t.id} [{t.language}] {t.title}: {t.description}".rstrip(": "))
+            lines.extend(f"    * {c}" for c in t.acceptance_criteria)
+        if plan.contract:
+            lines.append(f"Contract: {plan.contract}")
+        return "\n".join(lines)
+
+    def _read(self, paths: list[str]) -> dict[str, str]:
+        out = {}
+        for p in paths:
+            f = self.ws.path / p
+            if f.is_file():
+                out[p] = f.read_text(encoding="utf-8", errors="replace")
+        return out
+
+    def _apply_answer(
+        self,
+        answer: str,
+        policy: EditPolicy,
+        *,
+        only_tests: bool = False,
+    ) -> tuple[list[str], str]:
+        """Apply one answer's edits. Returns (applied paths, feedback for the model or '')."""
+        edits = parse_edits(answer)
+        if not edits:
+            return [], (
+                "Your answer contained no file edits in the required format (a path line, "
+                "then a fenced block or SEARCH/REPLACE blocks)."
+            )
+        notes = []
+        if only_tests:
+            kept = []
+            for e in edits:
+                if self.toolchain.is_test_file(e.path):
+                    kept.append(e)
+                else:
+                    reason = "Guardian writes tests only; application code comes later"
+                    self.emit(EditRefused(path=e.path, reason=reason))
+                    notes.append(f"- {e.path}: refused: {reason}.")
+            edits = kept
+        result = apply_edits(self.ws.path, edits, policy)
+        for path in result.applied:
+            self.emit(EditApplied(path=path))
+        for refusal in result.refused:
+            self.emit(EditRefused(path=refusal.path, reason=refusal.reason))
+        if result.ok and not notes:
+            return result.applied, ""
+        feedback = feedback_for(result)
+        if result.applied:
+            feedback = (
+                f"These edits were applied: {', '.join(result.applied)}. Resend only the ones "
+                f"below, corrected.\n{feedback}"
+            )
+        return result.applied, "\n".join([*notes, feedback]).strip()
+
+    def _edit_round(
+        self,
+        persona: str,
+        template: str,
+        policy: EditPolicy,
+        *,
+        only_tests: bool = False,
+        **facts: Any,
+    ) -> list[str]:
+        """Ask for edits; send non-applying blocks back with the closest real lines (bounded)."""
+        applied: list[str] = []
+        feedback = facts.pop("feedback", "")
+        for _ in range(1 + self.config.limits.max_edit_reasks):
+            answer = self._ask(persona, template, feedback=feedback, **facts)
+            done, feedback = self._apply_answer(answer, policy, only_tests=only_tests)
+            applied.extend(p for p in done if p not in applied)
+            if not feedback:
+                break
+            self.emit(Notice(level="warning", message=f"{persona}: {feedback.splitlines()[0]}"))
+        return applied
+
+    def _test_files_in_tree(self) -> list[str]:
+        out = []
+        for f in self.ws.path.rglob("*.py"):
+            rel = f.relative_to(self.ws.path).as_posix()
+            if rel.startswith((".git/", ".council")) or "/." in f"/{rel}":
+                continue
+            if self.toolchain.is_test_file(rel):
+                out.append(rel)
+        return sorted(out)
+
+    def _write_tests(self, plan: Plan, context: StepOutput) -> StepOutput:
+        test_files = plan.test_files or [
+            f"{self.lang.test_dir}/test_{slugify(plan.scope or 'feature').replace('-', '_')}.py"
+        ]
+        before = self._snapshot(self._test_files_in_tree())
+        policy = EditPolicy()
+        feedback = ""
+        for attempt in range(1, self.config.limits.max_test_attempts + 1):
+            written = self._edit_round(
+                "guardian",
+                "tests",
+                policy,
+                only_tests=True,
+                feature=self.feature,
+                plan=self._plan_text(plan),
+                notes=context.get("notes", ""),
+                repo_map=context["repo_map"],
+                files=self._read(context["files"]),
+                framework="pytest",
+                test_files=test_files,
+                test_dir=self.lang.test_dir,
+                feedback=feedback,
+            )
+            written = [p for p in written if self.toolchain.is_test_file(p)]
+            if not written:
+                feedback = "You wrote no test file. Write the tests now."
+                continue
+            report = self._run_tests(written)
+            self.emit(_tests_event(report, f"red-{attempt}"))
+            feedback = self._red_problem(report)
+            if not feedback:
+                frozen = {p: file_sha256(self.ws.path / p) for p in self._test_files_in_tree()}
+                return {
+                    "test_files": written,
+                    "frozen": frozen,
+                    "signature": report.signature(),
+                    "detail": f"red: {_counts(report)}",
+                }
+            self.emit(
+                Notice(level="warning", message=f"tests rejected: {feedback.splitlines()[0]}")
+            )
+            # Start the next attempt from the original tests, not from the rejected ones.
+            self._restore(before, written)
+        raise _Stop(
+            "failed",
+            f"Guardian did not produce valid failing tests in "
+            f"{self.config.limits.max_test_attempts} attempts: {feedback.splitlines()[0]}",
+        )
+
+    def _hash_or_none(self, rel: str) -> str | None:
+        f = self.ws.path / rel
+        return file_sha256(f) if f.is_file() else None
+
+    @staticmethod
+    def _red_problem(report: TestReport) -> str:
+        """Why a red report is not an acceptable TDD start, or '' when it is."""
+        broken = [
+            c for c in report.collection_errors if classify_collection_error(c) == "broken_test"
+        ]
+        if broken:
+            details = "\n".join(f"{c.id}: {c.message}\n{c.traceback}" for c in broken)
+            return (
+                "Your tests are broken themselves (they fail for a reason inside the test file, "
+                f"not because the feature is missing):\n{details}"
+            )
+        if report.timed_out:
+            return "Your tests hung until the time limit. Tests must finish quickly."
+        missing_code = bool(report.collection_errors)
+        if report.green or (report.failed + report.errors == 0 and not missing_code):
+            if report.passed == 0:
+                return "No test was collected from your files. Name tests test_* in test_*.py."
+            return (
+                "Your tests PASS before any code for the feature exists, so they prove nothing. "
+                "Test the new behaviour the feature adds."
+            )
+        return ""
+
+    def _iterate(self, plan: Plan, context: StepOutput, frozen: dict[str, str]) -> StepOutput:
+        policy = EditPolicy(frozen=frozen)
+        tests = self._read(list(frozen))
+        previous: StepOutput | None = None
+        for i in range(1, self.config.limits.max_iterations + 1):
+            name = f"iteration-{i}"
+            persona = "builder" if i == 1 else "artisan"
+            out = self.steps.run(
+                name,
+                lambda i=i, persona=persona, previous=previous: self._one_iteration(
+                    i, persona, plan, context, policy, tests, previous
+                ),
+                persona=persona,
+            )
+            if out["green"]:
+                return out
+            if previous is not None and out["signature"] == previous["signature"]:
+                return {
+                    **out,
+                    "reason": f"no progress: iteration {i} failed exactly like iteration {i - 1}"
+                    f" ({out['counts']})",
+                }
+            previous = out
+        return {
+            **previous,
+            "reason": f"not green after {self.config.limits.max_iterations} "
+            f"iterations: {previous['counts']}",
+        }
+
+    def _changed_code(self, frozen: dict[str, str]) -> list[str]:
+        from council.workspace import changed_files
+
+        return [p for p in changed_files(self.ws) if p not in frozen and p != REPORT_FILE]
+
+    def _one_iteration(
+        self,
+        i: int,
+        persona: str,
+        plan: Plan,
+        context: StepOutput,
+        policy: EditPolicy,
+        tests: dict[str, str],
+        previous: StepOutput | None,
+    ) -> StepOutput:
+        files = self._read(
+            list(dict.fromkeys([*context["files"], *self._changed_code(policy.frozen)]))
+        )
+        files = {p: t for p, t in files.items() if p not in policy.frozen}
+        if persona == "builder":
+            self._edit_round(
+                persona,
+                "build",
+                policy,
+                feature=self.feature,
+                plan=self._plan_text(plan),
+                notes=context.get("notes", ""),
+                repo_map=context["repo_map"],
+                files=files,
+                tests=tests,
+            )
+        else:
+            self._edit_round(
+                persona,
+                "refine",
+                policy,
+                feature=self.feature,
+                iteration=i - 1,
+                counts=previous["counts"] if previous else "",
+                failures=previous["failures"] if previous else "",
+                findings="",
+                files=files,
+                tests=tests,
+            )
+        self._check_frozen(policy.frozen)
+        report = self._run_tests()
+        self.emit(_tests_event(report, f"iteration-{i}"))
+        return {
+            "green": report.green,
+            "signature": report.signature(),
+            "counts": _counts(report),
+            "failures": report.failure_summary(),
+            "detail": _counts(report),
+        }
+
+    def _check_frozen(self, frozen: dict[str, str]) -> None:
+        # The edit policy refuses edits to frozen files; this is the belt to those braces.
+        for path, digest in frozen.items():
+            if self._hash_or_none(path) != digest:
+                raise CouncilError(f"frozen test file {path} changed; refusing to continue")
+
+    def _gate_findings(self, paths: list[str]) -> tuple[str, bool, list[dict[str, Any]]]:
+        """Run lint, format and SAST on the changed code. Returns (text, must_fix, gate rows)."""
+        gates = []
+        if self.lang.lint:
+            gates.append(self.toolchain.lint(self.ws.path, self.env, paths=paths))
+        if self.lang.format:
+            gates.append(self.toolchain.format_check(self.ws.path, self.env, paths=paths))
+        if self.lang.sast:
+            gates.append(self.toolchain.sast(self.ws.path, self.env, paths=paths))
+        lines: list[str] = []
+        must_fix = False
+        rows = []
+        for g in gates:
+            rows.append({"gate": g.name, "passed": g.passed, "findings": len(g.findings)})
+            for f in g.findings:
+                lines.append(f"- [{g.name}/{f.severity}] {f.file}:{f.line} {f.code} {f.message}")
+                if g.name == "sast" and f.severity.lower() == "high":
+                    must_fix = True
+            if not g.passed and g.name == "lint":
+                must_fix = True
+        return "\n".join(lines), must_fix, rows
+
+    def _review_and_polish(
+        self, plan: Plan, context: StepOutput, frozen: dict[str, str]
+    ) -> StepOutput:
+        code = [p for p in self._changed_code(frozen) if p.endswith(".py")]
+        findings, must_fix, gates = self._gate_findings(code)
+        report = self._run_tests()
+        review = self._review(report, findings)
+        polished = False
+        if review.high or must_fix:
+            polished = self._polish(plan, context, frozen, review, findings)
+            if polished:
+                findings, _, gates = self._gate_findings(code)
+                report = self._run_tests()
+                review = self._review(report, findings)
+        return {
+            "review": review.model_dump(),
+            "gates": gates,
+            "findings": findings,
+            "polished": polished,
+            "counts": _counts(report),
+            "detail": f"verdict {review.verdict}, {len(review.comments)} comments",
+        }
+
+    def _review(self, report: TestReport, findings: str) -> Review:
+        review: Review = self._ask_structured(
+            "guardian",
+            "review",
+            Review,
+            feature=self.feature,
+            counts=_counts(report),
+            findings=findings,
+            diff=diff(self.ws)[:60_000],
+        )
+        self.emit(
+            ReviewMade(verdict=review.verdict, comments=[c.model_dump() for c in review.comments])
+        )
+        return review
+
+    def _polish(
+        self, plan: Plan, context: StepOutput, frozen: dict[str, str], review: Review, findings: str
+    ) -> bool:
+        """One Artisan pass on high findings; kept only if the tests stay green."""
+        code = self._changed_code(frozen)
+        snapshot = {
+            p: (self.ws.path / p).read_bytes() if (self.ws.path / p).is_file() else None
+            for p in code
+        }
+        issues = "\n".join(
+            f"- [{c.severity}] {c.file}:{c.line or ''} {c.message}"
+            for c in review.comments
+            if c.severity in ("high", "medium")
+        )
+        policy = EditPolicy(frozen=frozen)
+        touched = self._edit_round(
+            "artisan",
+            "refine",
+            policy,
+            feature=self.feature,
+            iteration=0,
+            counts="",
+            failures="",
+            findings="\n".join(x for x in (issues, findings) if x),
+            files={p: t for p, t in self._read(code).items()},
+            tests=self._read(list(frozen)),
+        )
+        report = self._run_tests()
+        self.emit(_tests_event(report, "polish"))
+        if report.green:
+            return bool(touched)
+        self.emit(Notice(level="warning", message="refinement broke the tests; reverted it"))
+        self._restore(snapshot, touched)
+        return False
+
+    def _snapshot(self, paths: list[str]) -> dict[str, bytes | None]:
+        return {
+            p: (self.ws.path / p).read_bytes() if (self.ws.path / p).is_file() else None
+            for p in paths
+        }
+
+    def _restore(self, snapshot: dict[str, bytes | None], touched: list[str]) -> None:
+        """Put files back as snapshotted; files touched since but not in it did not exist."""
+        for p in set(touched) | set(snapshot):
+            data = snapshot.get(p)
+            if data is None:
+                (self.ws.path / p).unlink(missing_ok=True)
+            else:
+                (self.ws.path / p).write_bytes(data)
+
+    def _commit(self, kind: str, plan: Plan, prefix: str, body: str = "") -> StepOutput:
+        message = conventional_message(kind, plan.scope or None, f"{prefix}{plan.summary}", body)
+        sha = commit_all(self.ws, message, emit=self.emit)
+        if sha:
+            self.commits.append(sha)
+        return {"sha": sha or "", "detail": sha or "nothing to commit"}
+
+    def _commit_feature(self, plan: Plan, review_out: StepOutput) -> StepOutput:
+        return self._commit("feat", plan, "", self._review_text(review_out))
+
+    @staticmethod
+    def _review_text(review_out: StepOutput) -> str:
+        review = Review.model_validate(review_out["review"])
+        lines = [f"Tests: {review_out['counts']}", f"Review ({review.verdict}): {review.summary}"]
+        lines += [
+            f"- [{c.severity}] {c.file}{':' + str(c.line) if c.line else ''} {c.message}"
+            for c in review.comments
+        ]
+        gates = ", ".join(
+            f"{g['gate']} {'ok' if g['passed'] else str(g['findings']) + ' findings'}"
+            for g in review_out.get("gates", [])
+        )
+        if gates:
+            lines.append(f"Gates: {gates}")
+        lines.append("Reviewed-by: AI Council (Guardian)")
+        return "\n".join(lines)
+
+    def _open_pr(self, plan: Plan, review_out: StepOutput) -> StepOutput:
+        from council.workspace.github import open_pull_request
+
+        pr = open_pull_request(
+            self.ws,
+            title=conventional_message("feat", plan.scope or None, plan.summary).strip(),
+            body=self._review_text(review_out),
+            base=self.steps.done["setup"]["base_branch"],
+            emit=self.emit,
+        )
+        return {"url": pr.url, "number": pr.number, "detail": pr.url}
+
+    def _save_failure(self, reason: str) -> None:
+        """Keep the work on the branch with a report of what failed (the user decides)."""
+        if self.ws is None:
+            return
+        iterations = [
+            (name, out) for name, out in self.steps.done.items() if name.startswith("iteration-")
+        ]
+        lines = [
+            "# AI Council: run did not finish green",
+            "",
+            f"- Run: {self.run_id}",
+            f"- Feature: {self.feature}",
+            f"- Reason: {reason}",
+            "",
+        ]
+        for name, out in iterations:
+            lines += [
+                f"## {name}: {out.get('counts', '')}",
+                "",
+                "```",
+                out.get("failures", ""),
+                "```",
+                "",
+            ]
+        (self.ws.path / REPORT_FILE).write_text("\n".join(lines), encoding="utf-8")
+        plan = self.steps.done.get("plan")
+        scope = Plan.model_validate(plan).scope if plan else None
+        message = conventional_message(
+            "chore", scope or None, "work in progress, not green (see .council-report.md)", reason
+        )
+        sha = commit_all(self.ws, message, emit=self.emit)
+        if sha:
+            self.commits.append(sha)

@@ -1,0 +1,222 @@
+"""Rendering for people: live event lines during a run, and the `runs` / `show` views, with rich."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from council.events import (
+    BaseEvent,
+    CommandRun,
+    CommitMade,
+    EditApplied,
+    EditRefused,
+    ModelCall,
+    Notice,
+    ReviewMade,
+    RunFinished,
+    RunStarted,
+    StepFinished,
+    StepStarted,
+    TestsReported,
+)
+
+PERSONA_TITLES = {
+    "pacer": "Pacer",
+    "maven": "Maven",
+    "guardian": "Guardian",
+    "builder": "Builder",
+    "artisan": "Artisan",
+}
+
+
+def _short(argv: list[str], limit: int = 90) -> str:
+    text = " ".join(argv)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class LiveRenderer:
+    """An event sink that prints one line per fact, with tokens and cost so far."""
+
+    def __init__(self, console: Console, *, verbose: bool = False) -> None:
+        self.console = console
+        self.verbose = verbose
+
+    def __call__(self, event: BaseEvent) -> None:  # noqa: C901 - one branch per event kind
+        c = self.console
+        if isinstance(event, RunStarted):
+            c.print(f"[bold]run {event.run_id}[/] on branch [cyan]{event.branch}[/]")
+            c.print(f"  worktree {event.worktree}", style="dim")
+        elif isinstance(event, StepStarted):
+            who = (
+                f" ({PERSONA_TITLES.get(event.persona or '', event.persona)})"
+                if event.persona
+                else ""
+            )
+            c.print(f"[bold blue]▶ {event.step}[/]{who}")
+        elif isinstance(event, StepFinished):
+            if event.status == "failed":
+                c.print(f"  [red]✗ {event.step} failed[/] {event.detail}")
+            elif event.detail:
+                c.print(f"  [green]✓[/] {event.detail}", style="dim")
+        elif isinstance(event, ModelCall):
+            who = PERSONA_TITLES.get(event.persona or "", event.persona or "?")
+            if event.error:
+                c.print(f"  [red]model call failed[/] {who} · {event.alias}: {event.error}")
+                return
+            cached = " [yellow](cached)[/]" if event.cached else ""
+            c.print(
+                f"  {who} · {event.alias} ({event.model}) · {event.prompt_tokens}→"
+                f"{event.completion_tokens} tokens · {event.latency_ms / 1000:.1f}s · "
+                f"${event.cost_usd:.4f} (run ${event.total_cost_usd:.4f}){cached}",
+                style="dim",
+                markup=True,
+            )
+        elif isinstance(event, CommandRun):
+            if self.verbose or event.timed_out:
+                flag = " [red]timed out[/]" if event.timed_out else ""
+                c.print(
+                    f"  $ {_short(event.argv)} → {event.exit_code} ({event.duration_s:.1f}s){flag}",
+                    style="dim",
+                )
+        elif isinstance(event, TestsReported):
+            colour = "green" if event.failed + event.errors == 0 and event.passed else "red"
+            c.print(
+                f"  [{colour}]tests {event.phase}: {event.passed} passed, {event.failed} failed, "
+                f"{event.errors} errors[/]"
+            )
+            for test_id in event.failures[:8]:
+                c.print(f"    ✗ {test_id}", style="dim")
+        elif isinstance(event, EditApplied):
+            c.print(f"  ✎ {event.path}", style="dim")
+        elif isinstance(event, EditRefused):
+            c.print(f"  [yellow]⊘ refused {event.path}[/]: {event.reason}")
+        elif isinstance(event, CommitMade):
+            c.print(f"  [green]● commit {event.sha[:10]}[/] {event.message}")
+        elif isinstance(event, ReviewMade):
+            c.print(f"  review: [bold]{event.verdict}[/], {len(event.comments)} comments")
+            for comment in event.comments[:10]:
+                c.print(
+                    f"    [{comment.get('severity')}] {comment.get('file', '')}:"
+                    f"{comment.get('line') or ''} {comment.get('message', '')}",
+                    style="dim",
+                    markup=False,
+                )
+        elif isinstance(event, Notice):
+            style = {"info": "cyan", "warning": "yellow", "error": "red"}[event.level]
+            c.print(f"  [{style}]{event.message}[/]")
+        elif isinstance(event, RunFinished):
+            colour = "green" if event.status == "green" else "red"
+            c.print(
+                f"[bold {colour}]{event.status.upper()}[/] {event.reason} "
+                f"(cost ${event.total_cost_usd:.4f})"
+            )
+
+
+def _when(ts: Any) -> str:
+    if isinstance(ts, dt.datetime):
+        return ts.strftime("%Y-%m-%d %H:%M")
+    if isinstance(ts, int | float):
+        return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M")
+    return str(ts or "")
+
+
+def runs_table(runs: list[Any]) -> Table:
+    table = Table(title="council runs")
+    for col in ("run", "when", "status", "cost", "branch", "feature"):
+        table.add_column(col)
+    for r in runs:
+        colour = {"green": "green", "running": "yellow"}.get(r.status, "red")
+        feature = r.feature if len(r.feature) <= 60 else r.feature[:59] + "…"
+        table.add_row(
+            r.id,
+            _when(r.created_at),
+            f"[{colour}]{r.status}[/]",
+            f"${r.total_cost_usd:.4f}",
+            r.branch or "",
+            feature,
+        )
+    return table
+
+
+def show_run(
+    console: Console, run: Any, events: list[BaseEvent], summary: Any, diffstat: str
+) -> None:
+    """The `council show` view: timeline, tests, model calls, tokens, cost, diff stat."""
+    colour = "green" if run.status == "green" else "red"
+    console.print(f"[bold]run {run.id}[/]  [{colour}]{run.status}[/]  {run.reason or ''}")
+    console.print(f"feature: {run.feature}")
+    console.print(f"repo: {run.repo}   branch: {run.branch or '-'}")
+
+    timeline = Table(title="timeline")
+    for col in ("time", "step", "what"):
+        timeline.add_column(col)
+    start = events[0].ts if events else 0.0
+    for e in events:
+        what = _describe(e)
+        if what:
+            timeline.add_row(f"+{e.ts - start:6.1f}s", e.step or "", what)
+    console.print(timeline)
+
+    calls = Table(title="model calls")
+    for col in ("persona", "calls", "cached", "tokens in", "tokens out", "cost"):
+        calls.add_column(col, justify="right" if col != "persona" else "left")
+    for persona, row in sorted(_per_persona(events).items()):
+        calls.add_row(
+            persona,
+            str(row["calls"]),
+            str(row["cached"]),
+            str(row["in"]),
+            str(row["out"]),
+            f"${row['cost']:.4f}",
+        )
+    console.print(calls)
+    total_in = sum(e.prompt_tokens for e in events if isinstance(e, ModelCall))
+    total_out = sum(e.completion_tokens for e in events if isinstance(e, ModelCall))
+    console.print(
+        f"tokens: {total_in} in, {total_out} out   cost: ${run.total_cost_usd:.4f}"
+        + (f"   commands: {summary.commands}" if hasattr(summary, "commands") else "")
+    )
+    if diffstat:
+        console.print("[bold]diff stat[/]")
+        console.print(diffstat, markup=False)
+
+
+def _per_persona(events: list[BaseEvent]) -> dict[str, dict[str, Any]]:
+    rows: dict[str, dict[str, Any]] = {}
+    for e in events:
+        if isinstance(e, ModelCall):
+            row = rows.setdefault(
+                e.persona or "?", {"calls": 0, "cached": 0, "in": 0, "out": 0, "cost": 0.0}
+            )
+            row["calls"] += 1
+            row["cached"] += int(e.cached)
+            row["in"] += e.prompt_tokens
+            row["out"] += e.completion_tokens
+            row["cost"] += e.cost_usd
+    return rows
+
+
+def _describe(e: BaseEvent) -> str:
+    if isinstance(e, StepStarted):
+        return f"start ({e.persona})" if e.persona else "start"
+    if isinstance(e, StepFinished):
+        return f"{e.status} {e.detail}".strip()
+    if isinstance(e, TestsReported):
+        return f"tests {e.phase}: {e.passed} passed, {e.failed} failed, {e.errors} errors"
+    if isinstance(e, EditRefused):
+        return f"refused {e.path}: {e.reason}"
+    if isinstance(e, CommitMade):
+        return f"commit {e.sha[:10]} {e.message}"
+    if isinstance(e, ReviewMade):
+        return f"review {e.verdict} ({len(e.comments)} comments)"
+    if isinstance(e, Notice):
+        return f"{e.level}: {e.message}"
+    if isinstance(e, ModelCall) and e.error:
+        return f"model call failed: {e.error}"
+    if isinstance(e, RunFinished):
+        return f"finished {e.status}: {e.reason}"
+    return ""
