@@ -153,8 +153,8 @@ BUILD_WRONG_REPLY = (
     + _route_edit("/api/v1/user/me/profile")
 )
 
-REFINE_REPLY = """The route was registered as /api/v1/user/me/profile (singular), so the request fell
-through to /api/v1/users/{user_id}.
+REFINE_REPLY = """The route was registered as /api/v1/user/me/profile (singular), so the
+request fell through to /api/v1/users/{user_id}.
 
 app/main.py
 ```python

@@ -300,8 +300,8 @@ class TddPipeline:
             self.emit(
                 Notice(
                     level="warning",
-                    message=f"the existing tests already fail before any change ({_counts(report)});"
-                    " the run can only end green if they pass too",
+                    message="the existing tests already fail before any change "
+                    f"({_counts(report)}); the run can only end green if they pass too",
                 )
             )
         return {"passed": report.passed, "green": report.green, "detail": _counts(report)}
