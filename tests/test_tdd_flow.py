@@ -97,3 +97,98 @@ def test_happy_path_red_then_green_committed_checkout_untouched(project, model_s
     summary = store.summary(outcome.run_id)
     assert summary.model_calls == 5
     assert summary.cost_usd > 0
+
+
+@pytest.mark.slow
+def test_first_code_fails_then_artisan_fixes_it(project, model_server):
+    cs.script_happy_path(model_server, build=cs.BUILD_WRONG_REPLY)
+    model_server.script("artisan", cs.REFINE_REPLY)
+    events: list = []
+    outcome, _ = run_council(project, model_server, events)
+
+    assert outcome.status == "green", outcome.reason
+    phases = [(e.phase, e.failed) for e in events if e.kind == "tests_reported"]
+    assert [p for p, _ in phases] == ["baseline", "red-1", "iteration-1", "iteration-2"]
+    assert phases[2][1] == 2 and phases[3][1] == 0
+    # Artisan saw the real failing output of iteration 1.
+    prompt = model_server.requests_for("artisan")[0]["messages"][-1]["content"]
+    assert "test_profile_returns_the_current_user" in prompt and "2 failed" in prompt
+    main_py = _git(project, "show", f"{outcome.branch}:app/main.py")
+    assert '@app.get("/api/v1/users/me/profile"' in main_py
+
+
+@pytest.mark.slow
+def test_builder_editing_a_frozen_test_is_refused_and_run_ends_honestly(project, model_server):
+    cs.script_happy_path(model_server, build=cs.CHEAT_REPLY)
+    model_server.script("builder", cs.BUILD_REPLY)  # the answer after being told why
+    events: list = []
+    outcome, _ = run_council(project, model_server, events)
+
+    assert outcome.status == "green", outcome.reason
+    refused = [e for e in events if e.kind == "edit_refused"]
+    assert [e.path for e in refused] == ["tests/test_profile.py"]
+    assert "frozen" in refused[0].reason
+    # The model was told why its edit was refused.
+    second = model_server.requests_for("builder")[1]["messages"][-1]["content"]
+    assert "tests/test_profile.py" in second and "frozen" in second
+    shown = _git(project, "show", f"{outcome.branch}:tests/test_profile.py")
+    assert "assert True" not in shown and "linus@example.com" in shown
+
+
+@pytest.mark.slow
+def test_plan_in_broken_json_is_repaired_once(project, model_server):
+    broken = cs.PLAN_REPLY.replace('"tasks": [', '"tasks": [[', 1)
+    model_server.script("pacer", broken, cs.PLAN_REPLY)
+    model_server.script("maven", cs.CONTEXT_REPLY)
+    model_server.script("guardian", cs.TESTS_REPLY, cs.REVIEW_REPLY)
+    model_server.script("builder", cs.BUILD_REPLY)
+    outcome, _ = run_council(project, model_server)
+
+    assert outcome.status == "green", outcome.reason
+    pacer = model_server.requests_for("pacer")
+    assert len(pacer) == 2
+    repair = "\n".join(m["content"] for m in pacer[1]["messages"])
+    assert "tasks" in repair  # the re-ask names what was wrong
+
+
+@pytest.mark.slow
+def test_plan_broken_twice_is_a_clear_error(project, model_server):
+    model_server.script("pacer", "I think we should add an endpoint.", '{"summary": 1}')
+    events: list = []
+    outcome, store = run_council(project, model_server, events)
+
+    assert outcome.status == "error"
+    assert outcome.exit_code == 1
+    assert "Plan" in outcome.reason
+    assert store.get_run(outcome.run_id).status == "error"
+    assert not model_server.requests_for("guardian")  # nothing ran after the failed plan
+
+
+@pytest.mark.slow
+def test_high_severity_review_goes_back_to_artisan_once(project, model_server):
+    high = cs.REVIEW_REPLY.replace('"low"', '"high"').replace('"approve"', '"request_changes"')
+    docstring_fix = '''Adding the docstring.
+
+app/main.py
+```python
+<<<<<<< SEARCH
+def get_my_profile(user: Annotated[User, Depends(current_user)]) -> Profile:
+=======
+def get_my_profile(user: Annotated[User, Depends(current_user)]) -> Profile:
+    """The signed-in user's public profile."""
+>>>>>>> REPLACE
+```
+'''
+    model_server.script("pacer", cs.PLAN_REPLY)
+    model_server.script("maven", cs.CONTEXT_REPLY)
+    model_server.script("guardian", cs.TESTS_REPLY, high, cs.REVIEW_REPLY)
+    model_server.script("builder", cs.BUILD_REPLY)
+    model_server.script("artisan", docstring_fix)
+    outcome, _ = run_council(project, model_server)
+
+    assert outcome.status == "green", outcome.reason
+    assert len(model_server.requests_for("artisan")) == 1
+    findings = model_server.requests_for("artisan")[0]["messages"][-1]["content"]
+    assert "docstring" in findings and "[high]" in findings
+    main_py = _git(project, "show", f"{outcome.branch}:app/main.py")
+    assert "The signed-in user's public profile." in main_py
