@@ -23,7 +23,6 @@ from council.events import (
     ReviewMade,
     RunFinished,
     RunStarted,
-    TestsReported,
 )
 from council.gateway import Gateway
 from council.personas import ContextSelection, Plan, Review, render
@@ -84,23 +83,6 @@ class _Stop(Exception):
 def _counts(report: TestReport) -> str:
     return f"{report.passed} passed, {report.failed} failed, {report.errors} errors" + (
         ", timed out" if report.timed_out else ""
-    )
-
-
-def _tests_event(report: TestReport, phase: str) -> TestsReported:
-    return TestsReported(
-        language=report.language,
-        phase=phase,
-        passed=report.passed,
-        failed=report.failed,
-        errors=report.errors + len(report.collection_errors),
-        skipped=report.skipped,
-        signature=report.signature(),
-        failures=[
-            c.id
-            for c in [*report.cases, *report.collection_errors]
-            if c.outcome in ("failed", "error")
-        ],
     )
 
 
@@ -295,7 +277,7 @@ class TddPipeline:
     def _baseline(self) -> StepOutput:
         """The existing suite before any change, so pre-existing failures are not ours."""
         report = self._run_tests()
-        self.emit(_tests_event(report, "baseline"))
+        self.emit(report.event("baseline"))
         if not report.green and (report.failed or report.errors or report.collection_errors):
             self.emit(
                 Notice(
@@ -315,31 +297,19 @@ class TddPipeline:
             emit=self.emit,
         )
 
-    def _ask(self, persona: str, template: str, **facts: Any) -> str:
+    def _ask(self, persona: str, template: str, schema: type | None = None, **facts: Any) -> Any:
+        """One persona call: free text, or a validated `schema` instance when one is given."""
         settings = self.config.persona(persona)
+        messages = render(persona, template, **facts)
+        options = {
+            "persona": persona,
+            "temperature": settings.temperature,
+            "max_tokens": settings.max_tokens,
+        }
         try:
-            answer = self.gateway.complete(
-                settings.model,
-                render(persona, template, **facts),
-                persona=persona,
-                temperature=settings.temperature,
-                max_tokens=settings.max_tokens,
-            ).text
-        finally:
-            self._sync_cost()
-        return answer
-
-    def _ask_structured(self, persona: str, template: str, schema: type, **facts: Any) -> Any:
-        settings = self.config.persona(persona)
-        try:
-            return self.gateway.structured(
-                settings.model,
-                render(persona, template, **facts),
-                schema,
-                persona=persona,
-                temperature=settings.temperature,
-                max_tokens=settings.max_tokens,
-            )
+            if schema is None:
+                return self.gateway.complete(settings.model, messages, **options).text
+            return self.gateway.structured(settings.model, messages, schema, **options)
         finally:
             self._sync_cost()
 
@@ -354,7 +324,7 @@ class TddPipeline:
             file_tokens=0,
             cache_dir=cache_root() / "tags",
         )
-        plan: Plan = self._ask_structured(
+        plan: Plan = self._ask(
             "pacer",
             "plan",
             Plan,
@@ -376,7 +346,7 @@ class TddPipeline:
             file_tokens=0,
             cache_dir=cache_root() / "tags",
         )
-        selection: ContextSelection = self._ask_structured(
+        selection: ContextSelection = self._ask(
             "maven",
             "context",
             ContextSelection,
@@ -518,7 +488,7 @@ class TddPipeline:
                 feedback = "You wrote no test file. Write the tests now."
                 continue
             report = self._run_tests(written)
-            self.emit(_tests_event(report, f"red-{attempt}"))
+            self.emit(report.event(f"red-{attempt}"))
             feedback = self._red_problem(report)
             if not feedback:
                 frozen = {p: file_sha256(self.ws.path / p) for p in self._test_files_in_tree()}
@@ -642,7 +612,7 @@ class TddPipeline:
             )
         self._check_frozen(policy.frozen)
         report = self._run_tests()
-        self.emit(_tests_event(report, f"iteration-{i}"))
+        self.emit(report.event(f"iteration-{i}"))
         return {
             "green": report.green,
             "signature": report.signature(),
@@ -703,7 +673,7 @@ class TddPipeline:
         }
 
     def _review(self, report: TestReport, findings: str) -> Review:
-        review: Review = self._ask_structured(
+        review: Review = self._ask(
             "guardian",
             "review",
             Review,
@@ -745,7 +715,7 @@ class TddPipeline:
             tests=self._read(list(frozen)),
         )
         report = self._run_tests()
-        self.emit(_tests_event(report, "polish"))
+        self.emit(report.event("polish"))
         if report.green:
             return bool(touched)
         self.emit(Notice(level="warning", message="refinement broke the tests; reverted it"))
