@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from council.config import (
     CONFIG_FILE,
@@ -32,8 +33,10 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console(stderr=False, highlight=False)
-err_console = Console(stderr=True, highlight=False)
+# soft_wrap: messages keep their own line breaks; rich must not re-wrap paths and commands at
+# 80 columns when the output is a pipe or a file.
+console = Console(stderr=False, highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 RepoOpt = Annotated[
     Path, typer.Option("--repo", "-r", help="The git repository to work on.", show_default=False)
@@ -48,10 +51,31 @@ def _repo(path: Path | None) -> Path:
     return repo
 
 
+def _require_top_level(repo: Path) -> None:
+    """UsageError unless `repo` is a git repository's top level (checked before any write)."""
+    from council.workspace import require_git_repo
+
+    top = require_git_repo(repo)
+    if top != repo.resolve():
+        raise UsageError(
+            f"{repo} is inside the git repository {top} but is not its top level",
+            hint="council works on a repository's top level: run it there, or copy the "
+            "project into a repository of its own (scripts/demo does this for the example).",
+        )
+
+
 def _store(repo: Path):
     from council.store import Store
 
     return Store.for_repo(repo)
+
+
+def _existing_store(repo: Path):
+    """The repository's store if a run ever created it; reading never creates `.council/`."""
+    from council.store import Store
+    from council.store.store import DB_RELATIVE_PATH
+
+    return Store.for_repo(repo) if (repo / DB_RELATIVE_PATH).is_file() else None
 
 
 def _emitter(as_json: bool, verbose: bool = False):
@@ -128,6 +152,8 @@ def run(
 ) -> None:
     """Plan, write failing tests, code until the real tests pass, review, commit on a branch."""
     root = _repo(repo)
+    # Before anything is written: a subdirectory or a plain folder must not get a `.council/`.
+    _require_top_level(root)
     cfg, source = resolve_config(root, config)
     if max_iterations is not None:
         cfg.limits.max_iterations = max_iterations
@@ -161,8 +187,10 @@ def resume(
     cfg, _ = resolve_config(root, config)
     if budget is not None:
         cfg.limits.budget_usd = budget
-    store = _store(root)
-    record = store.get_run(run_id) if run_id else store.latest_run()
+    store = _existing_store(root)
+    record = None
+    if store is not None:
+        record = store.get_run(run_id) if run_id else store.latest_run()
     if record is None:
         raise UsageError(f"no run {'`' + run_id + '` ' if run_id else ''}to resume")
     from council.pipelines.tdd import TddPipeline
@@ -192,7 +220,8 @@ def list_runs(
     """History of runs in this repository."""
     from council.render import runs_table
 
-    runs = _store(_repo(repo)).list_runs(limit=limit)
+    store = _existing_store(_repo(repo))
+    runs = store.list_runs(limit=limit) if store is not None else []
     if as_json:
         print(json.dumps([_run_dict(r) for r in runs], default=str))
     elif not runs:
@@ -221,8 +250,10 @@ def show(
     from council.render import show_run
 
     root = _repo(repo)
-    store = _store(root)
-    record = store.get_run(run_id) if run_id else store.latest_run()
+    store = _existing_store(root)
+    record = None
+    if store is not None:
+        record = store.get_run(run_id) if run_id else store.latest_run()
     if record is None:
         raise UsageError(f"no run {'`' + run_id + '` ' if run_id else ''}in {root}")
     events = store.events(record.id)
@@ -274,29 +305,35 @@ def schema(
     print(json.dumps(SCHEMAS[name].model_json_schema(), indent=2))
 
 
+# typer 0.29 vendors click (typer._click); older typers use click itself. Either way these are
+# the classes its parser raises for command-line mistakes.
+_CLICK_ERRORS = tuple({c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException"})
+
+
 def main() -> None:
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     try:
-        app(standalone_mode=False)
+        # Not standalone: typer hands back `typer.Exit` codes (and Ctrl-C as 130) as the return
+        # value instead of exiting, and lets usage errors and CouncilErrors through to here.
+        code = app(standalone_mode=False)
     except CouncilError as exc:
-        err_console.print(f"[bold red]error:[/] {exc.message}", markup=True, highlight=False)
+        # Messages are plain text: a `[...]` in a path or a YAML key is not rich markup.
+        err_console.print(Text.assemble(("error:", "bold red"), " ", exc.message))
         if exc.hint:
-            err_console.print(exc.hint)
+            err_console.print(exc.hint, markup=False)
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
+        code = 130
+    except _CLICK_ERRORS as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        code = 130
+    if code == 130:
         err_console.print("interrupted; `council resume` continues the run")
-        sys.exit(130)
-    except Exception as exc:  # click usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(2)
-        if isinstance(exc, click.exceptions.Abort):
-            sys.exit(130)
-        raise
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
 
 from council.errors import ConfigError
 
@@ -125,14 +126,30 @@ class CouncilConfig(BaseModel):
 
     @model_validator(mode="after")
     def _personas_name_models(self) -> CouncilConfig:
+        # The errors carry the key they are about (ctx["loc"]) so messages name its line.
         names = {m.model_name for m in self.models}
         for persona, cfg in self.personas.items():
             if persona not in PERSONAS:
-                raise ValueError(f"unknown persona '{persona}' (known: {', '.join(PERSONAS)})")
+                raise PydanticCustomError(
+                    "unknown_persona",
+                    "unknown persona '{persona}' (known: {known})",
+                    {
+                        "persona": persona,
+                        "known": ", ".join(PERSONAS),
+                        "loc": ("personas", persona),
+                    },
+                )
             if names and cfg.model not in names:
-                raise ValueError(
-                    f"persona '{persona}' uses model '{cfg.model}', which is not in models "
-                    f"(defined: {', '.join(sorted(names))})"
+                raise PydanticCustomError(
+                    "unknown_model",
+                    "persona '{persona}' uses model '{model}', which is not in models "
+                    "(defined: {defined})",
+                    {
+                        "persona": persona,
+                        "model": cfg.model,
+                        "defined": ", ".join(sorted(names)),
+                        "loc": ("personas", persona, "model"),
+                    },
                 )
         return self
 
@@ -157,6 +174,16 @@ class CouncilConfig(BaseModel):
             options["fallbacks"] = self.litellm_settings["fallbacks"]
         return options
 
+    def snapshot(self) -> dict[str, Any]:
+        """The configuration as JSON for the run record; literal credentials masked."""
+        data = self.model_dump(mode="json")
+        for entry in data["models"]:
+            for key, value in entry["litellm_params"].items():
+                secret = any(w in key.lower() for w in ("key", "token", "secret", "password"))
+                if secret and isinstance(value, str) and not value.startswith(ENV_REF):
+                    entry["litellm_params"][key] = "[REDACTED]"
+        return data
+
     def missing_env(self) -> list[str]:
         """Environment variables that the personas' models (and their fallbacks) need but lack."""
         used = {self.persona(p).model for p in PERSONAS}
@@ -174,12 +201,18 @@ class CouncilConfig(BaseModel):
 
 
 def _node_at(node: yaml.Node | None, loc: tuple[Any, ...]) -> yaml.Node | None:
-    """Walk a composed YAML node tree along a pydantic error location."""
+    """Walk a composed YAML node tree along a pydantic error location.
+
+    A location ending in a mapping key gives the key's node, so the line named is the key's own
+    (not the first line of a nested block under it).
+    """
+    key_node: yaml.Node | None = None
     for key in loc:
+        key_node = None
         if isinstance(node, yaml.MappingNode):
             for k, v in node.value:
                 if k.value == key:
-                    node = v
+                    node, key_node = v, k
                     break
             else:
                 return node
@@ -189,13 +222,14 @@ def _node_at(node: yaml.Node | None, loc: tuple[Any, ...]) -> yaml.Node | None:
             node = node.value[key]
         else:
             return node
-    return node
+    return key_node or node
 
 
 def _describe(errors: ValidationError, root: yaml.Node | None, source: str) -> str:
     lines = []
     for err in errors.errors():
-        loc = tuple(x for x in err["loc"] if not (isinstance(x, str) and x.startswith("function")))
+        loc = tuple((err.get("ctx") or {}).get("loc") or err["loc"])
+        loc = tuple(x for x in loc if not (isinstance(x, str) and x.startswith("function")))
         key = ".".join(str(x) for x in loc) or "(top level)"
         node = _node_at(root, loc)
         where = f"{source}:{node.start_mark.line + 1}" if node is not None else source

@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from council.events import (
@@ -35,7 +36,7 @@ PERSONA_TITLES = {
 
 def _short(argv: list[str], limit: int = 90) -> str:
     text = " ".join(argv)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return escape(text if len(text) <= limit else text[: limit - 1] + "…")
 
 
 class LiveRenderer:
@@ -48,28 +49,31 @@ class LiveRenderer:
     def __call__(self, event: BaseEvent) -> None:  # noqa: C901 - one branch per event kind
         c = self.console
         if isinstance(event, RunStarted):
-            c.print(f"[bold]run {event.run_id}[/] on branch [cyan]{event.branch}[/]")
-            c.print(f"  worktree {event.worktree}", style="dim")
+            c.print(f"[bold]run {event.run_id}[/] on branch [cyan]{escape(event.branch)}[/]")
+            c.print(f"  worktree {event.worktree}", style="dim", markup=False)
         elif isinstance(event, StepStarted):
             who = (
-                f" ({PERSONA_TITLES.get(event.persona or '', event.persona)})"
+                f" ({escape(PERSONA_TITLES.get(event.persona or '', event.persona))})"
                 if event.persona
                 else ""
             )
-            c.print(f"[bold blue]▶ {event.step}[/]{who}")
+            c.print(f"[bold blue]▶ {escape(event.step or '')}[/]{who}")
         elif isinstance(event, StepFinished):
             if event.status == "failed":
-                c.print(f"  [red]✗ {event.step} failed[/] {event.detail}")
+                c.print(f"  [red]✗ {escape(event.step or '')} failed[/] {escape(event.detail)}")
             elif event.detail:
-                c.print(f"  [green]✓[/] {event.detail}", style="dim")
+                c.print(f"  [green]✓[/] {escape(event.detail)}", style="dim")
         elif isinstance(event, ModelCall):
-            who = PERSONA_TITLES.get(event.persona or "", event.persona or "?")
+            who = escape(PERSONA_TITLES.get(event.persona or "", event.persona or "?"))
             if event.error:
-                c.print(f"  [red]model call failed[/] {who} · {event.alias}: {event.error}")
+                c.print(
+                    f"  [red]model call failed[/] {who} · {escape(event.alias)}: "
+                    f"{escape(event.error)}"
+                )
                 return
             cached = " [yellow](cached)[/]" if event.cached else ""
             c.print(
-                f"  {who} · {event.alias} ({event.model}) · {event.prompt_tokens}→"
+                f"  {who} · {escape(event.alias)} ({escape(event.model)}) · {event.prompt_tokens}→"
                 f"{event.completion_tokens} tokens · {event.latency_ms / 1000:.1f}s · "
                 f"${event.cost_usd:.4f} (run ${event.total_cost_usd:.4f}){cached}",
                 style="dim",
@@ -89,15 +93,15 @@ class LiveRenderer:
                 f"{event.errors} errors[/]"
             )
             for test_id in event.failures[:8]:
-                c.print(f"    ✗ {test_id}", style="dim")
+                c.print(f"    ✗ {test_id}", style="dim", markup=False)
         elif isinstance(event, EditApplied):
-            c.print(f"  ✎ {event.path}", style="dim")
+            c.print(f"  ✎ {event.path}", style="dim", markup=False)
         elif isinstance(event, EditRefused):
-            c.print(f"  [yellow]⊘ refused {event.path}[/]: {event.reason}")
+            c.print(f"  [yellow]⊘ refused {escape(event.path)}[/]: {escape(event.reason)}")
         elif isinstance(event, CommitMade):
-            c.print(f"  [green]● commit {event.sha[:10]}[/] {event.message}")
+            c.print(f"  [green]● commit {event.sha[:10]}[/] {escape(event.message)}")
         elif isinstance(event, ReviewMade):
-            c.print(f"  review: [bold]{event.verdict}[/], {len(event.comments)} comments")
+            c.print(f"  review: [bold]{escape(event.verdict)}[/], {len(event.comments)} comments")
             for comment in event.comments[:10]:
                 c.print(
                     f"    [{comment.get('severity')}] {comment.get('file', '')}:"
@@ -107,11 +111,11 @@ class LiveRenderer:
                 )
         elif isinstance(event, Notice):
             style = {"info": "cyan", "warning": "yellow", "error": "red"}[event.level]
-            c.print(f"  [{style}]{event.message}[/]")
+            c.print(f"  [{style}]{escape(event.message)}[/]")
         elif isinstance(event, RunFinished):
             colour = "green" if event.status == "green" else "red"
             c.print(
-                f"[bold {colour}]{event.status.upper()}[/] {event.reason} "
+                f"[bold {colour}]{event.status.upper()}[/] {escape(event.reason)} "
                 f"(cost ${event.total_cost_usd:.4f})"
             )
 
@@ -126,18 +130,28 @@ def _when(ts: Any) -> str:
 
 def runs_table(runs: list[Any]) -> Table:
     table = Table(title="council runs")
-    for col in ("run", "when", "status", "cost", "branch", "feature"):
-        table.add_column(col)
-    for r in runs:
-        colour = {"green": "green", "running": "yellow"}.get(r.status, "red")
-        feature = r.feature if len(r.feature) <= 60 else r.feature[:59] + "…"
-        table.add_row(
+    # The id, time, status and cost never wrap (an id is copied into `council show`); on a
+    # narrow terminal or a pipe (80 columns) the branch folds and the feature shortens.
+    rows = [
+        (
             r.id,
             _when(r.created_at),
-            f"[{colour}]{r.status}[/]",
+            r.status,
             f"${r.total_cost_usd:.4f}",
             r.branch or "",
-            feature,
+            r.feature if len(r.feature) <= 60 else r.feature[:59] + "…",
+        )
+        for r in runs
+    ]
+    for i, col in enumerate(("run", "when", "status", "cost")):
+        width = max([len(col), *(len(row[i]) for row in rows)])
+        table.add_column(col, no_wrap=True, min_width=width)
+    table.add_column("branch", overflow="fold")
+    table.add_column("feature", overflow="ellipsis")
+    for run_id, when, status, cost, branch, feature in rows:
+        colour = {"green": "green", "running": "yellow"}.get(status, "red")
+        table.add_row(
+            run_id, when, f"[{colour}]{escape(status)}[/]", cost, escape(branch), escape(feature)
         )
     return table
 
@@ -147,9 +161,11 @@ def show_run(
 ) -> None:
     """The `council show` view: timeline, tests, model calls, tokens, cost, diff stat."""
     colour = "green" if run.status == "green" else "red"
-    console.print(f"[bold]run {run.id}[/]  [{colour}]{run.status}[/]  {run.reason or ''}")
-    console.print(f"feature: {run.feature}")
-    console.print(f"repo: {run.repo}   branch: {run.branch or '-'}")
+    console.print(
+        f"[bold]run {run.id}[/]  [{colour}]{escape(run.status)}[/]  {escape(run.reason or '')}"
+    )
+    console.print(f"feature: {run.feature}", markup=False)
+    console.print(f"repo: {run.repo}   branch: {run.branch or '-'}", markup=False)
 
     timeline = Table(title="timeline")
     for col in ("time", "step", "what"):
@@ -158,7 +174,7 @@ def show_run(
     for e in events:
         what = _describe(e)
         if what:
-            timeline.add_row(f"+{e.ts - start:6.1f}s", e.step or "", what)
+            timeline.add_row(f"+{e.ts - start:6.1f}s", escape(e.step or ""), escape(what))
     console.print(timeline)
 
     calls = Table(title="model calls")
@@ -166,7 +182,7 @@ def show_run(
         calls.add_column(col, justify="right" if col != "persona" else "left")
     for persona, row in sorted(_per_persona(events).items()):
         calls.add_row(
-            persona,
+            escape(persona),
             str(row["calls"]),
             str(row["cached"]),
             str(row["in"]),
@@ -210,7 +226,7 @@ def _describe(e: BaseEvent) -> str:
     if isinstance(e, EditRefused):
         return f"refused {e.path}: {e.reason}"
     if isinstance(e, CommitMade):
-        return f"commit {e.sha[:10]} {e.message}"
+        return f"commit {e.sha[:10]} {(e.message.splitlines() or [''])[0]}"
     if isinstance(e, ReviewMade):
         return f"review {e.verdict} ({len(e.comments)} comments)"
     if isinstance(e, Notice):
