@@ -20,7 +20,8 @@ _PATTERNS = [
     re.compile(r"xox[abpr]-[A-Za-z0-9\-]{10,}"),  # Slack
     re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----"),
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._\-]{16,}"),
-    re.compile(r"(?i)((?:api[_-]?key|token|secret|password)\s*[:=]\s*['\"]?)[^\s'\"]{8,}"),
+    # key = value, key: value, and JSON's "key": "value"
+    re.compile(r"(?i)((?:api[_-]?key|token|secret|password)['\"]?\s*[:=]\s*['\"]?)[^\s'\"]{8,}"),
 ]
 
 MASK = "[REDACTED]"

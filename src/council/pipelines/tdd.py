@@ -155,7 +155,7 @@ class TddPipeline:
         run_id = store.create_run(
             feature=feature,
             repo=str(repo),
-            config={**config.model_dump(mode="json", by_alias=False), "open_pr": open_pr},
+            config={**config.snapshot(), "open_pr": open_pr},
         )
         return cls(
             repo=repo,
@@ -200,9 +200,14 @@ class TddPipeline:
             status, reason = "stopped", str(exc)
         except (ModelError, CouncilError) as exc:
             status, reason = "error", str(exc)
-        self._sync_cost()
-        self.store.update_run(self.run_id, status=status, reason=reason)
-        self.emit(RunFinished(status=status, reason=reason, total_cost_usd=self.gateway.spent_usd))
+        except KeyboardInterrupt:
+            self._close("stopped", "interrupted; `council resume` continues from the last step")
+            raise
+        except Exception as exc:
+            # A bug of ours: keep the traceback for the report, but never leave "running".
+            self._close("error", f"internal error: {type(exc).__name__}: {exc}")
+            raise
+        self._close(status, reason)
         return RunOutcome(
             run_id=self.run_id,
             status=status,
@@ -213,6 +218,11 @@ class TddPipeline:
             cost_usd=self.gateway.spent_usd,
             pr_url=str(self.steps.done.get("pr", {}).get("url", "")),
         )
+
+    def _close(self, status: str, reason: str) -> None:
+        self._sync_cost()
+        self.store.update_run(self.run_id, status=status, reason=reason)
+        self.emit(RunFinished(status=status, reason=reason, total_cost_usd=self.gateway.spent_usd))
 
     def _flow(self) -> tuple[str, str]:
         self._setup()
@@ -299,8 +309,12 @@ class TddPipeline:
 
     def _ask(self, persona: str, template: str, schema: type | None = None, **facts: Any) -> Any:
         """One persona call: free text, or a validated `schema` instance when one is given."""
+        return self._call(persona, render(persona, template, **facts), schema)
+
+    def _call(
+        self, persona: str, messages: list[dict[str, str]], schema: type | None = None
+    ) -> Any:
         settings = self.config.persona(persona)
-        messages = render(persona, template, **facts)
         options = {
             "persona": persona,
             "temperature": settings.temperature,
@@ -440,14 +454,24 @@ class TddPipeline:
     ) -> list[str]:
         """Ask for edits; send non-applying blocks back with the closest real lines (bounded)."""
         applied: list[str] = []
-        feedback = facts.pop("feedback", "")
-        for _ in range(1 + self.config.limits.max_edit_reasks):
-            answer = self._ask(persona, template, feedback=feedback, **facts)
+        facts.setdefault("feedback", "")
+        messages = render(persona, template, **facts)
+        for attempt in range(1 + self.config.limits.max_edit_reasks):
+            answer = self._call(persona, messages)
             done, feedback = self._apply_answer(answer, policy, only_tests=only_tests)
             applied.extend(p for p in done if p not in applied)
             if not feedback:
                 break
             self.emit(Notice(level="warning", message=f"{persona}: {feedback.splitlines()[0]}"))
+            if attempt == self.config.limits.max_edit_reasks:
+                break
+            # The re-ask continues the conversation: the model sees what it wrote and why
+            # it did not apply, as a reviewer would tell it.
+            messages = [
+                *messages,
+                {"role": "assistant", "content": answer},
+                {"role": "user", "content": feedback},
+            ]
         return applied
 
     def _test_files_in_tree(self) -> list[str]:
