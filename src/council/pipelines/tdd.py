@@ -766,7 +766,7 @@ class TddPipeline:
         sha = commit_all(self.ws, message, emit=self.emit)
         if sha:
             self.commits.append(sha)
-        return {"sha": sha or "", "detail": sha or "nothing to commit"}
+        return {"sha": sha or "", "detail": sha[:10] if sha else "nothing to commit"}
 
     def _commit_feature(self, plan: Plan, review_out: StepOutput) -> StepOutput:
         return self._commit("feat", plan, "", self._review_text(review_out))
