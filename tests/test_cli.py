@@ -204,6 +204,19 @@ def test_run_on_a_folder_that_is_not_a_git_repository_exits_2(council, tmp_path:
     assert "is not a directory" in missing.err
 
 
+def test_run_on_a_repository_without_commits_exits_2_and_leaves_no_trace(
+    council, tmp_path: Path
+) -> None:
+    repo = tmp_path / "fresh"
+    shutil.copytree(cs.EXAMPLE, repo)
+    _git(repo, "init", "-q", "-b", "main")
+    result = council("run", "add a profile endpoint", "--repo", str(repo))
+    assert_clean_error(result)
+    assert f"{repo} has no commits yet" in result.err
+    assert "git commit --allow-empty" in result.err
+    assert not (repo / ".council").exists()
+
+
 def test_show_and_runs_in_a_repo_without_runs(council, tmp_path: Path) -> None:
     repo = cs.make_repo(tmp_path / "svc")
     listed = council("runs", "--repo", str(repo))

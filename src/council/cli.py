@@ -52,8 +52,9 @@ def _repo(path: Path | None) -> Path:
 
 
 def _require_top_level(repo: Path) -> None:
-    """UsageError unless `repo` is a git repository's top level (checked before any write)."""
-    from council.workspace import require_git_repo
+    """UsageError unless `repo` is the top level of a git repository with a commit to branch
+    from. Checked before anything is written, so a refused run leaves no `.council/` behind."""
+    from council.workspace.git import require_commit, require_git_repo
 
     top = require_git_repo(repo)
     if top != repo.resolve():
@@ -62,6 +63,7 @@ def _require_top_level(repo: Path) -> None:
             hint="council works on a repository's top level: run it there, or copy the "
             "project into a repository of its own (scripts/demo does this for the example).",
         )
+    require_commit(top)
 
 
 def _store(repo: Path):
