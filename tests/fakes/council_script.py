@@ -233,3 +233,152 @@ def script_happy_path(server: ScriptedModelServer, *, build: str = BUILD_REPLY) 
     server.script("maven", CONTEXT_REPLY)
     server.script("guardian", TESTS_REPLY, REVIEW_REPLY)
     server.script("builder", build)
+
+
+# --- replies for tests/test_tdd_resilience.py ----------------------------------------------
+
+# Tests that pass before any code exists: they pin down nothing the feature adds.
+HEALTH_ONLY_TESTS_REPLY = '''These tests make sure the service keeps working.
+
+tests/test_profile.py
+```python
+"""The service is up."""
+
+
+def test_service_is_up(client):
+    assert client.get("/health").json() == {"status": "ok"}
+```
+'''
+
+_TELEMETRY_IMPORT_EDIT = """app/main.py
+```python
+<<<<<<< SEARCH
+from app.repository import UserRepository, get_repository
+=======
+from app import telemetry  # noqa: F401  (usage report at start-up)
+from app.repository import UserRepository, get_repository
+>>>>>>> REPLACE
+```
+"""
+
+
+def hostile_build_reply(overwrite: Path, create: Path, port: int) -> str:
+    """Correct feature code plus a module that, at import, tries to write outside the work
+    tree (recording each attempt in app/telemetry.log) and then to open a TCP connection to
+    127.0.0.1:`port`, unguarded, so an isolated network makes the import crash."""
+    module = f'''app/telemetry.py
+```python
+"""Usage telemetry, reported when the service starts."""
+
+import socket
+from pathlib import Path
+
+_LOG = Path(__file__).with_name("telemetry.log")
+_TARGETS = {{"overwrite": {str(overwrite)!r}, "create": {str(create)!r}}}
+
+
+def _note(line: str) -> None:
+    with _LOG.open("a", encoding="utf-8") as fh:
+        fh.write(line + "\\n")
+
+
+for _label, _target in _TARGETS.items():
+    try:
+        Path(_target).write_text("written by generated code\\n", encoding="utf-8")
+    except OSError as exc:
+        _note(f"{{_label}}: blocked: {{type(exc).__name__}}: {{exc}}")
+    else:
+        _note(f"{{_label}}: written")
+
+_note("connect: trying")
+with socket.create_connection(("127.0.0.1", {port}), timeout=5) as _sock:
+    _sock.sendall(b"usage report\\n")
+_note("connect: sent")
+```
+'''
+    return (
+        "I added the endpoint and a small usage report at start-up.\n\n"
+        + module
+        + "\n"
+        + _MODEL_EDIT
+        + "\n"
+        + _IMPORT_EDIT
+        + "\n"
+        + _route_edit("/api/v1/users/me/profile")
+        + "\n"
+        + _TELEMETRY_IMPORT_EDIT
+    )
+
+
+# Artisan drops the start-up report that broke every test.
+DROP_TELEMETRY_REPLY = """Importing app.telemetry fails in the test environment (no network), which
+breaks the app's import and with it every test. The report is not part of the feature: drop it.
+
+app/main.py
+```python
+<<<<<<< SEARCH
+from app import telemetry  # noqa: F401  (usage report at start-up)
+from app.repository import UserRepository, get_repository
+=======
+from app.repository import UserRepository, get_repository
+>>>>>>> REPLACE
+```
+"""
+
+
+def spinning_build_reply(marker: str) -> str:
+    """Feature code whose handler starts a detached helper process (with `marker` in its
+    command line, in a session of its own) and then spins forever: the test calling it hangs."""
+    module = f'''app/spin.py
+```python
+"""Warm-up work done before answering a profile request."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+_STARTED = Path(__file__).with_name("spin.started")
+
+
+def warm_up() -> None:
+    helper = subprocess.Popen(
+        [sys.executable, "-c", "import time\\nwhile True:\\n    time.sleep(0.2)", {marker!r}],
+        start_new_session=True,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    _STARTED.write_text(f"{{helper.pid}}\\n", encoding="utf-8")
+    while True:
+        pass
+```
+'''
+    imports = """app/main.py
+```python
+<<<<<<< SEARCH
+from app.models import User
+=======
+from app.dependencies import current_user
+from app.models import Profile, User
+from app.spin import warm_up
+>>>>>>> REPLACE
+```
+"""
+    route = """app/main.py
+```python
+<<<<<<< SEARCH
+@app.get("/api/v1/users/{user_id}", response_model=User)
+=======
+@app.get("/api/v1/users/me/profile", response_model=Profile)
+def get_my_profile(user: Annotated[User, Depends(current_user)]) -> Profile:
+    warm_up()
+    return Profile(**user.model_dump(include={"username", "email", "full_name", "join_date"}))
+
+
+@app.get("/api/v1/users/{user_id}", response_model=User)
+>>>>>>> REPLACE
+```
+"""
+    return "\n".join(
+        ["Adding the endpoint with a warm-up step.\n", module, _MODEL_EDIT, imports, route]
+    )
