@@ -192,3 +192,41 @@ def get_my_profile(user: Annotated[User, Depends(current_user)]) -> Profile:
     assert "docstring" in findings and "[high]" in findings
     main_py = _git(project, "show", f"{outcome.branch}:app/main.py")
     assert "The signed-in user's public profile." in main_py
+
+
+@pytest.mark.slow
+def test_resume_after_a_kill_between_edits_and_test_run_starts_from_clean_files(
+    project, model_server
+):
+    """Killed after Builder's edits were written but before the iteration was saved: the
+    resumed iteration starts from the tests commit again, so edits are not applied twice."""
+    cs.script_happy_path(model_server)
+
+    def kill_after_first_edit(event):
+        if event.kind == "edit_applied" and event.step == "iteration-1":
+            raise KeyboardInterrupt  # stands in for SIGKILL at the worst moment
+
+    config = parse_config(cs.council_yaml(model_server))
+    store = Store.for_repo(project)
+    emit = Emitter()
+    emit.subscribe(kill_after_first_edit)
+    pipeline = TddPipeline.start(
+        repo=project, feature=cs.FEATURE, config=config, store=store, emit=emit
+    )
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.execute()
+    run_id = pipeline.run_id
+    assert store.get_run(run_id).status == "stopped"
+    assert "iteration-1" not in store.completed_steps(run_id)
+
+    model_server.script("builder", cs.BUILD_REPLY)
+    model_server.script("guardian", cs.REVIEW_REPLY)
+    resumed = TddPipeline.resume(run_id=run_id, config=config, store=store, emit=Emitter())
+    outcome = resumed.execute()
+
+    assert outcome.status == "green", outcome.reason
+    assert len(model_server.requests_for("builder")) == 2  # no re-ask: the edits applied cleanly
+    main_py = _git(project, "show", f"{outcome.branch}:app/main.py")
+    models_py = _git(project, "show", f"{outcome.branch}:app/models.py")
+    assert main_py.count("def get_my_profile") == 1
+    assert models_py.count("class Profile") == 1

@@ -21,6 +21,9 @@ class StepRunner:
         self.run_id = run_id
         self.emit = emit
         self.done: dict[str, StepOutput] = store.completed_steps(run_id)
+        # Steps that started but never finished (killed, or failed): they run again, after
+        # their `restore` puts the worktree back as the last finished step left it.
+        self.unfinished = {s.name for s in store.steps(run_id) if s.status != "ok"}
 
     def is_done(self, name: str) -> bool:
         return name in self.done
@@ -32,9 +35,12 @@ class StepRunner:
         *,
         persona: str | None = None,
         detail: str = "",
+        restore: Callable[[], None] | None = None,
     ) -> StepOutput:
         if name in self.done:
             return self.done[name]
+        if restore is not None and name in self.unfinished:
+            restore()
         self.emit.step = name
         self.emit(StepStarted(persona=persona, detail=detail))
         self.store.start_step(self.run_id, name)

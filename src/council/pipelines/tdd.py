@@ -38,7 +38,9 @@ from council.workspace import (
     file_sha256,
     open_worktree,
     require_git_repo,
+    restore_tree,
     slugify,
+    snapshot_tree,
 )
 from council.workspace.git import out as git_out
 
@@ -232,7 +234,12 @@ class TddPipeline:
             self.ws.path, cache_dir=cache_root() / "envs", emit=self.emit
         )
         self.steps.run("baseline", self._baseline)
-        red = self.steps.run("tests", lambda: self._write_tests(plan, context), persona="guardian")
+        red = self.steps.run(
+            "tests",
+            lambda: self._write_tests(plan, context),
+            persona="guardian",
+            restore=lambda: restore_tree(self.ws, self._head_tree()),
+        )
         self.steps.run(
             "commit-tests",
             lambda: self._commit(
@@ -247,7 +254,10 @@ class TddPipeline:
         if not last["green"]:
             raise _Stop("failed", last["reason"])
         review = self.steps.run(
-            "review", lambda: self._review_and_polish(plan, context, frozen), persona="guardian"
+            "review",
+            lambda: self._review_and_polish(plan, context, frozen),
+            persona="guardian",
+            restore=lambda: restore_tree(self.ws, last["tree"]),
         )
         self.steps.run("commit", lambda: self._commit_feature(plan, review))
         if self.open_pr:
@@ -533,6 +543,9 @@ class TddPipeline:
             f"{self.config.limits.max_test_attempts} attempts: {feedback.splitlines()[0]}",
         )
 
+    def _head_tree(self) -> str:
+        return git_out(self.ws.path, "rev-parse", "HEAD^{tree}")
+
     def _hash_or_none(self, rel: str) -> str | None:
         f = self.ws.path / rel
         return file_sha256(f) if f.is_file() else None
@@ -565,6 +578,7 @@ class TddPipeline:
         policy = EditPolicy(frozen=frozen)
         tests = self._read(list(frozen))
         previous: StepOutput | None = None
+        tree = self._head_tree()  # the tests commit: where iteration 1 starts
         for i in range(1, self.config.limits.max_iterations + 1):
             name = f"iteration-{i}"
             persona = "builder" if i == 1 else "artisan"
@@ -574,7 +588,9 @@ class TddPipeline:
                     i, persona, plan, context, policy, tests, previous
                 ),
                 persona=persona,
+                restore=lambda tree=tree: restore_tree(self.ws, tree),
             )
+            tree = out["tree"]
             if out["green"]:
                 return out
             if previous is not None and out["signature"] == previous["signature"]:
@@ -639,6 +655,7 @@ class TddPipeline:
         self.emit(report.event(f"iteration-{i}"))
         return {
             "green": report.green,
+            "tree": snapshot_tree(self.ws),  # where the next step starts, also on resume
             "signature": report.signature(),
             "counts": _counts(report),
             "failures": report.failure_summary(),

@@ -126,15 +126,29 @@ def _preexec(rlimits: list[tuple[int, tuple[int, int]]]) -> Callable[[], None]:
     return apply
 
 
+def _install_root(program: str) -> list[Path]:
+    """Where an absolute program is installed (a venv's root for `<venv>/bin/tool`)."""
+    path = Path(program)
+    if not path.is_absolute():
+        return []
+    return [path.parent.parent if path.parent.name == "bin" else path.parent]
+
+
 def _bind_order(paths: Sequence[Path]) -> list[str]:
     # Parents before children so a nested writable path is mounted on top, not hidden.
     unique = dict.fromkeys(os.path.realpath(p) for p in paths if Path(p).exists())
     return sorted(unique, key=lambda p: (p.count("/"), p))
 
 
-def _bwrap_argv(caps: SandboxCapabilities, cwd: str, binds: list[str], private: str) -> list[str]:
+def _bwrap_argv(
+    caps: SandboxCapabilities, cwd: str, binds: list[str], private: str, readable: list[str]
+) -> list[str]:
     cmd = [caps.bwrap or "bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
     cmd += ["--bind", private, "/tmp"]
+    # The private /tmp hides whatever lives under the real one (a checkout, a venv, a cache):
+    # paths the command must read come back read-only, before the writable binds on top.
+    for path in readable:
+        cmd += ["--ro-bind", path, path]
     for path in binds:
         cmd += ["--bind", path, path]
     # A pid namespace: when the command exits, everything it started dies with it.
@@ -219,6 +233,7 @@ def run(
     limits: Limits | None = None,
     network: bool = False,
     writable: Sequence[Path] = (),
+    readable: Sequence[Path] = (),
     env: Mapping[str, str] | None = None,
     emit: EventSink = null_sink,
     output_cap_bytes: int = DEFAULT_CAP_BYTES,
@@ -226,7 +241,9 @@ def run(
 ) -> CommandResult:
     """Run `argv` in `cwd` (the worktree) confined as well as this machine allows.
 
-    Only `cwd`, `writable` and a private tmp (also HOME) are writable; without `network` the
+    Only `cwd`, `writable` and a private tmp (also HOME) are writable; `readable` paths stay
+    visible (read-only) even where they live under the real /tmp. The program's own
+    installation is always readable. Without `network` the
     command gets an empty network namespace. A timeout kills the whole process group, and any
     process the command left behind is killed when it exits.
     """
@@ -253,7 +270,15 @@ def run(
     net_isolated = fs_isolated = False
     prefix: list[str] = []
     if caps.backend == "bwrap":
-        prefix = _bwrap_argv(caps, str(cwd), binds, private)
+        prefix = _bwrap_argv(
+            caps,
+            str(cwd),
+            binds,
+            private,
+            _bind_order(
+                [*readable, *_install_root(_resolve(argv[0], cwd, child_env.get("PATH")) or "")]
+            ),
+        )
         if not network:
             prefix.append("--unshare-net")
         prefix.append("--")

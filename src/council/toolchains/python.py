@@ -105,7 +105,8 @@ class PythonToolchain:
                 timeout_s=timeout_s,
                 limits=self.limits,
                 network=False,
-                writable=[scratch, *_hidden_by_private_tmp(env.path)],
+                writable=[scratch],
+                readable=[env.path],
                 env=self._test_env(root, env),
                 emit=emit,
             )
@@ -283,14 +284,6 @@ def _startup_error(output: str) -> TestCase:
         traceback=short_traceback(output),
         file=file,
     )
-
-
-def _hidden_by_private_tmp(path: Path) -> list[Path]:
-    """The sandbox mounts a private /tmp, hiding an env cached under the real one (as in tests).
-    `run()` can only re-expose a path as writable, so that is what such an env gets."""
-    temp = Path(tempfile.gettempdir()).resolve()
-    resolved = path.resolve()
-    return [resolved] if resolved == temp or temp in resolved.parents else []
 
 
 def _python_targets(paths: Sequence[str]) -> list[str] | None:

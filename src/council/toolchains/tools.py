@@ -11,8 +11,8 @@ from council.errors import ToolchainError
 
 _INSTALL_HINTS = {
     "uv": "Install it with `pip install uv` (or see https://docs.astral.sh/uv/).",
-    "ruff": "Install council's dev extras: `pip install 'ai-council[dev]'`.",
-    "bandit": "Install council's dev extras: `pip install 'ai-council[dev]'`.",
+    "ruff": "Reinstall council (`scripts/setup`): ruff is one of its dependencies.",
+    "bandit": "Reinstall council (`scripts/setup`): bandit is one of its dependencies.",
 }
 
 

@@ -7,6 +7,7 @@ from council.workspace.changes import (
     diff,
     diff_stat,
     head_sha,
+    restore_tree,
     snapshot_tree,
 )
 from council.workspace.git import require_git_repo
@@ -47,6 +48,7 @@ __all__ = [
     "push_branch",
     "remove_worktree",
     "require_git_repo",
+    "restore_tree",
     "slugify",
     "snapshot_tree",
 ]

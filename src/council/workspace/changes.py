@@ -80,6 +80,17 @@ def snapshot_tree(ws: Workspace) -> str:
         return out(ws.path, "write-tree", extra_env=env)
 
 
+def restore_tree(ws: Workspace, tree: str) -> None:
+    """Make the worktree's files exactly `tree` (from `snapshot_tree`); HEAD and branch stay.
+
+    Used on resume, so a step killed half-way starts again from what the step before left,
+    not from half-applied edits. Ignored files (caches) are left alone.
+    """
+    git(ws.path, "read-tree", "--reset", "-u", tree)
+    git(ws.path, "clean", "-fdq")
+    git(ws.path, "reset", "-q")
+
+
 def diff(ws: Workspace) -> str:
     """Unified diff from the base commit to the worktree as it is now (committed or not)."""
     return git(
