@@ -50,8 +50,10 @@ class StepRunner:
             self.store.finish_step(self.run_id, name, "failed", {"error": str(exc)})
             self.emit(StepFinished(status="failed", detail=str(exc)[:500]))
             raise
-        self.store.finish_step(self.run_id, name, "ok", output)
-        self.done[name] = output
-        self.emit(StepFinished(status="ok", detail=str(output.get("detail", ""))))
-        self.emit.step = None
-        return output
+        else:
+            self.store.finish_step(self.run_id, name, "ok", output)
+            self.done[name] = output
+            self.emit(StepFinished(status="ok", detail=str(output.get("detail", ""))))
+            return output
+        finally:
+            self.emit.step = None  # events after the step belong to the run, not to it

@@ -43,6 +43,7 @@ from council.workspace import (
     snapshot_tree,
 )
 from council.workspace.git import out as git_out
+from council.workspace.git import require_commit
 
 MAX_CONTEXT_FILES = 8
 REPORT_FILE = ".council-report.md"
@@ -146,6 +147,7 @@ class TddPipeline:
         open_pr: bool = False,
     ) -> TddPipeline:
         top = require_git_repo(repo)
+        require_commit(top)
         if top != repo.resolve():
             raise UsageError(
                 f"{repo} is inside the git repository {top} but is not its top level",
@@ -672,11 +674,13 @@ class TddPipeline:
         """Run lint, format and SAST on the changed code. Returns (text, must_fix, gate rows)."""
         gates = []
         if self.lang.lint:
-            gates.append(self.toolchain.lint(self.ws.path, self.env, paths=paths))
+            gates.append(self.toolchain.lint(self.ws.path, self.env, paths=paths, emit=self.emit))
         if self.lang.format:
-            gates.append(self.toolchain.format_check(self.ws.path, self.env, paths=paths))
+            gates.append(
+                self.toolchain.format_check(self.ws.path, self.env, paths=paths, emit=self.emit)
+            )
         if self.lang.sast:
-            gates.append(self.toolchain.sast(self.ws.path, self.env, paths=paths))
+            gates.append(self.toolchain.sast(self.ws.path, self.env, paths=paths, emit=self.emit))
         lines: list[str] = []
         must_fix = False
         rows = []

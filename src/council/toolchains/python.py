@@ -115,7 +115,12 @@ class PythonToolchain:
             shutil.rmtree(scratch, ignore_errors=True)
 
     def lint(
-        self, root: Path, env: PythonEnv | None = None, *, paths: Sequence[str] = ()
+        self,
+        root: Path,
+        env: PythonEnv | None = None,
+        *,
+        paths: Sequence[str] = (),
+        emit: EventSink = null_sink,
     ) -> GateResult:
         """`ruff check` with the project's own ruff settings; JSON findings."""
         targets = _python_targets(paths)
@@ -124,7 +129,7 @@ class PythonToolchain:
         ruff = require_tool("ruff", "lint Python code")
         argv = [ruff, "check", "--no-cache", "--no-fix", "--output-format", "json"]
         argv += ["--force-exclude", "--extend-exclude", ".council", *targets]
-        result = self._gate_run(argv, root)
+        result = self._gate_run(argv, root, emit)
         try:
             items = json.loads(result.stdout or "[]")
         except json.JSONDecodeError:
@@ -136,7 +141,12 @@ class PythonToolchain:
         return GateResult("lint", result.exit_code == 0 and not findings, findings, summary)
 
     def format_check(
-        self, root: Path, env: PythonEnv | None = None, *, paths: Sequence[str] = ()
+        self,
+        root: Path,
+        env: PythonEnv | None = None,
+        *,
+        paths: Sequence[str] = (),
+        emit: EventSink = null_sink,
     ) -> GateResult:
         """`ruff format --check`: one finding per file that would be reformatted."""
         targets = _python_targets(paths)
@@ -145,7 +155,7 @@ class PythonToolchain:
         ruff = require_tool("ruff", "check Python formatting")
         argv = [ruff, "format", "--check", "--no-cache", "--force-exclude", "--output-format"]
         argv += ["json", "--extend-exclude", ".council", *targets]
-        result = self._gate_run(argv, root)
+        result = self._gate_run(argv, root, emit)
         findings: list[Finding] = []
         try:
             items = json.loads(result.stdout or "[]")
@@ -162,7 +172,12 @@ class PythonToolchain:
         return GateResult("format", passed, findings, tail)
 
     def sast(
-        self, root: Path, env: PythonEnv | None = None, *, paths: Sequence[str] = ()
+        self,
+        root: Path,
+        env: PythonEnv | None = None,
+        *,
+        paths: Sequence[str] = (),
+        emit: EventSink = null_sink,
     ) -> GateResult:
         """bandit over the project's code; findings below `sast_min_severity` are dropped, and
         so are `assert` warnings (B101) in test files, where asserts are the point."""
@@ -171,7 +186,7 @@ class PythonToolchain:
             return GateResult("sast", True, [], "no Python files to scan")
         bandit = require_tool("bandit", "scan Python code for security issues")
         argv = [bandit, "-f", "json", "-q", "-r", "-x", ",".join(sorted(SKIP_DIRS)), *targets]
-        result = self._gate_run(argv, root)
+        result = self._gate_run(argv, root, emit)
         data = _json_object(result.stdout)
         if data is None or result.exit_code not in (0, 1):
             return GateResult("sast", False, [], _tail(result))
@@ -211,9 +226,14 @@ class PythonToolchain:
             "PYTEST_ADDOPTS": "",  # the caller's options are not the project's
         }
 
-    def _gate_run(self, argv: list[str], root: Path) -> CommandResult:
+    def _gate_run(self, argv: list[str], root: Path, emit: EventSink) -> CommandResult:
         return run(
-            argv, root.resolve(), timeout_s=GATE_TIMEOUT_S, limits=self.limits, network=False
+            argv,
+            root.resolve(),
+            timeout_s=GATE_TIMEOUT_S,
+            limits=self.limits,
+            network=False,
+            emit=emit,
         )
 
 
