@@ -427,3 +427,37 @@ def test_profile_service_example_is_green(tmp_path) -> None:
     assert toolchain.sast(root, env).passed
     # The feature council adds first does not exist yet.
     assert "/me/profile" not in (root / "app/main.py").read_text(encoding="utf-8")
+
+
+def test_gate_commands_from_council_yaml_pass_their_arguments_through(tmp_path):
+    from council.toolchains import PythonToolchain
+
+    chain = PythonToolchain.from_commands(
+        {"test": 'pytest -x -m "not slow"', "lint": "ruff check --select E", "format": ""}
+    )
+    assert chain.extra_args == {"test": ["-x", "-m", "not slow"], "lint": ["--select", "E"]}
+
+
+def test_a_gate_command_naming_another_tool_is_a_config_error():
+    from council.errors import ConfigError
+    from council.toolchains import PythonToolchain
+
+    with pytest.raises(ConfigError) as err:
+        PythonToolchain.from_commands({"lint": "flake8 ."})
+    assert "languages.python.lint" in str(err.value) and "ruff check" in str(err.value)
+    assert err.value.exit_code == 2
+
+
+def test_test_command_arguments_reach_pytest(env, tmp_path) -> None:
+    from council.toolchains import PythonToolchain
+
+    root = make_project(
+        tmp_path,
+        {
+            "tests/test_two.py": "def test_one():\n    pass\n\n\ndef test_two():\n    assert 0\n",
+        },
+    )
+    chain = PythonToolchain.from_commands({"test": "pytest -k test_one"})
+    report = chain.run_tests(root, env, timeout_s=120)
+    assert [c.id for c in report.cases] == ["tests/test_two.py::test_one"]
+    assert report.green

@@ -27,6 +27,7 @@ from council.events import (
 from council.gateway import Gateway
 from council.personas import ContextSelection, Plan, Review, render
 from council.pipelines.engine import StepOutput, StepRunner
+from council.sandbox import Limits
 from council.store import Store
 from council.toolchains import PythonToolchain, TestReport, classify_collection_error
 from council.workspace import (
@@ -74,6 +75,17 @@ class RunOutcome:
         return 0 if self.status == "green" else 1
 
 
+def python_toolchain(config: CouncilConfig) -> PythonToolchain:
+    """The Python toolchain as council.yaml sets it up (gate arguments, sandbox limits)."""
+    lang = config.language("python")
+    return PythonToolchain.from_commands(
+        {"test": lang.test, "lint": lang.lint, "format": lang.format, "sast": lang.sast},
+        install_timeout_s=config.limits.install_timeout_s,
+        limits=Limits(cpu_s=config.sandbox.cpu_s, memory_mb=config.sandbox.memory_mb),
+        network=config.sandbox.network,
+    )
+
+
 class _Stop(Exception):
     """Ends the run early within limits (no progress, iterations used up, tests never red)."""
 
@@ -113,8 +125,8 @@ class TddPipeline:
         emit.run_id = run_id
         emit.subscribe(store.record_event)  # the store persists the one event stream
         self.steps = StepRunner(store, run_id, emit)
-        self.toolchain = PythonToolchain()
         self.lang = config.language("python")
+        self.toolchain = python_toolchain(config)
         run = store.get_run(run_id)
         spent = run.total_cost_usd if run else 0.0
         cache_dir = None
@@ -156,6 +168,7 @@ class TddPipeline:
             )
         if not feature.strip():
             raise UsageError("the feature request is empty")
+        python_toolchain(config)  # a bad gate command is a config error before anything starts
         run_id = store.create_run(
             feature=feature,
             repo=str(repo),

@@ -10,11 +10,14 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path, PurePosixPath
+from typing import Any
 
+from council.errors import ConfigError
 from council.events import EventSink, null_sink
 from council.sandbox import CommandResult, Limits, run
 from council.toolchains.gates import Finding, GateResult
@@ -32,6 +35,13 @@ SKIP_DIRS = {
 _SEVERITY_RANK = {"low": 1, "medium": 2, "high": 3}
 _COLLECTION_FAILURE = "collection failure"  # pytest's message for a module that failed to import
 GATE_TIMEOUT_S = 300.0
+# The tool each gate drives; council.yaml's command for the gate must start with it.
+_GATE_TOOLS = {
+    "test": ["pytest"],
+    "lint": ["ruff", "check"],
+    "format": ["ruff", "format", "--check"],
+    "sast": ["bandit"],
+}
 
 
 class PythonToolchain:
@@ -47,12 +57,39 @@ class PythonToolchain:
         install_timeout_s: float = 900,
         limits: Limits | None = None,
         sast_min_severity: str = "medium",
+        extra_args: Mapping[str, Sequence[str]] | None = None,
+        network: bool = False,
     ) -> None:
         self.python = python  # interpreter for project envs; default: the one running council
         self.uv = uv
         self.install_timeout_s = install_timeout_s
         self.limits = limits
         self.sast_min_severity = sast_min_severity
+        # The user's own arguments per gate ("test", "lint", "format", "sast"), from council.yaml.
+        self.extra_args = {k: list(v) for k, v in (extra_args or {}).items()}
+        self.network = network  # test runs get no network unless council.yaml allows it
+
+    @classmethod
+    def from_commands(cls, commands: Mapping[str, str], **options: Any) -> PythonToolchain:
+        """A toolchain from council.yaml's gate commands (`test: pytest -x -m "not slow"`).
+
+        Each command must name the tool council drives for that gate (their reports are parsed,
+        so another tool cannot stand in silently); what follows the tool is passed through.
+        """
+        extra: dict[str, list[str]] = {}
+        for gate, text in commands.items():
+            if not text or not text.strip():
+                continue
+            words = shlex.split(text)
+            tool = _GATE_TOOLS[gate]
+            if words[: len(tool)] != tool:
+                raise ConfigError(
+                    f"languages.python.{gate}: '{text}' is not supported; the Python {gate} "
+                    f"gate runs `{' '.join(tool)}` (extra arguments after it are passed through), "
+                    "or set it to an empty string to switch the gate off"
+                )
+            extra[gate] = words[len(tool) :]
+        return cls(extra_args=extra, **options)
 
     @staticmethod
     def detect(root: Path) -> bool:
@@ -98,13 +135,14 @@ class PythonToolchain:
             argv += ["-o", "junit_log_passing_tests=false"]
             # A test still running near the deadline dumps its stack, so the report says where.
             argv += ["-o", f"faulthandler_timeout={max(1, int(timeout_s * 0.8))}"]
+            argv += self.extra_args.get("test", [])
             argv += list(paths)
             result = run(
                 argv,
                 root,
                 timeout_s=timeout_s,
                 limits=self.limits,
-                network=False,
+                network=self.network,
                 writable=[scratch],
                 readable=[env.path],
                 env=self._test_env(root, env),
@@ -128,7 +166,8 @@ class PythonToolchain:
             return GateResult("lint", True, [], "no Python files to lint")
         ruff = require_tool("ruff", "lint Python code")
         argv = [ruff, "check", "--no-cache", "--no-fix", "--output-format", "json"]
-        argv += ["--force-exclude", "--extend-exclude", ".council", *targets]
+        argv += ["--force-exclude", "--extend-exclude", ".council"]
+        argv += [*self.extra_args.get("lint", []), *targets]
         result = self._gate_run(argv, root, emit)
         try:
             items = json.loads(result.stdout or "[]")
@@ -154,7 +193,8 @@ class PythonToolchain:
             return GateResult("format", True, [], "no Python files to check")
         ruff = require_tool("ruff", "check Python formatting")
         argv = [ruff, "format", "--check", "--no-cache", "--force-exclude", "--output-format"]
-        argv += ["json", "--extend-exclude", ".council", *targets]
+        argv += ["json", "--extend-exclude", ".council"]
+        argv += [*self.extra_args.get("format", []), *targets]
         result = self._gate_run(argv, root, emit)
         findings: list[Finding] = []
         try:
@@ -185,7 +225,8 @@ class PythonToolchain:
         if targets is None:
             return GateResult("sast", True, [], "no Python files to scan")
         bandit = require_tool("bandit", "scan Python code for security issues")
-        argv = [bandit, "-f", "json", "-q", "-r", "-x", ",".join(sorted(SKIP_DIRS)), *targets]
+        argv = [bandit, "-f", "json", "-q", "-r", "-x", ",".join(sorted(SKIP_DIRS))]
+        argv += [*self.extra_args.get("sast", []), *targets]
         result = self._gate_run(argv, root, emit)
         data = _json_object(result.stdout)
         if data is None or result.exit_code not in (0, 1):
