@@ -145,6 +145,14 @@ def run(
     pr: Annotated[
         bool, typer.Option("--pr", help="Push the branch and open a pull request.")
     ] = False,
+    tests: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--tests",
+            help="Tests-given mode: these test files exist already (repeat for several). "
+            "They must fail first and are frozen; Guardian writes none.",
+        ),
+    ] = None,
     max_iterations: Annotated[
         int | None, typer.Option(help="Override limits.max_iterations.")
     ] = None,
@@ -168,7 +176,13 @@ def run(
     emit = _emitter(as_json, verbose)
     store = _store(root)
     pipeline = TddPipeline.start(
-        repo=root, feature=feature, config=cfg, store=store, emit=emit, open_pr=pr
+        repo=root,
+        feature=feature,
+        config=cfg,
+        store=store,
+        emit=emit,
+        open_pr=pr,
+        given_tests=tests,
     )
     outcome = pipeline.execute()
     _finish(outcome, as_json)

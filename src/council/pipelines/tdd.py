@@ -75,6 +75,21 @@ class RunOutcome:
         return 0 if self.status == "green" else 1
 
 
+def _repo_relative(repo: Path, path: str) -> str:
+    """A given test path as repo-relative POSIX text; it must be a file inside the repo."""
+    root = repo.resolve()
+    candidate = Path(path)
+    # Relative paths may be given from where the user stands or from the repository's top.
+    options = [candidate] if candidate.is_absolute() else [Path.cwd() / candidate, root / candidate]
+    for option in options:
+        full = option.resolve()
+        if full.is_relative_to(root) and full.is_file():
+            return full.relative_to(root).as_posix()
+    if all(not o.resolve().is_relative_to(root) for o in options):
+        raise UsageError(f"--tests {path}: not inside the repository {repo}")
+    raise UsageError(f"--tests {path}: no such file in {repo}")
+
+
 def python_toolchain(config: CouncilConfig) -> PythonToolchain:
     """The Python toolchain as council.yaml sets it up (gate arguments, sandbox limits)."""
     lang = config.language("python")
@@ -114,6 +129,7 @@ class TddPipeline:
         run_id: str,
         feature: str,
         open_pr: bool = False,
+        given_tests: list[str] | None = None,
     ) -> None:
         self.repo = repo
         self.config = config
@@ -122,6 +138,8 @@ class TddPipeline:
         self.run_id = run_id
         self.feature = feature
         self.open_pr = open_pr
+        # Tests-given mode: a person wrote these; Guardian writes none, they are frozen at once.
+        self.given_tests = list(given_tests or [])
         emit.run_id = run_id
         emit.subscribe(store.record_event)  # the store persists the one event stream
         self.steps = StepRunner(store, run_id, emit)
@@ -157,6 +175,7 @@ class TddPipeline:
         store: Store,
         emit: Emitter,
         open_pr: bool = False,
+        given_tests: list[str] | None = None,
     ) -> TddPipeline:
         top = require_git_repo(repo)
         require_commit(top)
@@ -169,10 +188,11 @@ class TddPipeline:
         if not feature.strip():
             raise UsageError("the feature request is empty")
         python_toolchain(config)  # a bad gate command is a config error before anything starts
+        given = [_repo_relative(repo, p) for p in given_tests or []]
         run_id = store.create_run(
             feature=feature,
             repo=str(repo),
-            config={**config.snapshot(), "open_pr": open_pr},
+            config={**config.snapshot(), "open_pr": open_pr, "given_tests": given},
         )
         return cls(
             repo=repo,
@@ -182,6 +202,7 @@ class TddPipeline:
             run_id=run_id,
             feature=feature,
             open_pr=open_pr,
+            given_tests=given,
         )
 
     @classmethod
@@ -201,6 +222,7 @@ class TddPipeline:
             run_id=run.id,
             feature=run.feature,
             open_pr=bool((run.config or {}).get("open_pr")),
+            given_tests=list((run.config or {}).get("given_tests") or []),
         )
 
     # --- the flow ----------------------------------------------------------------------------
@@ -249,21 +271,22 @@ class TddPipeline:
             self.ws.path, cache_dir=cache_root() / "envs", emit=self.emit
         )
         self.steps.run("baseline", self._baseline)
-        red = self.steps.run(
-            "tests",
-            lambda: self._write_tests(plan, context),
-            persona="guardian",
-            restore=lambda: restore_tree(self.ws, self._head_tree()),
-        )
-        self.steps.run(
-            "commit-tests",
-            lambda: self._commit(
-                "test",
-                plan,
-                "",
-                "Tests written first by Guardian; they fail until the feature exists.",
-            ),
-        )
+        if self.given_tests:
+            red = self.steps.run(
+                "tests",
+                self._take_given_tests,
+                restore=lambda: restore_tree(self.ws, self._head_tree()),
+            )
+            why = "Tests given by the user; frozen from the start."
+        else:
+            red = self.steps.run(
+                "tests",
+                lambda: self._write_tests(plan, context),
+                persona="guardian",
+                restore=lambda: restore_tree(self.ws, self._head_tree()),
+            )
+            why = "Tests written first by Guardian; they fail until the feature exists."
+        self.steps.run("commit-tests", lambda: self._commit("test", plan, "", why))
         frozen: dict[str, str] = red["frozen"]
         last = self._iterate(plan, context, frozen)
         if not last["green"]:
@@ -313,7 +336,13 @@ class TddPipeline:
         """The existing suite before any change, so pre-existing failures are not ours."""
         report = self._run_tests()
         self.emit(report.event("baseline"))
-        if not report.green and (report.failed or report.errors or report.collection_errors):
+        given = set(self.given_tests)  # the user's new tests are meant to fail here
+        failing = [
+            c
+            for c in [*report.cases, *report.collection_errors]
+            if c.outcome in ("failed", "error") and c.file not in given
+        ]
+        if failing or report.timed_out:
             self.emit(
                 Notice(
                     level="warning",
@@ -508,6 +537,32 @@ class TddPipeline:
             if self.toolchain.is_test_file(rel):
                 out.append(rel)
         return sorted(out)
+
+    def _take_given_tests(self) -> StepOutput:
+        """Tests-given mode: bring the user's tests into the worktree; they must fail first."""
+        for rel in self.given_tests:
+            source, target = self.repo / rel, self.ws.path / rel
+            data = source.read_bytes()  # the user's checkout is only read
+            if not target.is_file() or target.read_bytes() != data:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(data)
+        report = self._run_tests(self.given_tests)
+        self.emit(report.event("red-1"))
+        problem = self._red_problem(report)
+        if problem:
+            if "PASS before" in problem:
+                problem = "the given tests already pass before any code is written: nothing to do"
+            raise _Stop("failed", f"the given tests cannot start the run: {problem}")
+        frozen = {
+            p: file_sha256(self.ws.path / p)
+            for p in sorted({*self._test_files_in_tree(), *self.given_tests})
+        }
+        return {
+            "test_files": self.given_tests,
+            "frozen": frozen,
+            "signature": report.signature(),
+            "detail": f"red: {_counts(report)}",
+        }
 
     def _write_tests(self, plan: Plan, context: StepOutput) -> StepOutput:
         test_files = plan.test_files or [
