@@ -6,6 +6,8 @@ Every language reports through the same `TestReport` and `GateResult` shapes.
 from council.toolchains.base import Toolchain, detect_toolchains, toolchain_for
 from council.toolchains.gates import Finding, GateResult
 from council.toolchains.junit import JUnitError, parse_junit
+from council.toolchains.node import NodeToolchain
+from council.toolchains.node_env import NodeEnv
 from council.toolchains.python import PythonToolchain
 from council.toolchains.python_env import PythonEnv
 from council.toolchains.python_errors import classify_collection_error
@@ -15,6 +17,8 @@ __all__ = [
     "Finding",
     "GateResult",
     "JUnitError",
+    "NodeEnv",
+    "NodeToolchain",
     "PythonEnv",
     "PythonToolchain",
     "TestCase",
