@@ -68,7 +68,11 @@ class Limits(BaseModel):
 
 
 class LanguageConfig(BaseModel):
-    """Gate commands for one language. An empty string switches that gate off."""
+    """Gate commands for one language. An empty string switches that gate off.
+
+    For Python each command names the tool council drives and passes on its arguments; for
+    JavaScript and Java the runner and tools are detected and these act as on/off switches.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -76,7 +80,9 @@ class LanguageConfig(BaseModel):
     lint: str = "ruff check"
     format: str = "ruff format --check"
     sast: str = "bandit"
-    test_dir: str = "tests"
+    typecheck: str = "tsc --noEmit"  # JavaScript/TypeScript projects with a tsconfig.json
+    test_dir: str | None = None  # default: tests/ (Python, JavaScript), src/test/java (Java)
+    root: str | None = None  # the project's folder in the repository; default: discovered
 
 
 class ContextConfig(BaseModel):

@@ -6,6 +6,8 @@ read them back. Nothing keeps a second, private record of the same facts.
 
 from __future__ import annotations
 
+import contextvars
+import threading
 import time
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
@@ -150,12 +152,28 @@ def null_sink(_event: _Event) -> None:
 
 
 class Emitter:
-    """Fans one event out to every subscriber, stamping run id and step."""
+    """Fans one event out to every subscriber, stamping run id and step.
+
+    Safe to call from several threads: the current step is per thread (a context variable,
+    so parallel language tracks stamp their own steps), and events reach the sinks one at a
+    time, in one order, so the store and the console see the same sequence.
+    """
 
     def __init__(self, run_id: str | None = None) -> None:
         self.run_id = run_id
-        self.step: str | None = None
+        self._step: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+            "council_step", default=None
+        )
         self._sinks: list[EventSink] = []
+        self._lock = threading.RLock()
+
+    @property
+    def step(self) -> str | None:
+        return self._step.get()
+
+    @step.setter
+    def step(self, name: str | None) -> None:
+        self._step.set(name)
 
     def subscribe(self, sink: EventSink) -> None:
         self._sinks.append(sink)
@@ -165,8 +183,9 @@ class Emitter:
             event.run_id = self.run_id
         if event.step is None:
             event.step = self.step
-        for sink in self._sinks:
-            sink(event)
+        with self._lock:
+            for sink in self._sinks:
+                sink(event)
 
 
 BaseEvent = _Event

@@ -7,6 +7,8 @@ frozen once accepted, and the run is green only when the real suite passes.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,11 +29,12 @@ from council.events import (
 from council.gateway import Gateway
 from council.personas import ContextSelection, Plan, Review, render
 from council.pipelines.engine import StepOutput, StepRunner
-from council.sandbox import Limits
+from council.pipelines.tracks import Track, discover_tracks
 from council.store import Store
-from council.toolchains import PythonToolchain, TestReport, classify_collection_error
+from council.toolchains import TestReport
 from council.workspace import (
     Workspace,
+    changed_files,
     commit_all,
     conventional_message,
     create_worktree,
@@ -47,7 +50,9 @@ from council.workspace.git import out as git_out
 from council.workspace.git import require_commit
 
 MAX_CONTEXT_FILES = 8
+MAX_PARALLEL_TRACKS = 3  # language tracks that test and iterate at the same time
 REPORT_FILE = ".council-report.md"
+_SKIP = {"node_modules", "__pycache__", "target", "build", "dist", "venv"}
 
 
 def cache_root() -> Path:
@@ -90,17 +95,6 @@ def _repo_relative(repo: Path, path: str) -> str:
     raise UsageError(f"--tests {path}: no such file in {repo}")
 
 
-def python_toolchain(config: CouncilConfig) -> PythonToolchain:
-    """The Python toolchain as council.yaml sets it up (gate arguments, sandbox limits)."""
-    lang = config.language("python")
-    return PythonToolchain.from_commands(
-        {"test": lang.test, "lint": lang.lint, "format": lang.format, "sast": lang.sast},
-        install_timeout_s=config.limits.install_timeout_s,
-        limits=Limits(cpu_s=config.sandbox.cpu_s, memory_mb=config.sandbox.memory_mb),
-        network=config.sandbox.network,
-    )
-
-
 class _Stop(Exception):
     """Ends the run early within limits (no progress, iterations used up, tests never red)."""
 
@@ -114,6 +108,12 @@ def _counts(report: TestReport) -> str:
     return f"{report.passed} passed, {report.failed} failed, {report.errors} errors" + (
         ", timed out" if report.timed_out else ""
     )
+
+
+def _all_counts(results: list[tuple[Track, TestReport]]) -> str:
+    if len(results) == 1:
+        return _counts(results[0][1])
+    return "; ".join(f"{t.language}: {_counts(r)}" for t, r in results)
 
 
 class TddPipeline:
@@ -143,8 +143,7 @@ class TddPipeline:
         emit.run_id = run_id
         emit.subscribe(store.record_event)  # the store persists the one event stream
         self.steps = StepRunner(store, run_id, emit)
-        self.lang = config.language("python")
-        self.toolchain = python_toolchain(config)
+        self.tracks: list[Track] = discover_tracks(repo, config)
         run = store.get_run(run_id)
         spent = run.total_cost_usd if run else 0.0
         cache_dir = None
@@ -160,7 +159,6 @@ class TddPipeline:
             default_timeout_s=config.limits.model_timeout_s,
         )
         self.ws: Workspace | None = None
-        self.env: Any = None
         self.commits: list[str] = []
 
     # --- construction ------------------------------------------------------------------------
@@ -187,7 +185,7 @@ class TddPipeline:
             )
         if not feature.strip():
             raise UsageError("the feature request is empty")
-        python_toolchain(config)  # a bad gate command is a config error before anything starts
+        discover_tracks(repo, config)  # no project or a bad gate command: stop before starting
         given = [_repo_relative(repo, p) for p in given_tests or []]
         run_id = store.create_run(
             feature=feature,
@@ -267,40 +265,69 @@ class TddPipeline:
         self._setup()
         plan = Plan.model_validate(self.steps.run("plan", self._plan, persona="pacer"))
         context = self.steps.run("context", lambda: self._context(plan), persona="maven")
-        self.env = self.toolchain.prepare(
-            self.ws.path, cache_dir=cache_root() / "envs", emit=self.emit
-        )
-        self.steps.run("baseline", self._baseline)
         if self.given_tests:
-            red = self.steps.run(
-                "tests",
-                self._take_given_tests,
-                restore=lambda: restore_tree(self.ws, self._head_tree()),
-            )
-            why = "Tests given by the user; frozen from the start."
-        else:
-            red = self.steps.run(
-                "tests",
-                lambda: self._write_tests(plan, context),
-                persona="guardian",
-                restore=lambda: restore_tree(self.ws, self._head_tree()),
-            )
-            why = "Tests written first by Guardian; they fail until the feature exists."
+            # Only the languages the given tests belong to have work to do.
+            self.tracks = [t for t in self.tracks if any(t.owns(p) for p in self.given_tests)]
+        for track in self.tracks:
+            track.prepare(self.ws.path, cache_root() / "envs", self.emit)
+        self.steps.run("baseline", self._baseline)
+        base_tree = self._head_tree()
+        reds = self._each(lambda t: self._tests_step(t, plan, context, base_tree))
+        why = (
+            "Tests given by the user; frozen from the start."
+            if self.given_tests
+            else "Tests written first by Guardian; they fail until the feature exists."
+        )
         self.steps.run("commit-tests", lambda: self._commit("test", plan, "", why))
-        frozen: dict[str, str] = red["frozen"]
-        last = self._iterate(plan, context, frozen)
-        if not last["green"]:
-            raise _Stop("failed", last["reason"])
+        frozen: dict[str, str] = {p: h for red in reds for p, h in red["frozen"].items()}
+        lasts = self._each(lambda t: self._iterate(t, plan, context, frozen))
+        failed = [
+            (t, last) for t, last in zip(self.tracks, lasts, strict=True) if not last["green"]
+        ]
+        if failed:
+            reasons = [last["reason"] for _, last in failed]
+            if len(self.tracks) > 1:
+                reasons = [f"{t.language}: {last['reason']}" for t, last in failed]
+            raise _Stop("failed", "; ".join(reasons))
+
+        def restore_last() -> None:
+            for track, last in zip(self.tracks, lasts, strict=True):
+                self._restore_track(track, last["tree"])
+
         review = self.steps.run(
             "review",
             lambda: self._review_and_polish(plan, context, frozen),
             persona="guardian",
-            restore=lambda: restore_tree(self.ws, last["tree"]),
+            restore=restore_last,
         )
         self.steps.run("commit", lambda: self._commit_feature(plan, review))
         if self.open_pr:
             self.steps.run("pr", lambda: self._open_pr(plan, review))
         return "green", "tests green, reviewed and committed"
+
+    def _each(self, fn: Callable[[Track], Any]) -> list[Any]:
+        """`fn(track)` for every track: inline for one, in a bounded pool for several."""
+        if len(self.tracks) == 1:
+            return [fn(self.tracks[0])]
+        with ThreadPoolExecutor(
+            max_workers=min(len(self.tracks), MAX_PARALLEL_TRACKS), thread_name_prefix="track"
+        ) as pool:
+            return list(pool.map(fn, self.tracks))
+
+    def _tests_step(self, track: Track, plan: Plan, context: StepOutput, base: str) -> StepOutput:
+        if self.given_tests:
+            fn, persona = (lambda: self._take_given_tests(track)), None
+        else:
+            fn, persona = (lambda: self._write_tests(track, plan, context)), "guardian"
+        return self.steps.run(
+            f"tests{track.suffix}",
+            fn,
+            persona=persona,
+            restore=lambda: self._restore_track(track, base),
+        )
+
+    def _restore_track(self, track: Track, tree: str) -> None:
+        restore_tree(self.ws, tree, paths=[track.root] if track.root else ())
 
     # --- steps -------------------------------------------------------------------------------
 
@@ -333,33 +360,44 @@ class TddPipeline:
             self.emit(Notice(message=f"resuming run {self.run_id} after: {done}"))
 
     def _baseline(self) -> StepOutput:
-        """The existing suite before any change, so pre-existing failures are not ours."""
-        report = self._run_tests()
-        self.emit(report.event("baseline"))
+        """The existing suites before any change, so pre-existing failures are not ours."""
+        results = self._run_all(phase="baseline")
         given = set(self.given_tests)  # the user's new tests are meant to fail here
-        failing = [
-            c
-            for c in [*report.cases, *report.collection_errors]
-            if c.outcome in ("failed", "error") and c.file not in given
-        ]
-        if failing or report.timed_out:
-            self.emit(
-                Notice(
-                    level="warning",
-                    message="the existing tests already fail before any change "
-                    f"({_counts(report)}); the run can only end green if they pass too",
+        for track, report in results:
+            failing = [
+                c
+                for c in [*report.cases, *report.collection_errors]
+                if c.outcome in ("failed", "error") and track.repo_path(c.file) not in given
+            ]
+            if failing or report.timed_out:
+                self.emit(
+                    Notice(
+                        level="warning",
+                        message=f"the existing {track.language} tests already fail before any "
+                        f"change ({_counts(report)}); the run can only end green if they pass too",
+                    )
                 )
-            )
-        return {"passed": report.passed, "green": report.green, "detail": _counts(report)}
+        return {
+            "passed": sum(r.passed for _, r in results),
+            "green": all(r.green for _, r in results),
+            "detail": _all_counts(results),
+        }
 
-    def _run_tests(self, paths: list[str] | None = None) -> TestReport:
-        return self.toolchain.run_tests(
+    def _run_tests(self, track: Track, paths: list[str] | None = None) -> TestReport:
+        return track.run_tests(
             self.ws.path,
-            self.env,
             paths=paths or (),
             timeout_s=self.config.limits.test_timeout_s,
             emit=self.emit,
         )
+
+    def _run_all(self, phase: str = "") -> list[tuple[Track, TestReport]]:
+        """Every track's whole suite (in parallel when there are several)."""
+        reports = self._each(self._run_tests)
+        if phase:
+            for report in reports:
+                self.emit(report.event(phase))
+        return list(zip(self.tracks, reports, strict=True))
 
     def _ask(self, persona: str, template: str, schema: type | None = None, **facts: Any) -> Any:
         """One persona call: free text, or a validated `schema` instance when one is given."""
@@ -397,8 +435,7 @@ class TddPipeline:
             "plan",
             Plan,
             feature=self.feature,
-            languages=["python"],
-            test_dir=self.lang.test_dir,
+            projects=self._projects(),
             repo_map=ctx.repo_map,
         )
         return plan.model_dump()
@@ -439,6 +476,18 @@ class TddPipeline:
             "detail": f"{len(ctx.files)} files, map {ctx.map_tokens} tokens",
         }
 
+    def _projects(self) -> list[dict[str, str]]:
+        return [
+            {
+                "language": t.language,
+                "root": t.root or ".",
+                "framework": t.framework,
+                "naming": t.test_naming,
+                "test_dir": t.test_dir,
+            }
+            for t in self.tracks
+        ]
+
     @staticmethod
     def _plan_text(plan: Plan) -> str:
         lines = [plan.summary]
@@ -462,7 +511,7 @@ class TddPipeline:
         answer: str,
         policy: EditPolicy,
         *,
-        only_tests: bool = False,
+        only_tests: Track | None = None,
     ) -> tuple[list[str], str]:
         """Apply one answer's edits. Returns (applied paths, feedback for the model or '')."""
         edits = parse_edits(answer)
@@ -475,7 +524,7 @@ class TddPipeline:
         if only_tests:
             kept = []
             for e in edits:
-                if self.toolchain.is_test_file(e.path):
+                if only_tests.is_test_file(e.path):
                     kept.append(e)
                 else:
                     reason = "Guardian writes tests only; application code comes later"
@@ -503,7 +552,7 @@ class TddPipeline:
         template: str,
         policy: EditPolicy,
         *,
-        only_tests: bool = False,
+        only_tests: Track | None = None,
         **facts: Any,
     ) -> list[str]:
         """Ask for edits; send non-applying blocks back with the closest real lines (bounded)."""
@@ -528,47 +577,51 @@ class TddPipeline:
             ]
         return applied
 
-    def _test_files_in_tree(self) -> list[str]:
+    def _test_files_in_tree(self, track: Track) -> list[str]:
+        """Repo-relative paths of the track's test files as they are in the worktree."""
         out = []
-        for f in self.ws.path.rglob("*.py"):
-            rel = f.relative_to(self.ws.path).as_posix()
-            if rel.startswith((".git/", ".council")) or "/." in f"/{rel}":
-                continue
-            if self.toolchain.is_test_file(rel):
-                out.append(rel)
+        base = track.project_dir(self.ws.path)
+        for folder, dirs, files in os.walk(base):
+            dirs[:] = [d for d in dirs if d not in _SKIP and not d.startswith(".")]
+            for name in files:
+                rel = (Path(folder) / name).relative_to(self.ws.path).as_posix()
+                if track.is_test_file(rel):
+                    out.append(rel)
         return sorted(out)
 
-    def _take_given_tests(self) -> StepOutput:
+    def _take_given_tests(self, track: Track) -> StepOutput:
         """Tests-given mode: bring the user's tests into the worktree; they must fail first."""
-        for rel in self.given_tests:
+        given = [p for p in self.given_tests if track.owns(p)]
+        for rel in given:
             source, target = self.repo / rel, self.ws.path / rel
             data = source.read_bytes()  # the user's checkout is only read
             if not target.is_file() or target.read_bytes() != data:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(data)
-        report = self._run_tests(self.given_tests)
+        report = self._run_tests(track, given)
         self.emit(report.event("red-1"))
-        problem = self._red_problem(report)
+        problem = self._red_problem(track, report)
         if problem:
             if "PASS before" in problem:
                 problem = "the given tests already pass before any code is written: nothing to do"
             raise _Stop("failed", f"the given tests cannot start the run: {problem}")
         frozen = {
             p: file_sha256(self.ws.path / p)
-            for p in sorted({*self._test_files_in_tree(), *self.given_tests})
+            for p in sorted({*self._test_files_in_tree(track), *given})
         }
         return {
-            "test_files": self.given_tests,
+            "test_files": given,
             "frozen": frozen,
             "signature": report.signature(),
             "detail": f"red: {_counts(report)}",
         }
 
-    def _write_tests(self, plan: Plan, context: StepOutput) -> StepOutput:
-        test_files = plan.test_files or [
-            f"{self.lang.test_dir}/test_{slugify(plan.scope or 'feature').replace('-', '_')}.py"
-        ]
-        before = self._snapshot(self._test_files_in_tree())
+    def _write_tests(self, track: Track, plan: Plan, context: StepOutput) -> StepOutput:
+        test_files = [p for p in plan.test_files if track.owns(p)]
+        if not test_files and track.language == "python":
+            scope = slugify(plan.scope or "feature").replace("-", "_")
+            test_files = [f"{track.test_dir}/test_{scope}.py"]
+        before = self._snapshot(self._test_files_in_tree(track))
         policy = EditPolicy()
         feedback = ""
         for attempt in range(1, self.config.limits.max_test_attempts + 1):
@@ -576,26 +629,27 @@ class TddPipeline:
                 "guardian",
                 "tests",
                 policy,
-                only_tests=True,
+                only_tests=track,
+                scope_note=self._scope_note(track),
                 feature=self.feature,
                 plan=self._plan_text(plan),
                 notes=context.get("notes", ""),
                 repo_map=context["repo_map"],
                 files=self._read(context["files"]),
-                framework="pytest",
-                test_files=test_files,
-                test_dir=self.lang.test_dir,
+                framework=track.framework,
+                test_files=test_files or [f"{track.test_dir}/ ({track.test_naming})"],
+                test_dir=track.test_dir,
                 feedback=feedback,
             )
-            written = [p for p in written if self.toolchain.is_test_file(p)]
+            written = [p for p in written if track.is_test_file(p)]
             if not written:
                 feedback = "You wrote no test file. Write the tests now."
                 continue
-            report = self._run_tests(written)
+            report = self._run_tests(track, written)
             self.emit(report.event(f"red-{attempt}"))
-            feedback = self._red_problem(report)
+            feedback = self._red_problem(track, report)
             if not feedback:
-                frozen = {p: file_sha256(self.ws.path / p) for p in self._test_files_in_tree()}
+                frozen = {p: file_sha256(self.ws.path / p) for p in self._test_files_in_tree(track)}
                 return {
                     "test_files": written,
                     "frozen": frozen,
@@ -609,7 +663,8 @@ class TddPipeline:
             self._restore(before, written)
         raise _Stop(
             "failed",
-            f"Guardian did not produce valid failing tests in "
+            f"Guardian did not produce valid failing {'' if track.solo else track.language + ' '}"
+            "tests in "
             f"{self.config.limits.max_test_attempts} attempts: {feedback.splitlines()[0]}",
         )
 
@@ -621,11 +676,9 @@ class TddPipeline:
         return file_sha256(f) if f.is_file() else None
 
     @staticmethod
-    def _red_problem(report: TestReport) -> str:
+    def _red_problem(track: Track, report: TestReport) -> str:
         """Why a red report is not an acceptable TDD start, or '' when it is."""
-        broken = [
-            c for c in report.collection_errors if classify_collection_error(c) == "broken_test"
-        ]
+        broken = [c for c in report.collection_errors if track.classify(c) == "broken_test"]
         if broken:
             details = "\n".join(f"{c.id}: {c.message}\n{c.traceback}" for c in broken)
             return (
@@ -637,28 +690,35 @@ class TddPipeline:
         missing_code = bool(report.collection_errors)
         if report.green or (report.failed + report.errors == 0 and not missing_code):
             if report.passed == 0:
-                return "No test was collected from your files. Name tests test_* in test_*.py."
+                return (
+                    "No test was collected from your files. Name and place them as "
+                    f"{track.framework} expects: {track.test_naming}."
+                )
             return (
                 "Your tests PASS before any code for the feature exists, so they prove nothing. "
                 "Test the new behaviour the feature adds."
             )
         return ""
 
-    def _iterate(self, plan: Plan, context: StepOutput, frozen: dict[str, str]) -> StepOutput:
-        policy = EditPolicy(frozen=frozen)
-        tests = self._read(list(frozen))
+    def _iterate(
+        self, track: Track, plan: Plan, context: StepOutput, frozen: dict[str, str]
+    ) -> StepOutput:
+        # Parallel tracks keep out of each other's folders.
+        others = [f"{t.root}/**" for t in self.tracks if t is not track and t.root]
+        policy = EditPolicy(frozen=frozen, forbidden_globs=others)
+        tests = self._read([p for p in frozen if track.owns(p)])
         previous: StepOutput | None = None
         tree = self._head_tree()  # the tests commit: where iteration 1 starts
         for i in range(1, self.config.limits.max_iterations + 1):
-            name = f"iteration-{i}"
+            name = f"iteration-{i}{track.suffix}"
             persona = "builder" if i == 1 else "artisan"
             out = self.steps.run(
                 name,
                 lambda i=i, persona=persona, previous=previous: self._one_iteration(
-                    i, persona, plan, context, policy, tests, previous
+                    track, i, persona, plan, context, policy, tests, previous
                 ),
                 persona=persona,
-                restore=lambda tree=tree: restore_tree(self.ws, tree),
+                restore=lambda tree=tree: self._restore_track(track, tree),
             )
             tree = out["tree"]
             if out["green"]:
@@ -676,13 +736,24 @@ class TddPipeline:
             f"iterations: {previous['counts']}",
         }
 
-    def _changed_code(self, frozen: dict[str, str]) -> list[str]:
-        from council.workspace import changed_files
+    def _changed_code(self, frozen: dict[str, str], track: Track | None = None) -> list[str]:
+        return [
+            p
+            for p in changed_files(self.ws)
+            if p not in frozen and p != REPORT_FILE and (track is None or track.owns(p))
+        ]
 
-        return [p for p in changed_files(self.ws) if p not in frozen and p != REPORT_FILE]
+    def _scope_note(self, track: Track) -> str:
+        if track.solo:
+            return ""
+        return (
+            f"You work on the {track.language} part only, in {track.root}/ (others handle the "
+            "other languages at the same time). Respect the contract in the plan."
+        )
 
     def _one_iteration(
         self,
+        track: Track,
         i: int,
         persona: str,
         plan: Plan,
@@ -691,15 +762,16 @@ class TddPipeline:
         tests: dict[str, str],
         previous: StepOutput | None,
     ) -> StepOutput:
-        files = self._read(
-            list(dict.fromkeys([*context["files"], *self._changed_code(policy.frozen)]))
-        )
+        mine = [p for p in context["files"] if track.owns(p)]
+        files = self._read(list(dict.fromkeys([*mine, *self._changed_code(policy.frozen, track)])))
         files = {p: t for p, t in files.items() if p not in policy.frozen}
+        note = self._scope_note(track)
         if persona == "builder":
             self._edit_round(
                 persona,
                 "build",
                 policy,
+                scope_note=note,
                 feature=self.feature,
                 plan=self._plan_text(plan),
                 notes=context.get("notes", ""),
@@ -712,6 +784,7 @@ class TddPipeline:
                 persona,
                 "refine",
                 policy,
+                scope_note=note,
                 feature=self.feature,
                 iteration=i - 1,
                 counts=previous["counts"] if previous else "",
@@ -721,7 +794,7 @@ class TddPipeline:
                 tests=tests,
             )
         self._check_frozen(policy.frozen)
-        report = self._run_tests()
+        report = self._run_tests(track)
         self.emit(report.event(f"iteration-{i}"))
         return {
             "green": report.green,
@@ -739,16 +812,8 @@ class TddPipeline:
                 raise CouncilError(f"frozen test file {path} changed; refusing to continue")
 
     def _gate_findings(self, paths: list[str]) -> tuple[str, bool, list[dict[str, Any]]]:
-        """Run lint, format and SAST on the changed code. Returns (text, must_fix, gate rows)."""
-        gates = []
-        if self.lang.lint:
-            gates.append(self.toolchain.lint(self.ws.path, self.env, paths=paths, emit=self.emit))
-        if self.lang.format:
-            gates.append(
-                self.toolchain.format_check(self.ws.path, self.env, paths=paths, emit=self.emit)
-            )
-        if self.lang.sast:
-            gates.append(self.toolchain.sast(self.ws.path, self.env, paths=paths, emit=self.emit))
+        """Run lint, format, typecheck and SAST on the changed code: (text, must_fix, rows)."""
+        gates = [g for t in self.tracks for g in t.gates(self.ws.path, paths, self.emit)]
         lines: list[str] = []
         must_fix = False
         rows = []
@@ -758,40 +823,40 @@ class TddPipeline:
                 lines.append(f"- [{g.name}/{f.severity}] {f.file}:{f.line} {f.code} {f.message}")
                 if g.name == "sast" and f.severity.lower() == "high":
                     must_fix = True
-            if not g.passed and g.name == "lint":
+            if not g.passed and g.name in ("lint", "typecheck"):
                 must_fix = True
         return "\n".join(lines), must_fix, rows
 
     def _review_and_polish(
         self, plan: Plan, context: StepOutput, frozen: dict[str, str]
     ) -> StepOutput:
-        code = [p for p in self._changed_code(frozen) if p.endswith(".py")]
+        code = self._changed_code(frozen)
         findings, must_fix, gates = self._gate_findings(code)
-        report = self._run_tests()
-        review = self._review(report, findings)
+        counts = _all_counts(self._run_all())
+        review = self._review(counts, findings)
         polished = False
         if review.high or must_fix:
             polished = self._polish(plan, context, frozen, review, findings)
             if polished:
                 findings, _, gates = self._gate_findings(code)
-                report = self._run_tests()
-                review = self._review(report, findings)
+                counts = _all_counts(self._run_all())
+                review = self._review(counts, findings)
         return {
             "review": review.model_dump(),
             "gates": gates,
             "findings": findings,
             "polished": polished,
-            "counts": _counts(report),
+            "counts": counts,
             "detail": f"verdict {review.verdict}, {len(review.comments)} comments",
         }
 
-    def _review(self, report: TestReport, findings: str) -> Review:
+    def _review(self, counts: str, findings: str) -> Review:
         review: Review = self._ask(
             "guardian",
             "review",
             Review,
             feature=self.feature,
-            counts=_counts(report),
+            counts=counts,
             findings=findings,
             diff=diff(self.ws)[:60_000],
         )
@@ -819,6 +884,7 @@ class TddPipeline:
             "artisan",
             "refine",
             policy,
+            scope_note="",
             feature=self.feature,
             iteration=0,
             counts="",
@@ -827,9 +893,7 @@ class TddPipeline:
             files={p: t for p, t in self._read(code).items()},
             tests=self._read(list(frozen)),
         )
-        report = self._run_tests()
-        self.emit(report.event("polish"))
-        if report.green:
+        if all(r.green for _, r in self._run_all(phase="polish")):
             return bool(touched)
         self.emit(Notice(level="warning", message="refinement broke the tests; reverted it"))
         self._restore(snapshot, touched)

@@ -80,15 +80,22 @@ def snapshot_tree(ws: Workspace) -> str:
         return out(ws.path, "write-tree", extra_env=env)
 
 
-def restore_tree(ws: Workspace, tree: str) -> None:
+def restore_tree(ws: Workspace, tree: str, paths: Sequence[str] = ()) -> None:
     """Make the worktree's files exactly `tree` (from `snapshot_tree`); HEAD and branch stay.
 
     Used on resume, so a step killed half-way starts again from what the step before left,
-    not from half-applied edits. Ignored files (caches) are left alone.
+    not from half-applied edits. Ignored files (caches) are left alone. With `paths`, only
+    those folders are restored (parallel language tracks each restore their own).
     """
-    git(ws.path, "read-tree", "--reset", "-u", tree)
-    git(ws.path, "clean", "-fdq")
-    git(ws.path, "reset", "-q")
+    if not paths:
+        git(ws.path, "read-tree", "--reset", "-u", tree)
+        git(ws.path, "clean", "-fdq")
+        git(ws.path, "reset", "-q")
+        return
+    spec = ["--", *paths]
+    git(ws.path, "clean", "-fdq", *spec)
+    git(ws.path, "checkout", tree, *spec)
+    git(ws.path, "reset", "-q", *spec)
 
 
 def diff(ws: Workspace) -> str:

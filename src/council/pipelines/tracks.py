@@ -1,0 +1,186 @@
+"""Language tracks: one per language project in a repository (its root, toolchain and env).
+
+A repository may hold one project at its top (the common case) or several, as in seed 000's
+polyglot layout (`src/python`, `src/nodejs`, `src/java`). Models and git speak in repo-relative
+paths; a toolchain speaks in paths relative to its project root. A Track translates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from council.config import CouncilConfig, LanguageConfig
+from council.errors import UsageError
+from council.events import EventSink
+from council.sandbox import Limits
+from council.toolchains import GateResult, PythonToolchain, TestCase, TestReport
+from council.toolchains import classify_collection_error as classify_python
+
+# Files that mark a project root, per language; where several match, the first wins.
+MARKERS: dict[str, tuple[str, ...]] = {
+    "python": ("pyproject.toml", "setup.py", "setup.cfg", "requirements.txt"),
+    "java": ("pom.xml", "build.gradle", "build.gradle.kts"),
+    "javascript": ("package.json",),
+}
+# How each language's tests are named and run, for the personas' prompts.
+CONVENTIONS = {
+    "python": ("pytest", "tests/test_*.py"),
+    "javascript": ("the project's test runner (Jest, Vitest or node:test)", "*.test.js(x)/ts(x)"),
+    "java": ("JUnit 5", "src/test/java/**/*Test.java"),
+}
+_SKIP_DIRS = {".git", ".council", "node_modules", ".venv", "venv", "__pycache__", "target", "build"}
+
+
+@dataclass
+class Track:
+    language: str
+    root: str  # project root relative to the repository ("" for the top level)
+    toolchain: Any
+    lang: LanguageConfig
+    solo: bool = True  # the only track: step names and prompts stay as for one language
+    env: Any = field(default=None, repr=False)
+
+    @property
+    def suffix(self) -> str:
+        return "" if self.solo else f":{self.language}"
+
+    @property
+    def framework(self) -> str:
+        return CONVENTIONS.get(self.language, (self.language, ""))[0]
+
+    @property
+    def test_naming(self) -> str:
+        return CONVENTIONS.get(self.language, ("", "tests"))[1]
+
+    @property
+    def test_dir(self) -> str:
+        default = "tests" if self.language != "java" else "src/test/java"
+        return self.repo_path(self.lang.test_dir or default)
+
+    def repo_path(self, rel: str) -> str:
+        """A path relative to the project root, as a repo-relative path."""
+        return str(PurePosixPath(self.root, rel)) if self.root else rel
+
+    def local(self, path: str) -> str:
+        """A repo-relative path as a path relative to the project root."""
+        if not self.root:
+            return path
+        return PurePosixPath(path).relative_to(self.root).as_posix()
+
+    def owns(self, path: str) -> bool:
+        return not self.root or PurePosixPath(path).is_relative_to(self.root)
+
+    def is_test_file(self, path: str) -> bool:
+        return self.owns(path) and self.toolchain.is_test_file(self.local(path))
+
+    def project_dir(self, worktree: Path) -> Path:
+        return worktree / self.root if self.root else worktree
+
+    def prepare(self, worktree: Path, cache_dir: Path, emit: EventSink) -> None:
+        self.env = self.toolchain.prepare(
+            self.project_dir(worktree), cache_dir=cache_dir, emit=emit
+        )
+
+    def run_tests(
+        self,
+        worktree: Path,
+        *,
+        paths: Sequence[str] = (),
+        timeout_s: float,
+        emit: EventSink,
+    ) -> TestReport:
+        return self.toolchain.run_tests(
+            self.project_dir(worktree),
+            self.env,
+            paths=[self.local(p) for p in paths],
+            timeout_s=timeout_s,
+            emit=emit,
+        )
+
+    def gates(self, worktree: Path, paths: Sequence[str], emit: EventSink) -> list[GateResult]:
+        """The switched-on gates (lint, format, typecheck, SAST) on this track's changed files."""
+        local = [self.local(p) for p in paths if self.owns(p)]
+        if not local:
+            return []
+        where, out = self.project_dir(worktree), []
+        for gate in ("lint", "format", "typecheck", "sast"):
+            switch = getattr(self.lang, gate)
+            method = getattr(self.toolchain, "format_check" if gate == "format" else gate, None)
+            if switch == "" or method is None:
+                continue
+            out.append(method(where, self.env, paths=local, emit=emit))
+        return out
+
+    def classify(self, case: TestCase) -> str:
+        """'missing_code' (a legitimate TDD red) or 'broken_test' (the test itself is wrong)."""
+        own = getattr(self.toolchain, "classify_collection_error", None)
+        return own(case) if own is not None else classify_python(case)
+
+
+def _toolchain(language: str, config: CouncilConfig, lang: LanguageConfig) -> Any:
+    limits = Limits(cpu_s=config.sandbox.cpu_s, memory_mb=config.sandbox.memory_mb)
+    if language == "python":
+        return PythonToolchain.from_commands(
+            {"test": lang.test, "lint": lang.lint, "format": lang.format, "sast": lang.sast},
+            install_timeout_s=config.limits.install_timeout_s,
+            limits=limits,
+            network=config.sandbox.network,
+        )
+    from council.toolchains import toolchain_for
+
+    try:
+        return toolchain_for(language, limits=limits)
+    except KeyError:
+        raise UsageError(f"council cannot run {language} projects yet") from None
+
+
+def _project_roots(repo: Path, depth: int = 2) -> list[tuple[str, str]]:
+    """(language, root) for every marked project at most `depth` folders down."""
+    found: list[tuple[str, str]] = []
+
+    def visit(folder: Path, level: int) -> None:
+        rel = folder.relative_to(repo).as_posix() if folder != repo else ""
+        for language, markers in MARKERS.items():
+            if any((folder / m).is_file() for m in markers):
+                found.append((language, rel))
+                break
+        if level < depth:
+            for child in sorted(folder.iterdir()):
+                if child.is_dir() and child.name not in _SKIP_DIRS and not child.is_symlink():
+                    visit(child, level + 1)
+
+    visit(repo, 0)
+    return found
+
+
+def discover_tracks(repo: Path, config: CouncilConfig) -> list[Track]:
+    """The language tracks of a repository.
+
+    A project marked at the top level is the one track (nested packages inside it, such as a
+    frontend folder of a Python app, are its business). Otherwise every marked project one or
+    two folders down is a track (the polyglot layout). `languages.<name>.root` in council.yaml
+    overrides discovery. A repository with no marker but Python files is one Python track.
+    """
+    configured = [(name, lc.root) for name, lc in config.languages.items() if lc.root is not None]
+    if configured:
+        pairs = configured
+    else:
+        roots = _project_roots(repo)
+        top = [(lang, root) for lang, root in roots if root == ""]
+        pairs = top[:1] or roots
+        if not pairs and PythonToolchain.detect(repo):
+            pairs = [("python", "")]
+    if not pairs:
+        raise UsageError(
+            f"no project found in {repo}: council looks for pyproject.toml / requirements.txt, "
+            "package.json or pom.xml / build.gradle at the top or in src/<language>/"
+        )
+    solo = len(pairs) == 1
+    tracks = []
+    for language, root in pairs:
+        lang = config.language(language)
+        tracks.append(Track(language, root, _toolchain(language, config, lang), lang, solo=solo))
+    return tracks
