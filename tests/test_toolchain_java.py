@@ -376,6 +376,25 @@ def test_parse_compile_errors_reads_maven_output_once_per_error(tmp_path: Path) 
     assert classify_compile_error(case) == "missing_code"
 
 
+def test_a_missing_class_used_as_a_qualifier_is_missing_code(tmp_path: Path) -> None:
+    """javac says "variable ProfileView" for `ProfileView.of(user)` when the class is absent."""
+    output = (
+        f"{tmp_path}/src/test/java/demo/ProfileViewTest.java:14: error: cannot find symbol\n"
+        "        Map<String, String> view = ProfileView.of(user).asMap();\n"
+        "                                   ^\n"
+        "  symbol:   variable ProfileView\n"
+        "  location: class ProfileViewTest\n"
+        f"{tmp_path}/src/test/java/demo/ProfileViewTest.java:15: error: cannot find symbol\n"
+        "        assertEquals(1, count);\n"
+        "                        ^\n"
+        "  symbol:   variable count\n"
+        "  location: class ProfileViewTest\n"
+    )
+    missing_class, undefined_local = parse_compile_errors(output, tmp_path)
+    assert classify_compile_error(missing_class) == "missing_code"
+    assert classify_compile_error(undefined_local) == "broken_test"
+
+
 def _java_processes_with(marker: str) -> list[int]:
     found = []
     for entry in os.scandir("/proc"):
@@ -412,11 +431,11 @@ def test_busy_hang_times_out_the_whole_run_and_leaves_no_jvm(
     env, _ = prepared(toolchain, root, cache_dir)
 
     started = time.monotonic()
-    report = toolchain.run_tests(root, env, timeout_s=8)
+    report = toolchain.run_tests(root, env, timeout_s=15)
     elapsed = time.monotonic() - started
 
     assert report.timed_out and not report.green and report.exit_code is None
-    assert elapsed < 8 + 10  # the deadline, plus the sandbox's TERM grace and JVM teardown
+    assert elapsed < 15 + 10  # the deadline, plus the sandbox's TERM grace and JVM teardown
     assert "timed out" in report.counts_line()
     # A thread dump taken just before the kill says where the test was stuck.
     assert report.output_tail.startswith("Still running at the time limit:\n")
@@ -444,7 +463,7 @@ def test_sleeping_hang_is_named_in_a_timed_out_report(
     root = make_project(tmp_path / "p", {MAIN: CALC, hang: body, TEST: JUNIT5_TEST})
     env, _ = prepared(toolchain, root, cache_dir)
 
-    report = toolchain.run_tests(root, env, timeout_s=15)
+    report = toolchain.run_tests(root, env, timeout_s=20)
 
     assert report.timed_out and not report.green
     hung = by_id(report.cases)[f"{hang}::waitsForever"]

@@ -682,8 +682,9 @@ class TddPipeline:
         if broken:
             details = "\n".join(f"{c.id}: {c.message}\n{c.traceback}" for c in broken)
             return (
-                "Your tests are broken themselves (they fail for a reason inside the test file, "
-                f"not because the feature is missing):\n{details}"
+                f"Your tests are broken themselves: {broken[0].id}: {broken[0].message} (they "
+                "fail for a reason inside the test file, not because the feature is missing)\n"
+                f"{details}"
             )
         if report.timed_out:
             return "Your tests hung until the time limit. Tests must finish quickly."

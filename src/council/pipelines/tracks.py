@@ -132,7 +132,7 @@ def _toolchain(language: str, config: CouncilConfig, lang: LanguageConfig) -> An
     from council.toolchains import toolchain_for
 
     try:
-        return toolchain_for(language, limits=limits)
+        return toolchain_for(language, limits=limits, network=config.sandbox.network)
     except KeyError:
         raise UsageError(f"council cannot run {language} projects yet") from None
 

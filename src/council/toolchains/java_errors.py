@@ -146,6 +146,10 @@ def _classify_missing_symbol(case: TestCase) -> CompileErrorKind:
         return "broken_test"  # `@Test` or `assertEquals` without its import
     if kind in ("class", "interface", "enum", "record", "static"):
         return "missing_code"  # a type (or static member) the feature will add
+    if kind == "variable" and name[:1].isupper():
+        # `ProfileView.of(user)` with no ProfileView yet: javac cannot tell a missing class
+        # from a variable there, but a capitalised name is a type by Java's conventions.
+        return "missing_code"
     own = _test_class_name(case.file)
     if own and re.match(rf"^class (?:\S+\.)?{re.escape(own)}\b", location):
         return "broken_test"  # an undefined local or helper in the test class itself
