@@ -251,6 +251,10 @@ def test_typescript_with_ts_jest_and_the_typecheck_gate(toolchain, cache_dir, je
     env = prepared(toolchain, cache_dir, root)
     report = toolchain.run_tests(root, env, timeout_s=180)
     assert report.green and by_id(report) == {"test/sum.test.ts::sums": "passed"}
+    # ts-jest's compiled output is kept for the next iteration on this work tree (the sandbox's
+    # own /tmp is thrown away after every run).
+    jest_cache = env.run_cache(root, "jest")
+    assert jest_cache is not None and any(p.is_file() for p in jest_cache.rglob("*"))
     clean = toolchain.typecheck(root, env)
     assert clean.name == "typecheck" and clean.passed, clean.summary()
 

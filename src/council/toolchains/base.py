@@ -53,11 +53,10 @@ class Toolchain(Protocol):
 
 def toolchain_classes() -> list[type]:
     """Known toolchains, most specific first (a Node project may hold a stray .py script)."""
-    from council.toolchains.java import JavaToolchain
     from council.toolchains.node import NodeToolchain
     from council.toolchains.python import PythonToolchain
 
-    return [JavaToolchain, NodeToolchain, PythonToolchain]
+    return [NodeToolchain, PythonToolchain]
 
 
 def detect_toolchains(root: Path) -> list[str]:

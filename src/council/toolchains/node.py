@@ -128,13 +128,19 @@ class NodeToolchain:
         try:
             junit = scratch / "junit.xml"
             argv, extra = self._test_command(runner, root, env, junit, paths)
+            writable = [scratch]
+            if runner == "jest" and (cache := env.run_cache(root, "jest")) is not None:
+                # Jest's transform cache (ts-jest, babel) would otherwise start cold in the
+                # sandbox's private /tmp on every run; it is kept per work tree.
+                argv.insert(2, f"--cacheDirectory={cache}")
+                writable.append(cache)
             result = run(
                 argv,
                 root,
                 timeout_s=timeout_s,
                 limits=self.limits,
                 network=self.network,
-                writable=[scratch],
+                writable=writable,
                 readable=[env.path, env.tools_dir],
                 env={**self._env(env), **extra},
                 emit=emit,

@@ -40,6 +40,7 @@ _DEPENDENCY_FIELDS = (
     "bundleDependencies", "bundledDependencies", "overrides", "workspaces", "packageManager",
 )  # fmt: skip
 _STALE_BUILD_S = 24 * 3600
+_STALE_RUN_CACHE_S = 7 * 24 * 3600
 _VERSION = re.compile(r"v?(\d+)\.(\d+)\.(\d+)")
 
 
@@ -54,10 +55,22 @@ class NodeEnv:
     tools_dir: Path  # council's own npm tools (jest-junit) and reporters
     reused: bool = False
     own: bool = False  # the project's own node_modules, not a council install
+    runs_dir: Path | None = None  # writable per-project caches of test runs (jest transforms)
 
     @property
     def node_modules(self) -> Path:
         return self.path / "node_modules"
+
+    def run_cache(self, root: Path, tool: str) -> Path | None:
+        """A cache folder for `tool` runs on this project root only: warm across iterations,
+        and never shared with another work tree (test code can write to it)."""
+        if self.runs_dir is None:
+            return None
+        digest = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:16]
+        path = self.runs_dir / f"{tool}-{digest}"
+        path.mkdir(parents=True, exist_ok=True)
+        os.utime(path)  # last use, for the clean-up of caches of work trees long gone
+        return path
 
 
 def find_node(node: str | None = None) -> tuple[Path, str]:
@@ -150,18 +163,20 @@ def prepare_env(
     root = root.resolve()
     node_path, version = find_node(node)
     tools_dir = cache_dir / "tools" / "node"
+    runs_dir = cache_dir / "node-runs"
+    _remove_stale(runs_dir, "*", _STALE_RUN_CACHE_S)
     own = root / "node_modules"
     if own.is_dir() and not own.is_symlink():
         # A checkout the user installed into: never replace their folder.
         emit(Notice(message=f"node: using the project's own {own} as it is"))
-        return NodeEnv(root, "own", node_path, version, tools_dir, reused=True, own=True)
+        return NodeEnv(root, "own", node_path, version, tools_dir, True, True, runs_dir)
     key = env_key(root, version, allow_scripts=allow_scripts)
     envs = cache_dir / "node"
     final = envs / key
-    env = NodeEnv(final, key, node_path, version, tools_dir)
+    env = NodeEnv(final, key, node_path, version, tools_dir, runs_dir=runs_dir)
     if _usable(final):
         emit(Notice(message=f"node env {key}: reusing {final}"))
-        env = NodeEnv(final, key, node_path, version, tools_dir, reused=True)
+        env = NodeEnv(final, key, node_path, version, tools_dir, reused=True, runs_dir=runs_dir)
     else:
         _build(root, final, npm=find_npm(node_path, npm), allow_scripts=allow_scripts,
                timeout_s=install_timeout_s, emit=emit)  # fmt: skip
@@ -219,7 +234,7 @@ def _build(
 ) -> None:
     envs = final.parent
     envs.mkdir(parents=True, exist_ok=True)
-    _remove_stale_builds(envs)
+    _remove_stale(envs, ".build-*", _STALE_BUILD_S)
     if final.exists():  # a folder without our marker: damaged, never half-built by us
         shutil.rmtree(final, ignore_errors=True)
     lock = lockfile(root)
@@ -298,12 +313,15 @@ def _usable(path: Path) -> bool:
     return (path / MARKER).is_file() and (path / "node_modules").is_dir()
 
 
-def _remove_stale_builds(envs: Path) -> None:
-    """Builds that crashed long ago (a live build is never a day old)."""
+def _remove_stale(folder: Path, pattern: str, age_s: float) -> None:
+    """Builds that crashed long ago (a live build is never a day old), caches of test runs on
+    work trees not used for a week."""
+    if not folder.is_dir():
+        return
     now = time.time()
-    for leftover in envs.glob(".build-*"):
+    for leftover in folder.glob(pattern):
         try:
-            if now - leftover.stat().st_mtime > _STALE_BUILD_S:
+            if now - leftover.stat().st_mtime > age_s:
                 shutil.rmtree(leftover, ignore_errors=True)
         except OSError:
             continue
