@@ -53,10 +53,11 @@ class Toolchain(Protocol):
 
 def toolchain_classes() -> list[type]:
     """Known toolchains, most specific first (a Node project may hold a stray .py script)."""
+    from council.toolchains.java import JavaToolchain
     from council.toolchains.node import NodeToolchain
     from council.toolchains.python import PythonToolchain
 
-    return [NodeToolchain, PythonToolchain]
+    return [JavaToolchain, NodeToolchain, PythonToolchain]
 
 
 def detect_toolchains(root: Path) -> list[str]:
