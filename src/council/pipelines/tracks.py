@@ -162,7 +162,8 @@ def discover_tracks(repo: Path, config: CouncilConfig) -> list[Track]:
     A project marked at the top level is the one track (nested packages inside it, such as a
     frontend folder of a Python app, are its business). Otherwise every marked project one or
     two folders down is a track (the polyglot layout). `languages.<name>.root` in council.yaml
-    overrides discovery. A repository with no marker but Python files is one Python track.
+    overrides discovery. With no marker at all, the first toolchain that recognises the
+    sources (Java, then JavaScript, then Python) is the one track.
     """
     configured = [(name, lc.root) for name, lc in config.languages.items() if lc.root is not None]
     if configured:
@@ -171,8 +172,12 @@ def discover_tracks(repo: Path, config: CouncilConfig) -> list[Track]:
         roots = _project_roots(repo)
         top = [(lang, root) for lang, root in roots if root == ""]
         pairs = top[:1] or roots
-        if not pairs and PythonToolchain.detect(repo):
-            pairs = [("python", "")]
+        if not pairs:
+            # No build file anywhere: let each toolchain look (Java finds *.java sources).
+            from council.toolchains.base import toolchain_classes
+
+            found = next((c.language for c in toolchain_classes() if c.detect(repo)), None)
+            pairs = [(found, "")] if found else []
     if not pairs:
         raise UsageError(
             f"no project found in {repo}: council looks for pyproject.toml / requirements.txt, "
