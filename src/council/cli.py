@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
+from council.cli_deploy import deploy_app
 from council.config import (
     CONFIG_FILE,
     PROVIDERS,
@@ -33,6 +34,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.add_typer(deploy_app, name="deploy")
 # soft_wrap: messages keep their own line breaks; rich must not re-wrap paths and commands at
 # 80 columns when the output is a pipe or a file.
 console = Console(stderr=False, highlight=False, soft_wrap=True)
