@@ -281,7 +281,7 @@ class JavaToolchain:
         reports = scratch / "reports"
         remaining = max(1.0, deadline - time.monotonic())
         # Leave room for the JVM's start and for writing the reports after the interrupt.
-        hang_s = max(1, int(min(remaining * HANG_FRACTION, remaining - 4)))
+        hang_s = max(1, int(min(remaining * HANG_FRACTION, remaining - 5)))
         runtime = [str(classes), *_resource_dirs(root), *env.classpath]
         argv = [env.java, "-XX:+UseSerialGC", "-jar", env.launcher, "--disable-banner"]
         argv += ["--disable-ansi-colors", "--details=tree", f"--reports-dir={reports}"]
