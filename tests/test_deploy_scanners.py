@@ -156,7 +156,8 @@ def _skip_comments_without_reason(text: str) -> list[str]:
 
 def test_skip_comments_in_the_repository_all_give_a_reason():
     files = [*(ROOT / "deploy").rglob("*"), *(ROOT / ".github").rglob("*")]
-    texts = [p.read_text(encoding="utf-8") for p in files if p.is_file()]
+    # The files checkov scans (the READMEs only describe the syntax).
+    texts = [p.read_text(encoding="utf-8") for p in files if p.is_file() and p.suffix != ".md"]
     assert any(SKIP.search(t) for t in texts)
     for text in texts:
         assert _skip_comments_without_reason(text) == []
