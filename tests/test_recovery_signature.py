@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -180,3 +181,13 @@ def test_node_error_keeps_its_code_and_first_line() -> None:
     sig = signature(out, gate="test")
     assert sig.error_type == "Error[ERR_MODULE_NOT_FOUND]"
     assert "'express'" in sig.message
+
+
+def test_recovery_is_a_lower_layer() -> None:
+    code = (
+        "import sys, council.recovery\n"
+        "high = ('council.pipelines', 'council.personas', 'council.gateway', 'council.cli')\n"
+        "print(sorted(m for m in sys.modules if m.startswith(high)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

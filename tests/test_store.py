@@ -36,7 +36,7 @@ from council.store.migrate import alembic_config, head_revision
 from council.store.schema import metadata
 
 SRC = Path(__file__).resolve().parents[1] / "src"
-TABLES = {"runs", "steps", "events", "exchanges", "commands", "alembic_version"}
+TABLES = {"runs", "steps", "events", "exchanges", "commands", "fixes", "alembic_version"}
 
 
 @pytest.fixture

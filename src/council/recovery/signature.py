@@ -288,7 +288,9 @@ def _exit_type(run: GateRun) -> str:
     return f"exit {run.exit_code}"
 
 
-def signatures(subject: Any, *, gate: str = "", root: Path | str | None = None, limit: int = 20):
+def signatures(
+    subject: Any, *, gate: str = "", root: Path | str | None = None, limit: int = 20
+) -> list[ErrorSignature]:
     """Every distinct failure in a gate run, most telling first (at most `limit`).
 
     A lint gate yields one per finding (rule code + file); a test report one per failing test;

@@ -3,6 +3,7 @@
 from council.store.records import (
     CommandRecord,
     ExchangeRecord,
+    FixRecord,
     RunRecord,
     RunSummary,
     StepRecord,
@@ -13,6 +14,7 @@ from council.store.store import Store
 __all__ = [
     "CommandRecord",
     "ExchangeRecord",
+    "FixRecord",
     "RunRecord",
     "RunSummary",
     "StepRecord",

@@ -109,3 +109,19 @@ class RunSummary:
     @property
     def cached_calls(self) -> int:
         return self.total.cached_calls
+
+
+@dataclass(frozen=True)
+class FixRecord:
+    """A remembered fix for one error signature (see council.recovery.memory)."""
+
+    signature: str
+    tool: str
+    error_type: str
+    kind: str
+    payload: dict[str, Any]
+    payload_hash: str
+    success_count: int
+    failure_count: int
+    created_at: float
+    last_used_at: float

@@ -114,3 +114,22 @@ commands = Table(
     Column("output_tail", Text, nullable=False),
     Index("ix_commands_run_id_seq", "run_id", "seq"),
 )
+
+# A fix that turned an error signature green (recovery.memory): one row per distinct fix.
+fixes = Table(
+    "fixes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("signature", String(64), nullable=False),  # ErrorSignature.hash
+    Column("tool", String(200), nullable=False),
+    Column("error_type", String(200), nullable=False),
+    Column("kind", String(40), nullable=False),  # a Recovery value, or "patch"
+    Column("payload", Text, nullable=False),  # JSON: the diff, or the action and its facts
+    Column("payload_hash", String(64), nullable=False),
+    Column("success_count", Integer, nullable=False),
+    Column("failure_count", Integer, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("last_used_at", Float, nullable=False),
+    UniqueConstraint("signature", "payload_hash", name="uq_fixes_signature_payload_hash"),
+    Index("ix_fixes_signature", "signature"),
+)

@@ -7,6 +7,7 @@ same `record_event` call: there is no second, private record of them.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 import time
@@ -35,6 +36,7 @@ from council.store.migrate import upgrade
 from council.store.records import (
     CommandRecord,
     ExchangeRecord,
+    FixRecord,
     RunRecord,
     RunSummary,
     StepRecord,
@@ -432,6 +434,79 @@ class Store:
             personas=personas,
         )
 
+    # -- fix memory --------------------------------------------------------------------------
+
+    def remember_fix(
+        self,
+        signature: str,
+        kind: str,
+        payload: dict[str, Any],
+        *,
+        tool: str = "",
+        error_type: str = "",
+        now: float | None = None,
+    ) -> FixRecord:
+        """Count one success of `payload` (redacted) against `signature`; a new fix gets a row."""
+        clean = _redact_tree(payload)
+        body = _dumps(clean)
+        digest = hashlib.sha256(f"{kind}\x1f{body}".encode()).hexdigest()
+        now = time.time() if now is None else now
+        fx = schema.fixes
+        where = (fx.c.signature == signature) & (fx.c.payload_hash == digest)
+        with self._write() as conn:
+            if conn.execute(select(fx.c.id).where(where)).first() is None:
+                conn.execute(
+                    fx.insert().values(
+                        signature=signature,
+                        tool=tool,
+                        error_type=error_type,
+                        kind=kind,
+                        payload=body,
+                        payload_hash=digest,
+                        success_count=1,
+                        failure_count=0,
+                        created_at=now,
+                        last_used_at=now,
+                    )
+                )
+            else:
+                conn.execute(
+                    fx.update()
+                    .where(where)
+                    .values(success_count=fx.c.success_count + 1, last_used_at=now)
+                )
+            row = conn.execute(select(fx).where(where)).one()
+        return _fix_record(row)
+
+    def fix_failed(self, signature: str, payload_hash: str, *, now: float | None = None) -> None:
+        """Count a remembered fix that did not turn its signature green when tried again."""
+        fx = schema.fixes
+        where = (fx.c.signature == signature) & (fx.c.payload_hash == payload_hash)
+        with self._write() as conn:
+            conn.execute(
+                fx.update()
+                .where(where)
+                .values(
+                    failure_count=fx.c.failure_count + 1,
+                    last_used_at=time.time() if now is None else now,
+                )
+            )
+
+    def fixes_for(self, signature: str) -> list[FixRecord]:
+        """Remembered fixes of a signature, best first: net successes, then the most recent."""
+        fx = schema.fixes
+        query = (
+            select(fx)
+            .where(fx.c.signature == signature)
+            .order_by(
+                (fx.c.success_count - fx.c.failure_count).desc(),
+                fx.c.last_used_at.desc(),
+                fx.c.id.desc(),
+            )
+        )
+        with self._read() as conn:
+            return [_fix_record(row) for row in conn.execute(query)]
+
 
 def _run_record(row: Any) -> RunRecord:
     return RunRecord(
@@ -446,4 +521,19 @@ def _run_record(row: Any) -> RunRecord:
         total_cost_usd=row.total_cost_usd,
         config=json.loads(row.config),
         state=json.loads(row.state),
+    )
+
+
+def _fix_record(row: Any) -> FixRecord:
+    return FixRecord(
+        signature=row.signature,
+        tool=row.tool,
+        error_type=row.error_type,
+        kind=row.kind,
+        payload=json.loads(row.payload),
+        payload_hash=row.payload_hash,
+        success_count=row.success_count,
+        failure_count=row.failure_count,
+        created_at=row.created_at,
+        last_used_at=row.last_used_at,
     )
