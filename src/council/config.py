@@ -100,6 +100,17 @@ class SandboxConfig(BaseModel):
     network: bool = False  # test runs get no network unless this is switched on
 
 
+class GateConfig(BaseModel):
+    """One quality gate for `council heal`: a named command with a time limit."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    command: str = ""  # empty: the built-in gate of that name (install, lint, test)
+    timeout_s: float = Field(300, gt=0)
+    required: bool = True
+
+
 class CacheConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -122,6 +133,7 @@ class CouncilConfig(BaseModel):
     context: ContextConfig = Field(default_factory=ContextConfig)
     sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)
+    gates: list[GateConfig] = Field(default_factory=list)  # `council heal`; empty: detected
 
     @model_validator(mode="before")
     @classmethod
