@@ -172,3 +172,31 @@ def test_dry_run_changes_nothing(tmp_path, env_cache, model_server):
     assert _git(repo, "branch") == branches
     assert not (repo / ".council").exists()
     assert model_server.requests == []
+
+
+@pytest.mark.slow
+def test_cli_heal_dry_run(tmp_path, env_cache, model_server):
+    from typer.testing import CliRunner
+
+    from council.cli import app
+
+    repo = make_project(tmp_path / "p", "import yaml\n\n\ndef add(a, b):\n    return a + b\n")
+    cfg = tmp_path / "council.yaml"
+    cfg.write_text(cs.council_yaml(model_server))
+    before = checkout_fingerprint(repo)
+    args = [
+        "heal",
+        "--repo",
+        str(repo),
+        "--config",
+        str(cfg),
+        "--dry-run",
+        "--gates",
+        "install,test",
+    ]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1, result.output
+    assert "PyYAML" in result.output, result.output
+    assert checkout_fingerprint(repo) == before
+    bad = CliRunner().invoke(app, [*args[:5], "--gates", "nope"])
+    assert type(bad.exception).__name__ == "UsageError"  # main() maps it to exit code 2

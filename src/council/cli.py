@@ -218,6 +218,73 @@ def resume(
     _finish(pipeline.execute(), as_json)
 
 
+@app.command()
+def heal(
+    repo: RepoOpt = None,
+    config: Annotated[Path | None, typer.Option(help="Path to a council.yaml.")] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Classify and show the plan; change nothing.")
+    ] = False,
+    gates: Annotated[
+        str | None, typer.Option(help="Comma-separated gates to run (default: all).")
+    ] = None,
+    max_iterations: Annotated[int, typer.Option(help="Most fix iterations.")] = 10,
+    budget: Annotated[float | None, typer.Option(help="Override limits.budget_usd (USD).")] = None,
+    as_json: JsonOpt = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show every command.")] = False,
+) -> None:
+    """Run the quality gates and fix failures until green, on a council/heal-* branch."""
+    root = _repo(repo)
+    _require_top_level(root)
+    if max_iterations < 1:
+        raise UsageError("--max-iterations must be at least 1")
+    cfg, source = resolve_config(root, config)
+    if budget is not None:
+        cfg.limits.budget_usd = budget
+    if not as_json:
+        console.print(f"config: {source}", style="dim")
+    from council.pipelines.heal import HealPipeline
+
+    only = [g.strip() for g in gates.split(",") if g.strip()] if gates else None
+    pipeline = HealPipeline(
+        repo=root,
+        config=cfg,
+        store=_existing_store(root) if dry_run else _store(root),
+        emit=_emitter(as_json, verbose),
+        max_iterations=max_iterations,
+        dry_run=dry_run,
+        only_gates=only,
+    )
+    outcome = pipeline.execute()
+    if as_json:
+        print(json.dumps({"outcome": outcome.__dict__}, default=str), flush=True)
+    else:
+        from rich.table import Table
+
+        table = Table(title=f"council heal: {outcome.status}")
+        for col in ("#", "gate", "failure", "classification", "recovery", "result", "cost"):
+            table.add_column(col)
+        for it in outcome.iterations:
+            failure = "; ".join(f"{f['error_type']} [{f['hash']}]" for f in it.get("failures", []))
+            rec = it.get("recovery") or {}
+            table.add_row(
+                str(it.get("iteration", "")),
+                it.get("gate", ""),
+                failure,
+                ", ".join(it.get("classification", [])),
+                str(rec.get("description") or rec.get("kind") or rec.get("action") or ""),
+                str(it.get("result", "")),
+                f"${it.get('cost_usd', 0):.4f}",
+            )
+        console.print(table)
+        console.print(f"{outcome.status}: {outcome.reason}")
+        if outcome.branch:
+            console.print(f"branch: [cyan]{outcome.branch}[/]  backup: {outcome.backup_branch}")
+        if outcome.report_path:
+            console.print(f"report: {outcome.report_path}")
+    raise typer.Exit(0 if outcome.status in ("green",) else 1)
+
+
 def _finish(outcome, as_json: bool) -> None:
     if as_json:
         print(json.dumps({"outcome": outcome.__dict__}), flush=True)
