@@ -190,7 +190,17 @@ def javascript_cases() -> list[Case]:
     ]
 
 
-LANGUAGES: dict[str, Callable[[], list[Case]]] = {"javascript": javascript_cases}
+def _java_cases() -> list[Case]:
+    # Lives beside this file; imported late because it imports this harness.
+    from toolchains_java import java_cases
+
+    return java_cases()
+
+
+LANGUAGES: dict[str, Callable[[], list[Case]]] = {
+    "javascript": javascript_cases,
+    "java": _java_cases,
+}
 
 
 # --- measuring --------------------------------------------------------------------------------

@@ -26,8 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from council.errors import ToolchainError
-from council.events import CommandRun, EventSink, Notice, null_sink
+from council.events import EventSink, Notice, null_sink
 from council.toolchains.report import tail_text
+from council.toolchains.tools import run_installer
 
 ENV_FORMAT = 1  # bump when the layout of a cached install changes, to stop reusing old ones
 MARKER = "council-node-env.json"
@@ -263,40 +264,18 @@ def _build(
 
 def run_npm(argv: list[str], *, cwd: Path, timeout_s: float, emit: EventSink, what: str) -> None:
     """Run npm outside the sandbox; a failure is a ToolchainError ending with npm's own words."""
-    environ = {k: v for k, v in os.environ.items() if k not in ("NODE_ENV", "NODE_OPTIONS")}
-    environ["npm_config_update_notifier"] = "false"
-    started = time.monotonic()
-    try:
-        done = subprocess.run(
-            argv,
-            cwd=cwd,
-            env=environ,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=timeout_s,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        emit(CommandRun(argv=argv, cwd=str(cwd), timed_out=True, duration_s=timeout_s))
-        raise ToolchainError(f"{what} timed out after {timeout_s:.0f}s") from exc
-    except OSError as exc:
-        raise ToolchainError(f"could not run npm ({argv[0]}): {exc}") from exc
-    output = _npm_words((done.stdout or "") + (done.stderr or ""))
-    emit(
-        CommandRun(
-            argv=argv,
-            cwd=str(cwd),
-            exit_code=done.returncode,
-            duration_s=time.monotonic() - started,
-            output_tail=output,
-        )
+    run_installer(
+        "npm",
+        argv,
+        cwd=cwd,
+        timeout_s=timeout_s,
+        emit=emit,
+        failure=f"{what} failed",
+        hint="Check package.json / the lockfile and that the npm registry is reachable.",
+        drop_env=("NODE_ENV", "NODE_OPTIONS"),
+        set_env={"npm_config_update_notifier": "false"},
+        words=_npm_words,
     )
-    if done.returncode != 0:
-        raise ToolchainError(
-            f"{what} failed (exit {done.returncode}):\n{output}",
-            hint="Check package.json / the lockfile and that the npm registry is reachable.",
-        )
 
 
 def _npm_words(text: str) -> str:

@@ -15,7 +15,6 @@ import os
 import platform
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,9 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from council.errors import ToolchainError
-from council.events import CommandRun, EventSink, Notice, null_sink
+from council.events import EventSink, Notice, null_sink
 from council.toolchains.report import tail_text
-from council.toolchains.tools import require_tool
+from council.toolchains.tools import require_tool, run_installer
 
 ENV_FORMAT = 1  # bump when the layout of a cached env changes, to stop reusing old ones
 MARKER = "council-env.json"
@@ -202,40 +201,17 @@ def _usable(path: Path) -> bool:
 
 
 def _uv(argv: list[str], *, cwd: Path, timeout_s: float, emit: EventSink, what: str) -> None:
-    environ = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
-    started = time.monotonic()
-    try:
-        done = subprocess.run(
-            argv,
-            cwd=cwd,
-            env=environ,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=timeout_s,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        emit(CommandRun(argv=argv, cwd=str(cwd), timed_out=True, duration_s=timeout_s))
-        raise ToolchainError(f"uv timed out after {timeout_s:.0f}s trying to {what}") from exc
-    except OSError as exc:
-        raise ToolchainError(f"could not run uv ({argv[0]}): {exc}") from exc
-    output = tail_text((done.stdout or "") + (done.stderr or ""), lines=40)
-    emit(
-        CommandRun(
-            argv=argv,
-            cwd=str(cwd),
-            exit_code=done.returncode,
-            duration_s=time.monotonic() - started,
-            output_tail=output,
-        )
+    run_installer(
+        "uv",
+        argv,
+        cwd=cwd,
+        timeout_s=timeout_s,
+        emit=emit,
+        failure=f"uv failed to {what}",
+        hint="Check the project's dependency declarations and that the package index is reachable.",
+        drop_env=("VIRTUAL_ENV", "PYTHONPATH"),
+        words=lambda text: tail_text(text, lines=40),
     )
-    if done.returncode != 0:
-        raise ToolchainError(
-            f"uv failed to {what} (exit {done.returncode}):\n{output}",
-            hint="Check the project's dependency declarations and that the package index is "
-            "reachable.",
-        )
 
 
 def _project_requirements(project: dict[str, object]) -> list[str]:

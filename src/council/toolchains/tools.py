@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess  # nosec B404 - installers run with a fixed argv, outside the sandbox
 import sys
+import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from council.errors import ToolchainError
+from council.events import CommandRun, EventSink
 
 _INSTALL_HINTS = {
     "uv": "Install it with `pip install uv` (or see https://docs.astral.sh/uv/).",
@@ -35,3 +39,55 @@ def require_tool(name: str, purpose: str) -> str:
             hint=_INSTALL_HINTS.get(name),
         )
     return path
+
+
+def run_installer(
+    tool: str,
+    argv: list[str],
+    *,
+    cwd: Path,
+    timeout_s: float,
+    emit: EventSink,
+    failure: str,
+    hint: str,
+    drop_env: Iterable[str] = (),
+    set_env: dict[str, str] | None = None,
+    words: Callable[[str], str],
+) -> None:
+    """Run a package installer (uv, npm) outside the sandbox: it needs the registry.
+
+    The command is reported as a CommandRun; a failure is a ToolchainError that starts with
+    `failure` and ends with the installer's own words (`words` picks them from its output).
+    """
+    dropped = set(drop_env)
+    environ = {k: v for k, v in os.environ.items() if k not in dropped}
+    environ.update(set_env or {})
+    started = time.monotonic()
+    try:
+        done = subprocess.run(  # nosec B603 - argv built by the toolchain, no shell
+            argv,
+            cwd=cwd,
+            env=environ,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        emit(CommandRun(argv=argv, cwd=str(cwd), timed_out=True, duration_s=timeout_s))
+        raise ToolchainError(f"{failure}: timed out after {timeout_s:.0f}s") from exc
+    except OSError as exc:
+        raise ToolchainError(f"could not run {tool} ({argv[0]}): {exc}") from exc
+    output = words((done.stdout or "") + (done.stderr or ""))
+    emit(
+        CommandRun(
+            argv=argv,
+            cwd=str(cwd),
+            exit_code=done.returncode,
+            duration_s=time.monotonic() - started,
+            output_tail=output,
+        )
+    )
+    if done.returncode != 0:
+        raise ToolchainError(f"{failure} (exit {done.returncode}):\n{output}", hint=hint)
