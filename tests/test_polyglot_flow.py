@@ -91,3 +91,40 @@ def test_fullstack_feature_all_three_languages_green_in_one_commit(fullstack, mo
     # node_modules and build output never reach the branch.
     tracked = _git(fullstack, "ls-tree", "-r", "--name-only", outcome.branch)
     assert "node_modules" not in tracked and ".class" not in tracked
+
+
+@pytest.mark.slow
+def test_a_missing_toolchain_is_reported_and_the_other_languages_still_run(
+    fullstack, model_server, tmp_path
+):
+    from council.toolchains import JavaToolchain
+
+    model_server.script("pacer", cs.json.dumps(fs.PLAN))
+    model_server.script("maven", fs.CONTEXT)
+    model_server.script("guardian", *([fs.guardian] * 3))
+    model_server.script("builder", *([fs.builder] * 2))
+    events: list = []
+    emit = Emitter()
+    emit.subscribe(events.append)
+    pipeline = TddPipeline.start(
+        repo=fullstack,
+        feature=fs.FEATURE,
+        config=parse_config(cs.council_yaml(model_server, test_timeout_s=300)),
+        store=Store.for_repo(fullstack),
+        emit=emit,
+    )
+    # A machine without Debian's junit5 jars: a real toolchain that cannot find its launcher.
+    empty = tmp_path / "no-jars"
+    empty.mkdir()
+    java = next(t for t in pipeline.tracks if t.language == "java")
+    java.toolchain = JavaToolchain(java_lib=empty)
+    outcome = pipeline.execute()
+
+    assert outcome.status == "green", outcome.reason
+    assert "skipped (toolchain missing): java" in outcome.reason
+    errors = [e.message for e in events if e.kind == "notice" and e.level == "error"]
+    assert len(errors) == 1 and errors[0].startswith("java skipped") and "junit5" in errors[0]
+    languages = {e.language for e in events if e.kind == "tests_reported"}
+    assert languages == {"python", "javascript"}
+    files = _git(fullstack, "show", "--name-only", "--format=", outcome.branch).split()
+    assert sorted(files) == ["src/nodejs/src/UserProfileDisplay.jsx", "src/python/app/main.py"]

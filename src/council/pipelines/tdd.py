@@ -16,7 +16,7 @@ from typing import Any
 from council.config import CouncilConfig
 from council.context import build_context
 from council.edits import EditPolicy, apply_edits, feedback_for, parse_edits
-from council.errors import BudgetExceeded, CouncilError, ModelError, UsageError
+from council.errors import BudgetExceeded, CouncilError, ModelError, ToolchainError, UsageError
 from council.events import (
     EditApplied,
     EditRefused,
@@ -160,6 +160,7 @@ class TddPipeline:
         )
         self.ws: Workspace | None = None
         self.commits: list[str] = []
+        self.skipped_languages: list[str] = []
 
     # --- construction ------------------------------------------------------------------------
 
@@ -268,8 +269,7 @@ class TddPipeline:
         if self.given_tests:
             # Only the languages the given tests belong to have work to do.
             self.tracks = [t for t in self.tracks if any(t.owns(p) for p in self.given_tests)]
-        for track in self.tracks:
-            track.prepare(self.ws.path, cache_root() / "envs", self.emit)
+        self._prepare_tracks()
         self.steps.run("baseline", self._baseline)
         base_tree = self._head_tree()
         reds = self._each(lambda t: self._tests_step(t, plan, context, base_tree))
@@ -303,7 +303,36 @@ class TddPipeline:
         self.steps.run("commit", lambda: self._commit_feature(plan, review))
         if self.open_pr:
             self.steps.run("pr", lambda: self._open_pr(plan, review))
+        if self.skipped_languages:
+            skipped = ", ".join(m.split(":")[0] for m in self.skipped_languages)
+            return (
+                "green",
+                f"tests green, reviewed and committed; skipped (toolchain missing): {skipped}",
+            )
         return "green", "tests green, reviewed and committed"
+
+    def _prepare_tracks(self) -> None:
+        """Build each language's test environment; a missing toolchain drops only its track."""
+        ready, missing = [], []
+        for track in self.tracks:
+            try:
+                track.prepare(self.ws.path, cache_root() / "envs", self.emit)
+                ready.append(track)
+            except ToolchainError as exc:
+                if len(self.tracks) == 1:
+                    raise
+                what = " ".join(str(exc).split())  # the message and how to install the tool
+                missing.append(f"{track.language}: {what}")
+                self.emit(
+                    Notice(
+                        level="error",
+                        message=f"{track.language} skipped, its toolchain is missing: {what}",
+                    )
+                )
+        if not ready:
+            raise ToolchainError("no language's toolchain is available: " + "; ".join(missing))
+        self.tracks = ready
+        self.skipped_languages = missing
 
     def _each(self, fn: Callable[[Track], Any]) -> list[Any]:
         """`fn(track)` for every track: inline for one, in a bounded pool for several."""
