@@ -11,7 +11,6 @@ import json
 import re
 import shlex
 import shutil
-import subprocess  # nosec B404 - fixed git argv
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -22,9 +21,8 @@ from council.config import CouncilConfig, GateConfig
 from council.edits import EditPolicy, apply_edits, parse_edits
 from council.errors import BudgetExceeded, CouncilError, ModelError, UsageError
 from council.events import Emitter, Notice
-from council.gateway import Gateway
 from council.personas import Review, render
-from council.pipelines.tdd import cache_root
+from council.pipelines.models import ask_persona, cache_root, make_gateway
 from council.pipelines.tracks import Track, discover_tracks
 from council.recovery import (
     Fix,
@@ -40,6 +38,7 @@ from council.recovery import (
 from council.recovery.memory import PATCH
 from council.store import Store
 from council.workspace import Workspace, commit_all, create_worktree, file_sha256
+from council.workspace.git import out as git_out
 
 LOG_LINES = 60
 MAX_FILES = 6
@@ -135,12 +134,6 @@ def proposed_commands(answer: str) -> list[str]:
     return out
 
 
-def _git(repo: Path, *args: str) -> str:
-    return subprocess.run(  # nosec B603 B607 - fixed git argv
-        ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True
-    ).stdout.strip()
-
-
 class HealPipeline:
     def __init__(
         self,
@@ -178,17 +171,7 @@ class HealPipeline:
         )
         self.retried: dict[str, int] = {}
         self.stamp = time.strftime("%Y%m%d-%H%M%S") + f"-{time.time_ns() % 1_000_000:06d}"
-        cache_dir = None
-        if config.cache.enabled:
-            cache_dir = Path(config.cache.dir) if config.cache.dir else cache_root() / "models"
-        self.gateway = Gateway(
-            [m.model_dump(exclude_none=True) for m in config.models],
-            router_settings=config.router_options(),
-            budget_usd=config.limits.budget_usd,
-            cache_dir=cache_dir,
-            emit=emit,
-            default_timeout_s=config.limits.model_timeout_s,
-        )
+        self.gateway = make_gateway(config, emit)
         self.ws: Workspace | None = None
         self.workdir: Path = repo
         self.commits: list[str] = []
@@ -211,10 +194,10 @@ class HealPipeline:
                 )
                 status, reason = self._dry()
             else:
-                base = _git(self.repo, "rev-parse", "HEAD")
+                base = git_out(self.repo, "rev-parse", "HEAD")
                 self.ws = create_worktree(self.repo, f"heal-{self.stamp}")
                 backup = f"{self.ws.branch}-backup"
-                _git(self.repo, "branch", backup, base)
+                git_out(self.repo, "branch", backup, base)
                 self.workdir = self.ws.path
                 status, reason = self._loop()
         except _Stop as stop:
@@ -339,7 +322,7 @@ class HealPipeline:
         if self.track.env is None:
             self.track.prepare(self.workdir, cache_root() / "envs", self.emit)
         if gate.name == "lint":
-            files = _git(self.workdir, "ls-files", "*.py").splitlines() if self.ws else []
+            files = git_out(self.workdir, "ls-files", "*.py").splitlines() if self.ws else []
             if not files:
                 files = [p.relative_to(where).as_posix() for p in where.rglob("*.py")]
             result = self.track.toolchain.lint(where, self.track.env, paths=files, emit=self.emit)
@@ -468,15 +451,7 @@ class HealPipeline:
         raise _Stop("failed", f"patch for {gate.name} rejected twice: {reasons[0]}")
 
     def _call(self, persona: str, messages: list[dict[str, str]], schema: type | None = None):
-        settings = self.config.persona(persona)
-        options = {
-            "persona": persona,
-            "temperature": settings.temperature,
-            "max_tokens": settings.max_tokens,
-        }
-        if schema is None:
-            return self.gateway.complete(settings.model, messages, **options).text
-        return self.gateway.structured(settings.model, messages, schema, **options)
+        return ask_persona(self.gateway, self.config, persona, messages, schema)
 
     def _relevant_files(self, log: str, first: str) -> dict[str, str]:
         out: dict[str, str] = {}
@@ -496,7 +471,7 @@ class HealPipeline:
         return out
 
     def _frozen(self) -> dict[str, str]:
-        files = _git(self.workdir, "ls-files").splitlines()
+        files = git_out(self.workdir, "ls-files").splitlines()
         return {
             p: file_sha256(self.workdir / p)
             for p in files

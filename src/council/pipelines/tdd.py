@@ -26,9 +26,9 @@ from council.events import (
     RunFinished,
     RunStarted,
 )
-from council.gateway import Gateway
 from council.personas import ContextSelection, Plan, Review, render
 from council.pipelines.engine import StepOutput, StepRunner
+from council.pipelines.models import ask_persona, cache_root, make_gateway
 from council.pipelines.tracks import Track, discover_tracks
 from council.store import Store
 from council.toolchains import TestReport
@@ -53,15 +53,6 @@ MAX_CONTEXT_FILES = 8
 MAX_PARALLEL_TRACKS = 3  # language tracks that test and iterate at the same time
 REPORT_FILE = ".council-report.md"
 _SKIP = {"node_modules", "__pycache__", "target", "build", "dist", "venv"}
-
-
-def cache_root() -> Path:
-    """Where environments and model answers are cached across runs and repositories."""
-    base = os.environ.get("COUNCIL_CACHE_DIR")
-    if base:
-        return Path(base)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "council"
 
 
 @dataclass
@@ -146,18 +137,7 @@ class TddPipeline:
         self.tracks: list[Track] = discover_tracks(repo, config)
         run = store.get_run(run_id)
         spent = run.total_cost_usd if run else 0.0
-        cache_dir = None
-        if config.cache.enabled:
-            cache_dir = Path(config.cache.dir) if config.cache.dir else cache_root() / "models"
-        self.gateway = Gateway(
-            [m.model_dump(exclude_none=True) for m in config.models],
-            router_settings=config.router_options(),
-            budget_usd=config.limits.budget_usd,
-            spent_usd=spent,
-            cache_dir=cache_dir,
-            emit=emit,
-            default_timeout_s=config.limits.model_timeout_s,
-        )
+        self.gateway = make_gateway(config, emit, spent_usd=spent)
         self.ws: Workspace | None = None
         self.commits: list[str] = []
         self.skipped_languages: list[str] = []
@@ -435,16 +415,8 @@ class TddPipeline:
     def _call(
         self, persona: str, messages: list[dict[str, str]], schema: type | None = None
     ) -> Any:
-        settings = self.config.persona(persona)
-        options = {
-            "persona": persona,
-            "temperature": settings.temperature,
-            "max_tokens": settings.max_tokens,
-        }
         try:
-            if schema is None:
-                return self.gateway.complete(settings.model, messages, **options).text
-            return self.gateway.structured(settings.model, messages, schema, **options)
+            return ask_persona(self.gateway, self.config, persona, messages, schema)
         finally:
             self._sync_cost()
 
@@ -900,10 +872,7 @@ class TddPipeline:
     ) -> bool:
         """One Artisan pass on high findings; kept only if the tests stay green."""
         code = self._changed_code(frozen)
-        snapshot = {
-            p: (self.ws.path / p).read_bytes() if (self.ws.path / p).is_file() else None
-            for p in code
-        }
+        snapshot = self._snapshot(code)
         issues = "\n".join(
             f"- [{c.severity}] {c.file}:{c.line or ''} {c.message}"
             for c in review.comments
