@@ -8,12 +8,20 @@ LiteLLM router to resolve).
 from __future__ import annotations
 
 import os
+import shlex
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from council.errors import ConfigError
@@ -111,6 +119,26 @@ class GateConfig(BaseModel):
     required: bool = True
 
 
+def _deny_entry(entry: str) -> str:
+    entry = entry.strip()
+    if not entry or "\n" in entry:
+        raise ValueError("a deny entry is one command prefix on one line, e.g. 'terraform destroy'")
+    try:
+        shlex.split(entry)
+    except ValueError as exc:
+        raise ValueError(f"cannot parse {entry!r} as a command: {exc}") from None
+    return entry
+
+
+class PolicyConfig(BaseModel):
+    """The command policy for commands a model proposes (`council heal`): `deny` adds command
+    prefixes (matched on the parsed command) to the built-in rules and seed 004's list."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    deny: list[Annotated[str, AfterValidator(_deny_entry)]] = Field(default_factory=list)
+
+
 class CacheConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -134,6 +162,7 @@ class CouncilConfig(BaseModel):
     sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)
     gates: list[GateConfig] = Field(default_factory=list)  # `council heal`; empty: detected
+    policy: PolicyConfig = Field(default_factory=PolicyConfig)
 
     @model_validator(mode="before")
     @classmethod

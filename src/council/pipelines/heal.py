@@ -1,12 +1,17 @@
-"""`council heal`: run the quality gates, fix the first failure, commit, repeat until green.
+"""`council heal`: run the quality gates of every language track, fix a failure, commit, repeat.
 
-Per failure: the remembered fix for its signature first (no model call), then a deterministic
-recovery from the catalogue where safe, else a Builder patch reviewed by Guardian (after a
-deterministic pre-check). Work happens on `council/heal-<timestamp>` next to a backup branch.
+Per failure: the remembered fix for its signature first (no model call), then the known-error
+catalogue's deterministic recovery where one is safe (declare a missing dependency, free a port
+council started, retry with a longer time or memory limit, run the formatter), a re-run to tell
+a flaky test from a broken one, and only then a Builder patch: checked deterministically,
+reviewed by Guardian, applied with `git apply --check` first. Commands a model proposes pass the
+command policy or stop the heal. Work happens on `council/heal-<timestamp>` next to a backup
+branch; the run is recorded in the store like `council run`'s.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import shlex
@@ -18,31 +23,40 @@ from pathlib import Path
 from typing import Any
 
 from council.config import CouncilConfig, GateConfig
-from council.edits import EditPolicy, apply_edits, parse_edits
+from council.edits import EditPolicy, parse_edits
 from council.errors import BudgetExceeded, CouncilError, ModelError, UsageError
-from council.events import Emitter, Notice
+from council.events import Emitter, Notice, RunFinished, RunStarted, StepFinished, StepStarted
 from council.personas import Review, render
 from council.pipelines.models import ask_persona, cache_root, make_gateway
 from council.pipelines.tracks import Track, discover_tracks
 from council.recovery import (
+    ErrorSignature,
     Fix,
     FixMemory,
+    ProcessRegistry,
     Recovery,
+    add_npm_dependency,
     add_python_dependency,
-    check,
     classify,
+    flaky_tests,
     gate_run,
     recover,
     signature,
 )
+from council.recovery.actions import run_formatter
 from council.recovery.memory import PATCH
+from council.recovery.patch import apply_patch, diff_text
+from council.recovery.proposed import first_forbidden, proposed_commands, run_allowed
+from council.sandbox import Limits, run
 from council.store import Store
+from council.toolchains.report import TestReport
 from council.workspace import Workspace, commit_all, create_worktree, file_sha256
 from council.workspace.git import out as git_out
 
 LOG_LINES = 60
 MAX_FILES = 6
-NO_PROGRESS_LIMIT = 3
+NO_PROGRESS_LIMIT = 3  # iterations in a row with the same failing signatures and no new gate
+BUILTIN_GATES = ("install", "lint", "format", "typecheck", "test")
 _FORBIDDEN_ADDED = (
     (re.compile(r"\bos\.system\s*\("), "adds os.system("),
     (re.compile(r"(?<![\w.])eval\s*\("), "adds eval("),
@@ -50,8 +64,10 @@ _FORBIDDEN_ADDED = (
     (re.compile(r"shell\s*=\s*True"), "adds subprocess with shell=True"),
     (re.compile(r"pytest\.mark\.skip"), "skips a test (@pytest.mark.skip)"),
 )
-_SHELL_LANGS = {"bash", "sh", "shell", "console", "zsh"}
-_PATH_IN_LOG = re.compile(r"([\w./-]+\.py)\b")
+_PATH_IN_LOG = re.compile(r"([\w./-]+\.(?:py|[cm]?[jt]sx?|java))\b")
+# Failures worth one re-run of the same code before anyone edits anything: a flaky test fails
+# an assertion (or fails some unknown way) and passes on the next run.
+_RERUN_FIRST = {"failing_assertion"}
 
 
 @dataclass
@@ -64,6 +80,9 @@ class HealOutcome:
     iterations: list[dict[str, Any]] = field(default_factory=list)
     report_path: str = ""
     cost_usd: float = 0.0
+    run_id: str = ""
+    flaky: list[str] = field(default_factory=list)
+    tracks: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -76,10 +95,69 @@ class _Stop(Exception):
         self.status, self.reason = status, reason
 
 
+@dataclass
+class GateSlot:
+    """One gate as it runs: on a language track (built-in gates), or at the repository's top
+    (a gate with its own command in a repository of several tracks)."""
+
+    gate: GateConfig
+    track: Track | None
+
+    @property
+    def label(self) -> str:
+        if self.track is None or self.track.solo:
+            return self.gate.name
+        return f"{self.track.language}:{self.gate.name}"
+
+
+@dataclass
+class Failure:
+    slot: GateSlot
+    subject: Any
+    sig: ErrorSignature
+
+
 def default_gates(track: Track) -> list[GateConfig]:
-    if track.language == "python":
-        return [GateConfig(name="install"), GateConfig(name="lint"), GateConfig(name="test")]
-    return [GateConfig(name="install"), GateConfig(name="test")]
+    """A track's gates when council.yaml names none (lint and typecheck pass when the project
+    has no linter or no tsconfig.json)."""
+    names = {
+        "python": ("install", "lint", "test"),
+        "javascript": ("install", "lint", "typecheck", "test"),
+    }.get(track.language, ("install", "test"))
+    return [GateConfig(name=n) for n in names]
+
+
+def plan_gates(
+    tracks: list[Track], configured: list[GateConfig], only: list[str] | None
+) -> list[list[GateSlot]]:
+    """Gate groups in the order they run; a group stops at its first failing required gate.
+
+    One group per track (its built-in gates, from council.yaml or the language's defaults);
+    gates with a command of their own join the track in a one-track repository, else they run
+    once at the repository's top, as a group of their own.
+    """
+    for gate in configured:
+        if not gate.command and gate.name not in BUILTIN_GATES:
+            raise UsageError(
+                f"gate {gate.name!r} needs a command in council.yaml "
+                f"(built-in gates: {', '.join(BUILTIN_GATES)})"
+            )
+    solo = len(tracks) == 1
+    groups: list[list[GateSlot]] = []
+    for track in tracks:
+        gates = [g for g in configured if not g.command or solo] or default_gates(track)
+        groups.append([GateSlot(g, track) for g in gates])
+    if not solo:
+        top = [GateSlot(g, None) for g in configured if g.command]
+        if top:
+            groups.append(top)
+    if only:
+        known = {s.gate.name for grp in groups for s in grp} | {s.label for g in groups for s in g}
+        unknown = set(only) - known
+        if unknown:
+            raise UsageError(f"--gates: unknown gate(s) {', '.join(sorted(unknown))}")
+        groups = [[s for s in g if s.gate.name in only or s.label in only] for g in groups]
+    return [g for g in groups if g]
 
 
 def trimmed_log(text: str, lines: int = LOG_LINES) -> str:
@@ -92,11 +170,11 @@ def trimmed_log(text: str, lines: int = LOG_LINES) -> str:
     return "\n".join(kept[-lines:])
 
 
-def precheck(edits: list[Any], track: Track) -> list[str]:
+def precheck(edits: list[Any], tracks: list[Track]) -> list[str]:
     """Deterministic reasons to refuse a patch before any review (empty: may go to review)."""
     reasons: list[str] = []
     for edit in edits:
-        if track.is_test_file(edit.path) or "/tests/" in f"/{edit.path}":
+        if any(t.is_test_file(edit.path) for t in tracks) or "/tests/" in f"/{edit.path}":
             reasons.append(f"{edit.path}: edits a test file (tests are read-only when healing)")
         removed, added = _lines_of(edit)
         if edit.is_delete:
@@ -121,19 +199,6 @@ def _lines_of(edit: Any) -> tuple[list[str], list[str]]:
     return [], (edit.content or "").splitlines()
 
 
-def proposed_commands(answer: str) -> list[str]:
-    """Shell lines a model put in ```bash / ```sh blocks."""
-    out, lang = [], None
-    for line in answer.splitlines():
-        stripped = line.strip()
-        if stripped.startswith("```"):
-            lang = None if lang is not None else (stripped[3:].strip().lower() or "")
-            continue
-        if lang in _SHELL_LANGS and stripped and not stripped.startswith("#"):
-            out.append(stripped.removeprefix("$ "))
-    return out
-
-
 class HealPipeline:
     def __init__(
         self,
@@ -153,36 +218,36 @@ class HealPipeline:
         self.emit = emit
         self.max_iterations = max_iterations
         self.dry_run = dry_run
-        tracks = discover_tracks(repo, config)
-        self.track = tracks[0]
-        gates = list(config.gates) or default_gates(self.track)
-        if only_gates:
-            unknown = set(only_gates) - {g.name for g in gates}
-            if unknown:
-                raise UsageError(f"--gates: unknown gate(s) {', '.join(sorted(unknown))}")
-            gates = [g for g in gates if g.name in only_gates]
-        for g in gates:
-            if not g.command and g.name not in ("install", "lint", "test"):
-                raise UsageError(f"gate {g.name!r} needs a command in council.yaml")
-        self.gates = gates
-        self.timeouts = {g.name: g.timeout_s for g in gates}
-        self.timeouts["test"] = min(
-            self.timeouts.get("test", 300), float(config.limits.test_timeout_s)
-        )
+        self.tracks = discover_tracks(repo, config)
+        self.groups = plan_gates(self.tracks, list(config.gates), only_gates)
+        self.slots = [s for g in self.groups for s in g]
+        test_limit = float(config.limits.test_timeout_s)
+        self.timeouts = {
+            s.label: min(s.gate.timeout_s, test_limit if s.gate.name == "test" else 1e9)
+            for s in self.slots
+        }
+        self.memory_mb = {s.label: config.sandbox.memory_mb for s in self.slots}
         self.retried: dict[str, int] = {}
+        self.rerun_done: set[str] = set()
+        self.flaky: list[str] = []
+        self.results: dict[str, str] = {}  # gate label -> passed / failed / not run, last round
         self.stamp = time.strftime("%Y%m%d-%H%M%S") + f"-{time.time_ns() % 1_000_000:06d}"
         self.gateway = make_gateway(config, emit)
+        self.registry = ProcessRegistry.for_repo(repo)
         self.ws: Workspace | None = None
         self.workdir: Path = repo
+        self.run_id = ""
         self.commits: list[str] = []
         self.iterations: list[dict[str, Any]] = []
-        self.pending: tuple[Any, Fix, str] | None = None  # (signature, fix, gate) to remember
+        self.pending: list[tuple[ErrorSignature, Fix, str]] = []  # fixes to remember once green
 
     # --- the loop ----------------------------------------------------------------------------
 
     def execute(self) -> HealOutcome:
         backup = ""
         scratch: tempfile.TemporaryDirectory | None = None
+        if not self.dry_run and self.store is not None:
+            self._start_run()
         try:
             if self.dry_run:
                 scratch = tempfile.TemporaryDirectory(prefix="council-heal-dry-")
@@ -199,6 +264,15 @@ class HealPipeline:
                 backup = f"{self.ws.branch}-backup"
                 git_out(self.repo, "branch", backup, base)
                 self.workdir = self.ws.path
+                if self.run_id:
+                    self.emit(
+                        RunStarted(
+                            feature=self._title(),
+                            repo=str(self.repo),
+                            branch=self.ws.branch,
+                            worktree=str(self.ws.path),
+                        )
+                    )
                 status, reason = self._loop()
         except _Stop as stop:
             status, reason = stop.status, stop.reason
@@ -217,228 +291,390 @@ class HealPipeline:
             commits=self.commits,
             iterations=self.iterations,
             cost_usd=self.gateway.spent_usd,
+            run_id=self.run_id,
+            flaky=list(dict.fromkeys(self.flaky)),
+            tracks=self._track_report(),
         )
         if not self.dry_run:
             outcome.report_path = str(self._write_report(outcome))
+            self._finish_run(outcome)
         return outcome
 
+    def _title(self) -> str:
+        return "heal: " + ", ".join(s.label for s in self.slots)
+
+    def _start_run(self) -> None:
+        assert self.store is not None
+        self.run_id = self.store.create_run(
+            feature=self._title(),
+            repo=str(self.repo),
+            config={**self.config.snapshot(), "max_iterations": self.max_iterations},
+            kind="heal",
+        )
+        self.emit.run_id = self.run_id
+        self.emit.subscribe(self.store.record_event)
+
+    def _finish_run(self, outcome: HealOutcome) -> None:
+        if not self.run_id or self.store is None:
+            return
+        self.emit.step = None
+        self.store.update_run(
+            self.run_id,
+            status=outcome.status,
+            reason=outcome.reason,
+            total_cost_usd=outcome.cost_usd,
+            state={"report": outcome.report_path, "commits": outcome.commits},
+        )
+        self.emit(
+            RunFinished(
+                status=outcome.status, reason=outcome.reason, total_cost_usd=outcome.cost_usd
+            )
+        )
+
     def _dry(self) -> tuple[str, str]:
-        failure = self._first_failure()
-        if failure is None:
+        _passed, failures = self._run_all()
+        if not failures:
             self.iterations.append({"iteration": 1, "failures": [], "result": "green"})
             return "green", "all gates pass (dry run: nothing changed)"
-        gate, subject = failure
-        sig = signature(subject, gate=gate.name, root=self.workdir)
-        entry: dict[str, Any] = {"iteration": 1, "gate": gate.name, "failures": [sig.to_dict()]}
-        remembered = self.memory.lookup(sig) if self.memory else None
-        matches = classify(subject, root=self.track.project_dir(self.workdir))
+        first = failures[0]
+        entry: dict[str, Any] = {
+            "iteration": 1,
+            "gate": first.slot.label,
+            "failures": [self._failure_dict(f) for f in failures],
+        }
+        root = self._root(first.slot)
+        remembered = self.memory.lookup(first.sig) if self.memory else None
+        matches = classify(first.subject, root=root)
         entry["classification"] = [m.id for m in matches]
         if remembered is not None:
             entry["recovery"] = {"kind": "memory", "fix": remembered.kind, "dry_run": True}
         elif matches and matches[0].row.safe_without_model:
             result = recover(
                 matches[0],
-                self.track.project_dir(self.workdir),
+                root,
                 dry_run=True,
-                gate=gate.name,
-                timeout_s=self.timeouts.get(gate.name, 300),
+                gate=first.slot.label,
+                timeout_s=self.timeouts[first.slot.label],
+                memory_mb=self.memory_mb[first.slot.label],
+                registry=self.registry,
             )
             entry["recovery"] = result.to_dict()
         else:
             entry["recovery"] = {"kind": Recovery.MODEL_PATCH.value, "dry_run": True}
         entry["result"] = "planned"
         self.iterations.append(entry)
-        return "dry-run", f"{gate.name} fails: {sig.render()}"
+        return "dry-run", f"{first.slot.label} fails: {first.sig.render()}"
 
     def _loop(self) -> tuple[str, str]:
         stale = 0
         last: tuple[frozenset[str], int] | None = None
         for i in range(1, self.max_iterations + 1):
-            passed, failure = self._run_gates()
-            if self.pending is not None:
-                sig, fix, gate_name = self.pending
-                ok = (
-                    failure is None
-                    or failure[0].name != gate_name
-                    or (signature(failure[1], gate=gate_name, root=self.workdir).hash != sig.hash)
-                )
-                if ok and self.memory is not None:
-                    self.memory.record(sig, fix)
-                self.pending = None
-            if failure is None:
+            self.emit.step = f"heal-{i}"
+            self.emit(StepStarted(detail=f"iteration {i}: run the gates"))
+            passed, failures = self._run_all()
+            self._settle_pending(failures)
+            if not failures:
                 self.iterations.append({"iteration": i, "failures": [], "result": "green"})
-                return "green", f"all gates pass after {i - 1} fix(es)"
-            gate, subject = failure
-            sig = signature(subject, gate=gate.name, root=self.workdir)
-            now = (frozenset({sig.hash}), passed)
-            stale = stale + 1 if last is not None and now[0] == last[0] and passed <= last[1] else 0
+                self.emit(StepFinished(status="ok", detail="all gates pass"))
+                fixes = len(self.commits)
+                flaky = f"; flaky: {', '.join(self.flaky)}" if self.flaky else ""
+                return "green", f"all gates pass after {fixes} fix(es){flaky}"
+            now = (frozenset(f.sig.hash for f in failures), passed)
+            same = last is not None and now[0] == last[0] and passed <= last[1]
+            stale = stale + 1 if same else 0
             last = now
+            first = failures[0]
             entry: dict[str, Any] = {
                 "iteration": i,
-                "gate": gate.name,
-                "failures": [sig.to_dict()],
-                "log": trimmed_log(gate_run(subject).output, 20),
+                "gate": first.slot.label,
+                "failures": [self._failure_dict(f) for f in failures],
+                "log": trimmed_log(gate_run(first.subject).output, 20),
             }
             self.iterations.append(entry)
             if stale >= NO_PROGRESS_LIMIT - 1:
                 entry["result"] = "no progress"
+                self.emit(StepFinished(status="failed", detail="no progress"))
                 raise _Stop(
-                    "failed", f"no progress in {NO_PROGRESS_LIMIT} iterations: {sig.render()}"
+                    "failed",
+                    f"no progress in {NO_PROGRESS_LIMIT} iterations (same failures, no new gate "
+                    f"passing): {'; '.join(f.sig.render() for f in failures)}",
                 )
             spent = self.gateway.spent_usd
-            entry["result"] = self._fix(gate, subject, sig, entry)
-            entry["cost_usd"] = round(self.gateway.spent_usd - spent, 6)
+            try:
+                entry["result"] = self._fix(first, entry)
+            finally:
+                entry["cost_usd"] = round(self.gateway.spent_usd - spent, 6)
+            self.emit(StepFinished(status="ok", detail=f"{first.slot.label}: {entry['result']}"))
         return "failed", f"not green after {self.max_iterations} iterations"
+
+    def _failure_dict(self, failure: Failure) -> dict[str, Any]:
+        track = failure.slot.track
+        return {
+            **failure.sig.to_dict(),
+            "gate": failure.slot.label,
+            "track": track.language if track else "",
+        }
+
+    def _settle_pending(self, failures: list[Failure]) -> None:
+        """A fix is remembered once its gate no longer fails with the signature it fixed."""
+        still = {(f.slot.label, f.sig.hash) for f in failures}
+        for sig, fix, label in self.pending:
+            if (label, sig.hash) not in still and self.memory is not None:
+                self.memory.record(sig, fix)
+        self.pending = []
 
     # --- gates -------------------------------------------------------------------------------
 
-    def _run_gates(self) -> tuple[int, tuple[GateConfig, Any] | None]:
-        passed = 0
-        for gate in self.gates:
-            ok, subject = self._run_gate(gate)
-            if ok:
-                passed += 1
-            elif gate.required:
-                return passed, (gate, subject)
-        return passed, None
+    def _run_all(self) -> tuple[int, list[Failure]]:
+        """Every group's gates; a group stops at its first failing required gate."""
+        passed, failures = 0, []
+        self.results = {s.label: "not run" for s in self.slots}
+        for group in self.groups:
+            for slot in group:
+                ok, subject = self._run_gate(slot)
+                self.results[slot.label] = "passed" if ok else "failed"
+                if ok:
+                    passed += 1
+                    continue
+                sig = signature(subject, gate=slot.gate.name, root=self._root(slot))
+                failures.append(Failure(slot, subject, sig))
+                if slot.gate.required:
+                    break
+        return passed, failures
 
-    def _first_failure(self) -> tuple[GateConfig, Any] | None:
-        return self._run_gates()[1]
+    def _root(self, slot: GateSlot) -> Path:
+        return slot.track.project_dir(self.workdir) if slot.track else self.workdir
 
-    def _run_gate(self, gate: GateConfig) -> tuple[bool, Any]:
-        where = self.track.project_dir(self.workdir)
-        timeout = self.timeouts.get(gate.name, gate.timeout_s)
+    def _run_gate(self, slot: GateSlot) -> tuple[bool, Any]:
+        gate, track, where = slot.gate, slot.track, self._root(slot)
+        timeout = self.timeouts[slot.label]
+        limits = Limits(cpu_s=self.config.sandbox.cpu_s, memory_mb=self.memory_mb[slot.label])
         if gate.command:
-            from council.sandbox import run
-
-            result = run(shlex.split(gate.command), where, timeout_s=timeout, emit=self.emit)
-            return (result.exit_code == 0 and not result.timed_out), result
-        if gate.name == "install":
+            result = run(
+                shlex.split(gate.command),
+                where,
+                timeout_s=timeout,
+                limits=limits,
+                network=self.config.sandbox.network,
+                emit=self.emit,
+            )
+            return result.ok, result
+        assert track is not None
+        if isinstance(getattr(track.toolchain, "limits", None), Limits):
+            track.toolchain.limits = dataclasses.replace(
+                track.toolchain.limits, memory_mb=self.memory_mb[slot.label]
+            )
+        if gate.name == "install" or track.env is None:
             try:
-                self.track.prepare(self.workdir, cache_root() / "envs", self.emit)
+                track.prepare(self.workdir, cache_root() / "envs", self.emit)
             except CouncilError as exc:
                 return False, gate_run(str(exc), "install")
-            return True, None
-        if self.track.env is None:
-            self.track.prepare(self.workdir, cache_root() / "envs", self.emit)
-        if gate.name == "lint":
-            files = git_out(self.workdir, "ls-files", "*.py").splitlines() if self.ws else []
-            if not files:
-                files = [p.relative_to(where).as_posix() for p in where.rglob("*.py")]
-            result = self.track.toolchain.lint(where, self.track.env, paths=files, emit=self.emit)
-            return result.passed, result
-        report = self.track.run_tests(self.workdir, timeout_s=timeout, emit=self.emit)
-        return report.green, report
+            if gate.name == "install":
+                return True, None
+        if gate.name == "test":
+            report = track.run_tests(self.workdir, timeout_s=timeout, emit=self.emit)
+            return report.green, report
+        name = "format_check" if gate.name == "format" else gate.name
+        method = getattr(track.toolchain, name, None)
+        if method is None:
+            return True, None  # this language has no such gate
+        files = [track.local(p) for p in self._files() if track.owns(p)]
+        result = method(where, track.env, paths=files, emit=self.emit)
+        return result.passed, result
+
+    def _files(self) -> list[str]:
+        if self.ws is not None:
+            return git_out(self.workdir, "ls-files").splitlines()
+        skip = {".git", ".council", ".venv", "node_modules", "__pycache__"}
+        return [
+            p.relative_to(self.workdir).as_posix()
+            for p in self.workdir.rglob("*")
+            if p.is_file() and not skip & set(p.relative_to(self.workdir).parts)
+        ]
 
     # --- fixes -------------------------------------------------------------------------------
 
-    def _fix(self, gate: GateConfig, subject: Any, sig: Any, entry: dict[str, Any]) -> str:
-        root = self.track.project_dir(self.workdir)
+    def _fix(self, failure: Failure, entry: dict[str, Any]) -> str:
+        slot, subject, sig = failure.slot, failure.subject, failure.sig
+        root = self._root(slot)
         remembered = self.memory.lookup(sig) if self.memory else None
         if remembered is not None:
             entry["recovery"] = {"kind": "memory", "fix": remembered.kind}
-            if self._apply_remembered(remembered):
+            if self._apply_remembered(remembered, root):
                 fix = Fix(remembered.kind, dict(remembered.payload))
-                self._commit(gate, sig, f"remembered {remembered.kind}", fix)
+                self._commit(slot, sig, f"remembered {remembered.kind}", fix)
                 return "applied remembered fix"
             if self.memory is not None:
                 self.memory.failed(sig, remembered)
         matches = classify(subject, root=root)
         entry["classification"] = [m.id for m in matches]
         match = matches[0] if matches else None
-        if (
-            match is not None
-            and match.row.safe_without_model
-            and match.recovery
-            in (
-                Recovery.ADD_PYTHON_DEPENDENCY,
-                Recovery.RETRY_LONGER,
+        if match is not None and match.row.safe_without_model:
+            done = self._deterministic(failure, match, entry, root)
+            if done is not None:
+                return done
+        if match is not None and match.recovery is Recovery.REPORT:
+            hint = f" {match.row.hint}" if match.row.hint else ""
+            entry["recovery"] = {"kind": Recovery.REPORT.value, "evidence": match.evidence}
+            raise _Stop(
+                "failed",
+                f"{slot.label}: {match.row.description} ({match.evidence}): "
+                f"needs a person, not a patch.{hint}",
             )
-        ):
-            attempts = self.retried.get(gate.name, 0)
-            result = recover(
-                match,
-                root,
-                gate=gate.name,
-                timeout_s=self.timeouts.get(gate.name, gate.timeout_s),
-                attempts=attempts,
-            )
-            entry["recovery"] = result.to_dict()
-            if match.recovery is Recovery.RETRY_LONGER:
-                if not result.applied:
-                    raise _Stop("failed", result.description)
-                self.retried[gate.name] = attempts + 1
-                self.timeouts[gate.name] = float(result.facts["timeout_s"])
-                return "retry with a longer limit"
-            if result.applied or result.needs_prepare:
-                self.track.env = None  # the next install gate builds the env again
-                if result.applied:
-                    fix = Fix.action(match.recovery.value, **result.facts)
-                    self._commit(gate, sig, match.recovery.value, fix)
-                return result.description
-        return self._model_patch(gate, subject, sig, entry, match)
+        if self._flaky(failure, match, entry):
+            return "flaky: passed on a re-run of the same code; nothing edited"
+        return self._model_patch(failure, entry, match)
 
-    def _apply_remembered(self, record: Any) -> bool:
+    def _deterministic(
+        self, failure: Failure, match: Any, entry: dict[str, Any], root: Path
+    ) -> str | None:
+        """The catalogue's recovery without a model; None when it does not apply here."""
+        slot, label = failure.slot, failure.slot.label
+        kind = match.recovery
+        if kind in (Recovery.RERUN, Recovery.RETRY_BACKOFF):
+            return None  # a re-run decides (see _flaky)
+        key = f"{kind.value}:{label}"
+        attempts = self.retried.get(key, 0)
+        result = recover(
+            match,
+            root,
+            gate=label,
+            timeout_s=self.timeouts[label],
+            memory_mb=self.memory_mb[label],
+            attempts=attempts,
+            registry=self.registry,
+        )
+        entry["recovery"] = result.to_dict()
+        if kind in (Recovery.RETRY_LONGER, Recovery.RETRY_MORE_MEMORY, Recovery.FREE_PORT):
+            if not result.applied:
+                raise _Stop("failed", f"{label}: {result.description}")
+            self.retried[key] = attempts + 1
+            if kind is Recovery.RETRY_LONGER:
+                self.timeouts[label] = float(result.facts["timeout_s"])
+            elif kind is Recovery.RETRY_MORE_MEMORY:
+                self.memory_mb[label] = int(result.facts["memory_mb"])
+            return result.description + "; re-run"
+        if result.applied or result.needs_prepare:
+            if slot.track is not None and kind is not Recovery.RUN_FORMATTER:
+                slot.track.env = None  # the next run builds the env again
+            if result.applied:
+                self._commit(slot, failure.sig, kind.value, Fix.action(kind.value, **result.facts))
+            return result.description
+        return None
+
+    def _flaky(self, failure: Failure, match: Any, entry: dict[str, Any]) -> bool:
+        """Re-run a failed gate once, unchanged: a failure that goes away was flaky."""
+        worth = match is None or match.id in _RERUN_FIRST or match.row.retriable
+        if not worth or failure.sig.hash in self.rerun_done:
+            return False
+        self.rerun_done.add(failure.sig.hash)
+        ok, again = self._run_gate(failure.slot)
+        if not ok:
+            entry["rerun"] = "failed again: not flaky"
+            return False
+        tests = (
+            flaky_tests(failure.subject, again)
+            if isinstance(failure.subject, TestReport) and isinstance(again, TestReport)
+            else []
+        ) or [failure.slot.label]
+        self.flaky.extend(tests)
+        entry["recovery"] = {"kind": Recovery.RERUN.value, "flaky": tests, "edited": False}
+        self.emit(Notice(level="warning", message=f"flaky: {', '.join(tests)} passed on a re-run"))
+        return True
+
+    def _apply_remembered(self, record: Any, root: Path) -> bool:
         if record.kind == PATCH:
-            edits = parse_edits(record.payload.get("diff", ""))
-            if not edits or precheck(edits, self.track):
-                return False
-            result = apply_edits(self.workdir, edits, EditPolicy(frozen=self._frozen()))
-            return bool(result.applied) and result.ok
+            return self._apply_answer(record.payload.get("diff", ""))[0]
         if record.kind == Recovery.ADD_PYTHON_DEPENDENCY.value:
-            dist = record.payload.get("distribution", "")
-            result = add_python_dependency(self.track.project_dir(self.workdir), dist)
-            self.track.env = None
-            return result.applied
-        return False
+            result = add_python_dependency(root, record.payload.get("distribution", ""))
+        elif record.kind == Recovery.ADD_NPM_DEPENDENCY.value:
+            result = add_npm_dependency(root, record.payload.get("package", ""))
+        elif record.kind == Recovery.RUN_FORMATTER.value:
+            return run_formatter(root, emit=self.emit).applied
+        else:
+            return False
+        for track in self.tracks:
+            track.env = None
+        return result.applied
 
-    def _model_patch(
-        self, gate: GateConfig, subject: Any, sig: Any, entry: dict[str, Any], match: Any
-    ) -> str:
-        log = trimmed_log(gate_run(subject).output)
+    def _apply_answer(self, answer: str) -> tuple[bool, list[str], str]:
+        """Pre-check and apply the diff in a model answer: (applied, reasons refused, method)."""
+        diff = diff_text(answer)
+        edits = [e for e in parse_edits(f"```diff\n{diff}```\n") if e.kind == "udiff"]
+        reasons = precheck(edits, self.tracks) if diff else ["no unified diff in the answer"]
+        if reasons:
+            return False, reasons, ""
+        result = apply_patch(self.workdir, diff, EditPolicy(frozen=self._frozen()))
+        return result.applied, result.reasons, result.method
+
+    def _model_patch(self, failure: Failure, entry: dict[str, Any], match: Any) -> str:
+        slot, sig = failure.slot, failure.sig
+        log = trimmed_log(gate_run(failure.subject).output)
         facts = {
-            "gate": gate.name,
+            "gate": slot.label,
             "signature": sig.render(),
             "classification": match.row.description if match else "",
             "log": log,
-            "files": self._relevant_files(log, sig.file),
+            "files": self._relevant_files(log, sig.file, self._root(slot)),
         }
         messages = render("builder", "heal_patch", feedback="", **facts)
-        entry["recovery"] = {"kind": Recovery.MODEL_PATCH.value, "attempts": []}
+        record: dict[str, Any] = {"kind": Recovery.MODEL_PATCH.value, "attempts": []}
+        entry["recovery"] = record
+        deny = self.config.policy.deny
+        reasons: list[str] = []
         for attempt in range(2):
             answer = self._call("builder", messages)
-            for command in proposed_commands(answer):
-                decision = check(command)
-                if not decision.allowed:
-                    entry["result"] = "forbidden command"
-                    raise _Stop(
-                        "stopped",
-                        f"Builder proposed a forbidden command ({decision.rule}): {command}",
-                    )
-            edits = parse_edits(answer)
-            reasons = precheck(edits, self.track) if edits else ["no unified diff in the answer"]
+            commands = proposed_commands(answer)
+            forbidden = first_forbidden(commands, deny)
+            if forbidden is not None:
+                entry["result"] = "forbidden command"
+                record["forbidden"] = {
+                    "command": forbidden.command,
+                    "rule": forbidden.decision.rule,
+                    "reason": forbidden.decision.reason,
+                }
+                raise _Stop(
+                    "stopped", f"Builder proposed a forbidden command: {forbidden.render()}"
+                )
+            diff = diff_text(answer)
+            edits = [e for e in parse_edits(f"```diff\n{diff}```\n") if e.kind == "udiff"]
+            if diff:
+                reasons = precheck(edits, self.tracks)
+            else:
+                reasons = [] if commands else ["no unified diff in the answer"]
             verdict = "precheck"
             if not reasons:
                 review: Review = self._call(
-                    "guardian",
-                    render("guardian", "heal_review", diff=answer, **facts),
-                    Review,
+                    "guardian", render("guardian", "heal_review", diff=answer, **facts), Review
                 )
                 verdict = review.verdict
                 if review.verdict != "approve" or review.high:
                     reasons = [
                         f"[{c.severity}] {c.file} {c.message}".strip() for c in review.comments
                     ] or [review.summary]
-            entry["recovery"]["attempts"].append({"verdict": verdict, "reasons": reasons})
+            tried: dict[str, Any] = {"verdict": verdict, "diff": diff, "commands": commands}
+            record["attempts"].append(tried)
             if not reasons:
-                result = apply_edits(self.workdir, edits, EditPolicy(frozen=self._frozen()))
-                if not result.ok:
-                    reasons = [f"{r.path}: {r.reason}" for r in result.refused]
-                else:
-                    fix = Fix.patch(answer)
-                    self._commit(gate, sig, Recovery.MODEL_PATCH.value, fix)
-                    return "patch applied"
-            self.emit(Notice(level="warning", message=f"patch rejected: {reasons[0]}"))
+                applied, reasons, method = (
+                    self._apply_answer(answer) if diff else (True, [], "commands only")
+                )
+                tried["applied_with"] = method
+            tried["reasons"] = reasons
+            if not reasons:
+                if commands:
+                    record["commands"] = run_allowed(
+                        commands,
+                        self._root(slot),
+                        deny=deny,
+                        limits=Limits(memory_mb=self.config.sandbox.memory_mb),
+                        network=self.config.sandbox.network,
+                        emit=self.emit,
+                    )
+                    if slot.track is not None:
+                        slot.track.env = None
+                self._commit(slot, sig, Recovery.MODEL_PATCH.value, Fix.patch(answer))
+                return f"patch applied ({method})"
+            self.emit(Notice(level="warning", message=f"patch refused: {reasons[0]}"))
             if attempt == 0:
                 messages = [
                     *messages,
@@ -448,25 +684,26 @@ class HealPipeline:
                         "content": "Rejected:\n" + "\n".join(f"- {r}" for r in reasons),
                     },
                 ]
-        raise _Stop("failed", f"patch for {gate.name} rejected twice: {reasons[0]}")
+        raise _Stop("failed", f"patch for {slot.label} refused twice: {reasons[0]}")
 
     def _call(self, persona: str, messages: list[dict[str, str]], schema: type | None = None):
         return ask_persona(self.gateway, self.config, persona, messages, schema)
 
-    def _relevant_files(self, log: str, first: str) -> dict[str, str]:
+    def _relevant_files(self, log: str, first: str, root: Path) -> dict[str, str]:
         out: dict[str, str] = {}
+        top = self.workdir.resolve()
         for rel in [first, *_PATH_IN_LOG.findall(log)]:
-            if not rel or rel in out or len(out) >= MAX_FILES:
+            if not rel or len(out) >= MAX_FILES:
                 continue
             path = self.workdir / rel
             if not path.is_file():
-                path = self.track.project_dir(self.workdir) / rel
+                path = root / rel
             try:
-                inside = path.resolve().is_relative_to(self.workdir.resolve())
+                inside = path.resolve().is_relative_to(top)
             except OSError:
                 inside = False
             if inside and path.is_file():
-                key = path.resolve().relative_to(self.workdir.resolve()).as_posix()
+                key = path.resolve().relative_to(top).as_posix()
                 out.setdefault(key, path.read_text(encoding="utf-8", errors="replace")[:20_000])
         return out
 
@@ -475,31 +712,51 @@ class HealPipeline:
         return {
             p: file_sha256(self.workdir / p)
             for p in files
-            if self.track.is_test_file(p) and (self.workdir / p).is_file()
+            if any(t.is_test_file(p) for t in self.tracks) and (self.workdir / p).is_file()
         }
 
-    def _commit(self, gate: GateConfig, sig: Any, kind: str, fix: Fix) -> None:
+    def _commit(self, slot: GateSlot, sig: ErrorSignature, kind: str, fix: Fix) -> None:
         assert self.ws is not None
         message = (
-            f"fix(heal): {gate.name}: {sig.error_type} [{sig.hash}]\n\n"
+            f"fix(heal): {slot.label}: {sig.error_type} [{sig.hash}]\n\n"
             f"Signature: {sig.render()}\nRecovery: {kind}\n"
         )
         sha = commit_all(self.ws, message, emit=self.emit)
         if sha:
             self.commits.append(sha)
-        self.pending = (sig, fix, gate.name)
+        self.pending.append((sig, fix, slot.label))
+
+    # --- report ------------------------------------------------------------------------------
+
+    def _track_report(self) -> list[dict[str, Any]]:
+        out = []
+        for group in self.groups:
+            track = group[0].track
+            gates = {s.gate.name: self.results.get(s.label, "not run") for s in group}
+            out.append(
+                {
+                    "language": track.language if track else "",
+                    "root": track.root if track else "",
+                    "gates": gates,
+                    "status": "green" if all(v == "passed" for v in gates.values()) else "failed",
+                }
+            )
+        return out
 
     def _write_report(self, outcome: HealOutcome) -> Path:
         folder = self.repo / ".council" / "reports"
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"heal-{self.stamp}.json"
         doc = {
+            "run_id": outcome.run_id,
             "status": outcome.status,
             "reason": outcome.reason,
             "branch": outcome.branch,
             "backup_branch": outcome.backup_branch,
             "commits": outcome.commits,
-            "gates": [g.model_dump() for g in self.gates],
+            "gates": [{"label": s.label, **s.gate.model_dump()} for s in self.slots],
+            "tracks": outcome.tracks,
+            "flaky": outcome.flaky,
             "iterations": outcome.iterations,
             "cost_usd": outcome.cost_usd,
         }

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from council.events import EventSink, null_sink
 from council.recovery.catalogue import (
     Match,
     Recovery,
@@ -701,6 +702,43 @@ def retry_more_memory(
     )
 
 
+# -- formatter -------------------------------------------------------------------------------
+
+
+def run_formatter(
+    root: Path, *, dry_run: bool = False, timeout_s: float = 120.0, emit: EventSink = null_sink
+) -> ActionResult:
+    """`ruff format` over a Python project (the format gate's own tool), in the sandbox.
+
+    Other languages' formatters are not run here: their drift goes to a model patch.
+    """
+    action = "run_formatter"
+    python = (root / "pyproject.toml").is_file() or any(root.glob("*.py"))
+    if not python:
+        return ActionResult(action, False, "no formatter council runs for this project")
+    from council.sandbox import run
+    from council.toolchains.tools import find_tool
+
+    ruff = find_tool("ruff")
+    if ruff is None:
+        return ActionResult(action, False, "ruff is not installed: cannot run the formatter")
+    argv = [ruff, "format", "--no-cache", "--force-exclude", "--extend-exclude", ".council", "."]
+    if dry_run:
+        return ActionResult(action, False, "would run `ruff format .`", dry_run=True)
+    result = run(argv, root, timeout_s=timeout_s, emit=emit)
+    if not result.ok:
+        return ActionResult(
+            action, False, f"ruff format failed: {result.tail(5)}", commands_run=[argv]
+        )
+    return ActionResult(
+        action,
+        True,
+        "ran `ruff format .`",
+        commands_run=[["ruff", "format", "."]],
+        facts={"tool": "ruff format"},
+    )
+
+
 # -- dispatch --------------------------------------------------------------------------------
 
 
@@ -751,10 +789,12 @@ def recover(
         return _dry(retry_longer(gate or "gate", timeout_s, attempts=attempts), dry_run)
     if kind is Recovery.RETRY_MORE_MEMORY:
         return _dry(retry_more_memory(gate or "gate", memory_mb, attempts=attempts), dry_run)
+    if kind is Recovery.RUN_FORMATTER:
+        return run_formatter(root, dry_run=dry_run)
     return ActionResult(
         kind.value,
         False,
-        f"{kind.value}: carried out by the heal loop (re-run or formatter)",
+        f"{kind.value}: carried out by the heal loop (a re-run of the same gate)",
         dry_run=dry_run,
     )
 

@@ -20,6 +20,7 @@ class RunRecord:
     total_cost_usd: float
     config: dict[str, Any]
     state: dict[str, Any]  # the pipeline's own state, for resume
+    kind: str = "run"  # run (`council run`) or heal (`council heal`)
 
     @property
     def created(self) -> datetime:

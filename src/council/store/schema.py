@@ -31,6 +31,7 @@ metadata = MetaData(
 )
 
 RUN_STATUSES = ("running", "green", "failed", "error", "stopped")
+RUN_KINDS = ("run", "heal")
 STEP_STATUSES = ("started", "ok", "failed")
 
 runs = Table(
@@ -47,6 +48,7 @@ runs = Table(
     Column("total_cost_usd", Float, nullable=False),
     Column("config", Text, nullable=False),
     Column("state", Text, nullable=False),
+    Column("kind", String(16), nullable=False, server_default="run"),  # run | heal
     Index("ix_runs_created_at", "created_at"),
 )
 

@@ -114,10 +114,15 @@ class Store:
 
     # -- runs --------------------------------------------------------------------------------
 
-    def create_run(self, *, feature: str, repo: str, config: dict[str, Any]) -> str:
-        """Record a new run (status "running") and return its id."""
+    def create_run(
+        self, *, feature: str, repo: str, config: dict[str, Any], kind: str = "run"
+    ) -> str:
+        """Record a new run (status "running") and return its id; `kind` is run or heal."""
+        if kind not in schema.RUN_KINDS:
+            raise ValueError(f"invalid run kind {kind!r}")
         now = time.time()
         row = {
+            "kind": kind,
             "created_at": now,
             "feature": redact(feature),
             "repo": str(repo),
@@ -521,6 +526,7 @@ def _run_record(row: Any) -> RunRecord:
         total_cost_usd=row.total_cost_usd,
         config=json.loads(row.config),
         state=json.loads(row.state),
+        kind=row.kind,
     )
 
 
