@@ -148,6 +148,16 @@ def test_python_syntax_error(tmp_path: Path) -> None:
     assert match.facts["file"].endswith("main.py") and match.facts["line"] == "1"
 
 
+def test_syntax_error_seen_by_the_linter(tmp_path: Path) -> None:
+    (tmp_path / "calc.py").write_text("def add(a, b)\n    return a + b\n")
+    from council.toolchains import PythonToolchain
+
+    lint = PythonToolchain.from_commands({}).lint(tmp_path, None, paths=["calc.py"])
+    match = _top(lint)
+    assert match.id == "python_syntax_error"
+    assert (match.facts["file"], match.facts["line"]) == ("calc.py", "1")
+
+
 def test_js_syntax_error(tmp_path: Path) -> None:
     (tmp_path / "bad.js").write_text("const x = ;\n")
     result = run(["node", "bad.js"], tmp_path, timeout_s=30)

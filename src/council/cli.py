@@ -211,6 +211,8 @@ def resume(
         record = store.get_run(run_id) if run_id else store.latest_run()
     if record is None:
         raise UsageError(f"no run {'`' + run_id + '` ' if run_id else ''}to resume")
+    if record.kind == "heal":
+        raise UsageError(f"run {record.id} is a heal; run `council heal` again to continue")
     from council.pipelines.tdd import TddPipeline
 
     emit = _emitter(as_json)
@@ -277,7 +279,15 @@ def heal(
                 f"${it.get('cost_usd', 0):.4f}",
             )
         console.print(table)
+        for track in outcome.tracks:
+            gates = ", ".join(f"{g} {r}" for g, r in track["gates"].items())
+            name = f"{track['language'] or 'repository'} ({track['root'] or '.'})"
+            console.print(f"{name}: {track['status']}: {gates}")
+        if outcome.flaky:
+            console.print(f"flaky (passed on a re-run, not edited): {', '.join(outcome.flaky)}")
         console.print(f"{outcome.status}: {outcome.reason}")
+        if outcome.run_id:
+            console.print(f"run: {outcome.run_id} (`council show {outcome.run_id}`)")
         if outcome.branch:
             console.print(f"branch: [cyan]{outcome.branch}[/]  backup: {outcome.backup_branch}")
         if outcome.report_path:

@@ -402,6 +402,9 @@ class HealPipeline:
             spent = self.gateway.spent_usd
             try:
                 entry["result"] = self._fix(first, entry)
+            except _Stop as stop:
+                entry.setdefault("result", f"gave up: {stop.reason}")
+                raise
             finally:
                 entry["cost_usd"] = round(self.gateway.spent_usd - spent, 6)
             self.emit(StepFinished(status="ok", detail=f"{first.slot.label}: {entry['result']}"))
@@ -547,7 +550,8 @@ class HealPipeline:
         entry["recovery"] = result.to_dict()
         if kind in (Recovery.RETRY_LONGER, Recovery.RETRY_MORE_MEMORY, Recovery.FREE_PORT):
             if not result.applied:
-                raise _Stop("failed", f"{label}: {result.description}")
+                why = result.description
+                raise _Stop("failed", why if why.startswith(label) else f"{label}: {why}")
             self.retried[key] = attempts + 1
             if kind is Recovery.RETRY_LONGER:
                 self.timeouts[label] = float(result.facts["timeout_s"])

@@ -185,6 +185,8 @@ CATALOGUE: tuple[Row, ...] = (
             r'File "(?P<file>[^"]+)", line (?P<line>\d+)(?:[^\n]*\n){1,4}?\s*'
             r"(?:E\s+)?(?:SyntaxError|IndentationError|TabError): (?P<detail>.*)",
             r"^(?:E\s+)?(?P<type>SyntaxError|IndentationError|TabError): (?P<detail>.*)$",
+            # ruff's finding for code that does not parse (the lint gate sees it first)
+            r"^(?P<file>[^\s:]+\.pyi?):(?P<line>\d+): \[error\] invalid-syntax (?P<detail>.*)$",
         ),
         confidence=0.9,
     ),

@@ -1,0 +1,184 @@
+"""`council heal` on the seeded corpus (tests/fakes/heal_corpus.py): real git, real uv and
+pytest, the real sandbox, the scripted model server. Each case checks what the heal did, not
+only how it ended."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.fakes import heal_corpus as hc
+
+
+@pytest.fixture
+def env_cache(tmp_path_factory, monkeypatch) -> Path:
+    root = tmp_path_factory.getbasetemp() / "council-cache"
+    monkeypatch.setenv("COUNCIL_CACHE_DIR", str(root))
+    return root
+
+
+@pytest.fixture
+def seeded(request, tmp_path, env_cache, model_server):
+    """The corpus case named by the test's parameter, built in tmp_path; cleaned up after."""
+    built = hc.CASES[request.param].build(tmp_path / "p", model_server)
+    yield built
+    built.close()
+
+
+def report(outcome) -> dict:
+    return json.loads(Path(outcome.report_path).read_text())
+
+
+def recoveries(outcome) -> list[str]:
+    return [
+        (it.get("recovery") or {}).get("action") or (it.get("recovery") or {}).get("kind", "")
+        for it in outcome.iterations
+        if it.get("recovery")
+    ]
+
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.parametrize("seeded", ["lint failure"], indirect=True)
+def test_lint_failure_fixed_by_a_reviewed_patch(seeded, model_server):
+    outcome = hc.heal(seeded, model_server)
+    assert outcome.status == "green", outcome.reason
+    assert outcome.iterations[0]["gate"] == "lint"
+    assert "`os` imported but unused" in outcome.iterations[0]["failures"][0]["message"]
+    (attempt,) = outcome.iterations[0]["recovery"]["attempts"]
+    assert attempt["applied_with"] == "git apply"  # wrong hunk counts: --recount took them
+    assert "import os" not in hc.git(seeded.repo, "show", f"{outcome.branch}:calc.py")
+    assert len(model_server.requests_for("guardian")) == 1
+
+
+@pytest.mark.parametrize("seeded", ["syntax error"], indirect=True)
+def test_syntax_error_fixed_by_a_model_patch(seeded, model_server):
+    outcome = hc.heal(seeded, model_server)
+    assert outcome.status == "green", outcome.reason
+    first = outcome.iterations[0]
+    assert (
+        "python_syntax_error" in first["classification"]
+        or "lint_findings" in (first["classification"])
+    )
+    assert first["result"] == "patch applied (git apply)"
+    code = hc.git(seeded.repo, "show", f"{outcome.branch}:calc.py")
+    assert code == hc.GOOD
+    assert "model_patch" in hc.git(seeded.repo, "log", "-1", "--format=%B", outcome.branch)
+
+
+@pytest.mark.parametrize("seeded", ["format drift"], indirect=True)
+def test_format_drift_fixed_by_the_formatter_without_a_model(seeded, model_server):
+    outcome = hc.heal(seeded, model_server)
+    assert outcome.status == "green", outcome.reason
+    assert model_server.requests == []
+    assert recoveries(outcome) == ["run_formatter"]
+    assert hc.git(seeded.repo, "show", f"{outcome.branch}:calc.py") == hc.GOOD
+
+
+@pytest.mark.parametrize("seeded", ["gate timeout"], indirect=True)
+def test_timed_out_gate_retried_once_with_a_longer_limit(seeded, model_server):
+    outcome = hc.heal(seeded, model_server)
+    assert outcome.status == "green", outcome.reason
+    assert recoveries(outcome) == ["retry_longer"]
+    assert outcome.iterations[0]["recovery"]["facts"]["timeout_s"] == 2
+    assert outcome.commits == [] and model_server.requests == []
+
+
+@pytest.mark.parametrize("seeded", ["port held by council"], indirect=True)
+def test_port_held_by_a_process_council_started_is_freed(seeded, model_server):
+    holder = seeded.facts["holder"]
+    outcome = hc.heal(seeded, model_server)
+    assert outcome.status == "green", outcome.reason
+    assert outcome.iterations[0]["classification"][0] == "port_in_use"
+    assert recoveries(outcome) == ["free_port"]
+    assert hc.wait_gone(holder.pid)
+    assert model_server.requests == [] and outcome.commits == []
+
+
+@pytest.mark.parametrize("seeded", ["port held by someone else"], indirect=True)
+def test_port_held_by_another_process_is_reported_not_stopped(seeded, model_server):
+    holder = seeded.facts["holder"]
+    outcome = hc.heal(seeded, model_server)
+    assert outcome.status == "failed"
+    assert f"pid {holder.pid}" in outcome.reason
+    assert "did not start" in outcome.reason
+    assert holder.poll() is None  # still running: not council's to stop
+    assert model_server.requests == []  # no model patch for a port clash
+
+
+@pytest.mark.parametrize("seeded", ["out of memory, then enough"], indirect=True)
+def test_gate_out_of_memory_retried_once_with_more(seeded, model_server):
+    outcome = hc.heal(seeded, model_server)
+    assert outcome.status == "green", outcome.reason
+    assert outcome.iterations[0]["classification"][0] == "killed_for_memory"
+    assert outcome.iterations[0]["recovery"]["facts"]["memory_mb"] == 512
+    assert model_server.requests == []
+
+
+@pytest.mark.parametrize("seeded", ["killed every time"], indirect=True)
+def test_gate_killed_again_with_more_memory_gives_up_clearly(seeded, model_server):
+    outcome = hc.heal(seeded, model_server)
+    assert outcome.status == "failed"
+    assert recoveries(outcome) == ["retry_more_memory", "retry_more_memory"]
+    assert outcome.reason == "bench ran out of memory again: giving up"
+    assert outcome.iterations[0]["failures"][0]["error_type"] == "signal 9"
+    assert outcome.iterations[0]["recovery"]["facts"]["memory_mb"] == 4096
+    assert model_server.requests == []
+
+
+@pytest.mark.parametrize("seeded", ["flaky test"], indirect=True)
+def test_flaky_test_recognised_by_a_rerun_and_not_edited(seeded, model_server):
+    outcome = hc.heal(seeded, model_server)
+    assert outcome.status == "green", outcome.reason
+    assert outcome.flaky == ["tests/test_calc.py::test_add_under_load"]
+    assert "flaky" in outcome.reason
+    assert outcome.commits == []
+    assert model_server.requests == []
+    assert hc.git(seeded.repo, "show", f"{outcome.branch}:tests/test_calc.py") == hc.FLAKY_TEST
+    assert report(outcome)["iterations"][0]["recovery"] == {
+        "kind": "rerun",
+        "flaky": outcome.flaky,
+        "edited": False,
+    }
+
+
+@pytest.mark.parametrize("seeded", ["forbidden command"], indirect=True)
+def test_forbidden_command_from_the_model_stops_the_heal(seeded, model_server):
+    outcome = hc.heal(seeded, model_server)
+    assert outcome.status == "stopped"
+    assert "forbidden command" in outcome.reason and "download-to-shell" in outcome.reason
+    assert model_server.requests_for("guardian") == []
+    assert outcome.commits == []
+    assert len(model_server.requests_for("builder")) == 1  # stopped at once, no second ask
+    forbidden = report(outcome)["iterations"][-1]["recovery"]["forbidden"]
+    assert forbidden["command"].startswith("curl")
+
+
+@pytest.mark.parametrize("seeded", ["denied by council.yaml"], indirect=True)
+def test_council_yaml_deny_list_blocks_a_proposed_command(seeded, model_server):
+    outcome = hc.heal(seeded, model_server)
+    assert outcome.status == "stopped"
+    assert "deny-list" in outcome.reason and "pip install" in outcome.reason
+    assert outcome.commits == []
+    assert model_server.requests_for("guardian") == []
+
+
+@pytest.mark.parametrize("seeded", ["allowed model command"], indirect=True)
+def test_allowed_model_command_runs_in_the_sandbox_and_is_reported(seeded, model_server):
+    outcome = hc.heal(seeded, model_server)
+    assert outcome.status == "green", outcome.reason
+    recovery = next(it["recovery"] for it in report(outcome)["iterations"] if "recovery" in it)
+    (ran,) = recovery["commands"]
+    assert ran["command"] == "ls calc.py" and ran["exit_code"] == 0
+    assert ran["output_tail"].strip() == "calc.py"  # ran in the worktree
+
+
+@pytest.mark.parametrize("seeded", ["missing tool"], indirect=True)
+def test_missing_tool_needs_a_person(seeded, model_server):
+    outcome = hc.heal(seeded, model_server)
+    assert outcome.status == "failed"
+    assert "council-no-such-tool" in outcome.reason and "Install the tool" in outcome.reason
+    assert model_server.requests == []
