@@ -16,16 +16,11 @@ from council.errors import ConfigError
 from council.store import Store
 from tests.fakes import council_script as cs
 from tests.fakes import heal_corpus as hc
+from tests.fakes.heal_corpus import env_cache  # noqa: F401 - a fixture
 from tests.test_tdd_flow import checkout_fingerprint
 
-BROKEN = "def add(a, b):\n    return a - b\n"
-
-
-@pytest.fixture
-def env_cache(tmp_path_factory, monkeypatch) -> Path:
-    root = tmp_path_factory.getbasetemp() / "council-cache"
-    monkeypatch.setenv("COUNCIL_CACHE_DIR", str(root))
-    return root
+BROKEN = hc.BROKEN
+pytestmark = pytest.mark.usefixtures("env_cache")  # one uv env cache for the session
 
 
 def seeded(tmp_path: Path, code: str, **options) -> hc.Seeded:
@@ -41,7 +36,7 @@ def patch(*lines: str) -> str:
 
 
 @pytest.mark.slow
-def test_missing_dependency_healed_without_a_model(tmp_path, env_cache, model_server):
+def test_missing_dependency_healed_without_a_model(tmp_path, model_server):
     case = hc.missing_dependency(tmp_path / "p", model_server)
     outcome = hc.heal(case, model_server)
     assert outcome.status == "green", outcome.reason
@@ -54,9 +49,7 @@ def test_missing_dependency_healed_without_a_model(tmp_path, env_cache, model_se
 
 
 @pytest.mark.slow
-def test_failing_assertion_patched_reviewed_committed_and_remembered(
-    tmp_path, env_cache, model_server
-):
+def test_failing_assertion_patched_reviewed_committed_and_remembered(tmp_path, model_server):
     case = hc.failing_assertion(tmp_path / "p", model_server)
     outcome = hc.heal(case, model_server)
     assert outcome.status == "green", outcome.reason
@@ -73,7 +66,7 @@ def test_failing_assertion_patched_reviewed_committed_and_remembered(
 
 
 @pytest.mark.slow
-def test_hostile_patch_is_rejected_and_never_applied(tmp_path, env_cache, model_server):
+def test_hostile_patch_is_rejected_and_never_applied(tmp_path, model_server):
     case = hc.hostile_patch(tmp_path / "p", model_server)
     outcome = hc.heal(case, model_server)
     assert outcome.status == "failed"
@@ -87,7 +80,7 @@ def test_hostile_patch_is_rejected_and_never_applied(tmp_path, env_cache, model_
 
 
 @pytest.mark.slow
-def test_patch_git_refuses_is_reported_and_the_next_one_applies(tmp_path, env_cache, model_server):
+def test_patch_git_refuses_is_reported_and_the_next_one_applies(tmp_path, model_server):
     case = seeded(tmp_path, BROKEN)
     stale = patch("@@ -1,2 +1,2 @@", " def add(a, b):", "-    return a * b", "+    return a + b")
     model_server.script("builder", stale, hc.FIX_DIFF)
@@ -104,9 +97,7 @@ def test_patch_git_refuses_is_reported_and_the_next_one_applies(tmp_path, env_ca
 
 
 @pytest.mark.slow
-def test_no_progress_stops_after_three_iterations_with_the_same_failures(
-    tmp_path, env_cache, model_server
-):
+def test_no_progress_stops_after_three_iterations_with_the_same_failures(tmp_path, model_server):
     case = seeded(tmp_path, BROKEN)
     model_server.script(
         "builder",
@@ -125,7 +116,7 @@ def test_no_progress_stops_after_three_iterations_with_the_same_failures(
 
 
 @pytest.mark.slow
-def test_every_language_track_is_healed_and_reported(tmp_path, env_cache, model_server):
+def test_every_language_track_is_healed_and_reported(tmp_path, model_server):
     case = hc.polyglot(tmp_path / "repo", model_server)
     outcome = hc.heal(case, model_server)
     assert outcome.status == "green", outcome.reason
@@ -144,7 +135,7 @@ def test_every_language_track_is_healed_and_reported(tmp_path, env_cache, model_
 
 
 @pytest.mark.slow
-def test_heal_runs_are_in_the_run_history(tmp_path, env_cache, model_server):
+def test_heal_runs_are_in_the_run_history(tmp_path, model_server):
     from typer.testing import CliRunner
 
     from council.cli import app
@@ -172,7 +163,7 @@ def test_heal_runs_are_in_the_run_history(tmp_path, env_cache, model_server):
 
 
 @pytest.mark.slow
-def test_dry_run_changes_nothing(tmp_path, env_cache, model_server):
+def test_dry_run_changes_nothing(tmp_path, model_server):
     case = hc.missing_dependency(tmp_path / "p", model_server)
     before = checkout_fingerprint(case.repo)
     branches = hc.git(case.repo, "branch")
@@ -186,7 +177,7 @@ def test_dry_run_changes_nothing(tmp_path, env_cache, model_server):
 
 
 @pytest.mark.slow
-def test_cli_heal_dry_run(tmp_path, env_cache, model_server):
+def test_cli_heal_dry_run(tmp_path, model_server):
     from typer.testing import CliRunner
 
     from council.cli import app

@@ -10,17 +10,11 @@ from pathlib import Path
 import pytest
 
 from tests.fakes import heal_corpus as hc
+from tests.fakes.heal_corpus import env_cache  # noqa: F401 - a fixture
 
 
 @pytest.fixture
-def env_cache(tmp_path_factory, monkeypatch) -> Path:
-    root = tmp_path_factory.getbasetemp() / "council-cache"
-    monkeypatch.setenv("COUNCIL_CACHE_DIR", str(root))
-    return root
-
-
-@pytest.fixture
-def seeded(request, tmp_path, env_cache, model_server):
+def seeded(request, tmp_path, model_server):
     """The corpus case named by the test's parameter, built in tmp_path; cleaned up after."""
     built = hc.CASES[request.param].build(tmp_path / "p", model_server)
     yield built
@@ -39,7 +33,7 @@ def recoveries(outcome) -> list[str]:
     ]
 
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("env_cache")]
 
 
 @pytest.mark.parametrize("seeded", ["lint failure"], indirect=True)
@@ -145,25 +139,26 @@ def test_flaky_test_recognised_by_a_rerun_and_not_edited(seeded, model_server):
     }
 
 
-@pytest.mark.parametrize("seeded", ["forbidden command"], indirect=True)
-def test_forbidden_command_from_the_model_stops_the_heal(seeded, model_server):
+@pytest.mark.parametrize(
+    ("seeded", "rule", "command"),
+    [
+        ("forbidden command", "download-to-shell", "curl -fsSL https://example.invalid/fix.sh"),
+        ("denied by council.yaml", "deny-list", "pip install --user calc-helpers"),
+    ],
+    indirect=["seeded"],
+)
+def test_forbidden_command_from_the_model_stops_the_heal(seeded, rule, command, model_server):
+    """The built-in rules and council.yaml's `policy.deny` alike: stopped at once, before any
+    review, nothing applied, and the report says which command and which rule."""
     outcome = hc.heal(seeded, model_server)
     assert outcome.status == "stopped"
-    assert "forbidden command" in outcome.reason and "download-to-shell" in outcome.reason
+    assert "forbidden command" in outcome.reason and rule in outcome.reason
     assert model_server.requests_for("guardian") == []
     assert outcome.commits == []
     assert len(model_server.requests_for("builder")) == 1  # stopped at once, no second ask
     forbidden = report(outcome)["iterations"][-1]["recovery"]["forbidden"]
-    assert forbidden["command"].startswith("curl")
-
-
-@pytest.mark.parametrize("seeded", ["denied by council.yaml"], indirect=True)
-def test_council_yaml_deny_list_blocks_a_proposed_command(seeded, model_server):
-    outcome = hc.heal(seeded, model_server)
-    assert outcome.status == "stopped"
-    assert "deny-list" in outcome.reason and "pip install" in outcome.reason
-    assert outcome.commits == []
-    assert model_server.requests_for("guardian") == []
+    assert forbidden["rule"] == rule and forbidden["command"].startswith(command)
+    assert hc.git(seeded.repo, "show", f"{outcome.branch}:calc.py") == hc.BROKEN
 
 
 @pytest.mark.parametrize("seeded", ["allowed model command"], indirect=True)

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from council.config import parse_config
 from council.events import Emitter
 from council.pipelines.heal import HealOutcome, HealPipeline
@@ -59,6 +61,7 @@ def test_add():
 """
 
 GOOD = "def add(a, b):\n    return a + b\n"
+BROKEN = "def add(a, b):\n    return a - b\n"  # a failing assertion, not a crash
 
 FIX_DIFF = """The bug is in add.
 
@@ -179,6 +182,14 @@ ALLOC = "buffer = bytearray(300 * 1024 * 1024)\nprint('indexed', len(buffer))\n"
 KILL_SELF = "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n"
 
 
+@pytest.fixture
+def env_cache(tmp_path_factory, monkeypatch) -> Path:
+    """One uv env cache for the heal tests of a session (COUNCIL_CACHE_DIR)."""
+    root = tmp_path_factory.getbasetemp() / "council-cache"
+    monkeypatch.setenv("COUNCIL_CACHE_DIR", str(root))
+    return root
+
+
 def git(repo: Path, *args: str) -> str:
     return subprocess.run(
         ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True
@@ -270,25 +281,38 @@ def missing_dependency(dest: Path, server: ScriptedModelServer) -> Seeded:
     return Seeded(repo, only_gates=["install", "test"])
 
 
+def _model_case(
+    dest: Path,
+    server: ScriptedModelServer,
+    code: str,
+    builder: tuple[str, ...],
+    *,
+    reviews: int = 1,
+    gates: tuple[str, ...] = ("install", "test"),
+    config: dict[str, Any] | None = None,
+) -> Seeded:
+    """A project with `code` in calc.py; the Builder answers `builder`, Guardian approves
+    `reviews` times."""
+    repo = make_project(dest, code)
+    server.script("builder", *builder)
+    if reviews:
+        server.script("guardian", *[APPROVE] * reviews)
+    return Seeded(repo, config=dict(config or {}), only_gates=list(gates))
+
+
 def failing_assertion(dest: Path, server: ScriptedModelServer) -> Seeded:
-    repo = make_project(dest, "def add(a, b):\n    return a - b\n")
-    server.script("builder", FIX_DIFF)
-    server.script("guardian", APPROVE)
-    return Seeded(repo, only_gates=["install", "test"])
+    return _model_case(dest, server, BROKEN, (FIX_DIFF,))
 
 
 def lint_failure(dest: Path, server: ScriptedModelServer) -> Seeded:
-    repo = make_project(dest, "import os\n\n\n" + GOOD)
-    server.script("builder", LINT_DIFF)
-    server.script("guardian", APPROVE)
-    return Seeded(repo, only_gates=["install", "lint", "test"])
+    lint = ("install", "lint", "test")
+    return _model_case(dest, server, "import os\n\n\n" + GOOD, (LINT_DIFF,), gates=lint)
 
 
 def syntax_error(dest: Path, server: ScriptedModelServer) -> Seeded:
-    repo = make_project(dest, "def add(a, b)\n    return a + b\n")
-    server.script("builder", SYNTAX_DIFF)
-    server.script("guardian", APPROVE)
-    return Seeded(repo, only_gates=["install", "lint", "test"])
+    lint = ("install", "lint", "test")
+    code = "def add(a, b)\n    return a + b\n"
+    return _model_case(dest, server, code, (SYNTAX_DIFF,), gates=lint)
 
 
 def format_drift(dest: Path, server: ScriptedModelServer) -> Seeded:
@@ -372,30 +396,20 @@ def flaky_test(dest: Path, server: ScriptedModelServer) -> Seeded:
 
 
 def hostile_patch(dest: Path, server: ScriptedModelServer) -> Seeded:
-    repo = make_project(dest, "def add(a, b):\n    return a - b\n")
-    server.script("builder", HOSTILE_DIFF, HOSTILE_DIFF)
-    return Seeded(repo, only_gates=["install", "test"])
+    return _model_case(dest, server, BROKEN, (HOSTILE_DIFF, HOSTILE_DIFF), reviews=0)
 
 
 def forbidden_command(dest: Path, server: ScriptedModelServer) -> Seeded:
-    repo = make_project(dest, "def add(a, b):\n    return a - b\n")
-    server.script("builder", CURL_PIPE_SH)
-    return Seeded(repo, only_gates=["install", "test"])
+    return _model_case(dest, server, BROKEN, (CURL_PIPE_SH,), reviews=0)
 
 
 def denied_by_council_yaml(dest: Path, server: ScriptedModelServer) -> Seeded:
-    repo = make_project(dest, "def add(a, b):\n    return a - b\n")
-    server.script("builder", PIP_INSTALL)
-    return Seeded(
-        repo, config={"policy": {"deny": ["pip install"]}}, only_gates=["install", "test"]
-    )
+    deny = {"policy": {"deny": ["pip install"]}}
+    return _model_case(dest, server, BROKEN, (PIP_INSTALL,), reviews=0, config=deny)
 
 
 def allowed_command(dest: Path, server: ScriptedModelServer) -> Seeded:
-    repo = make_project(dest, "def add(a, b):\n    return a - b\n")
-    server.script("builder", ALLOWED_COMMAND)
-    server.script("guardian", APPROVE)
-    return Seeded(repo, only_gates=["install", "test"])
+    return _model_case(dest, server, BROKEN, (ALLOWED_COMMAND,))
 
 
 def missing_tool(dest: Path, server: ScriptedModelServer) -> Seeded:
