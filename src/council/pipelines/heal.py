@@ -280,6 +280,18 @@ class HealPipeline:
             status, reason = "stopped", f"budget: {exc}"
         except (ModelError, CouncilError) as exc:
             status, reason = "error", str(exc)
+        except BaseException as exc:
+            # A bug of ours or ^C: the run record must not stay "running".
+            stopped = isinstance(exc, KeyboardInterrupt)
+            self._finish_run(
+                HealOutcome(
+                    status="stopped" if stopped else "error",
+                    reason="interrupted" if stopped else f"internal error: {exc!r}",
+                    commits=self.commits,
+                    cost_usd=self.gateway.spent_usd,
+                )
+            )
+            raise
         finally:
             if scratch is not None:
                 scratch.cleanup()
