@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
 
 from tests.fakes.model_server import ScriptedModelServer
+
+# No test downloads a model from the hub: a local model that is not on disk is an error at once
+# (tests that exercise downloading unset this and point HF_ENDPOINT at a fake hub).
+os.environ["COUNCIL_OFFLINE"] = "1"
+os.environ.pop("HF_ENDPOINT", None)
 
 
 @pytest.fixture

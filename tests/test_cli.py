@@ -58,11 +58,16 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def council(cache_dir: Path):
     env = scrubbed_env(cache_dir)
 
-    def run(*args: str, cwd: Path | None = None, timeout: float = 600) -> Result:
+    def run(
+        *args: str,
+        cwd: Path | None = None,
+        timeout: float = 600,
+        extra_env: dict[str, str] | None = None,
+    ) -> Result:
         done = subprocess.run(
             [sys.executable, "-m", "council.cli", *args],
             cwd=cwd or ROOT,
-            env=env,
+            env={**env, **(extra_env or {})},
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -90,7 +95,9 @@ def _git(repo: Path, *args: str) -> str:
 
 def test_run_without_any_provider_exits_2_naming_the_variables(council, tmp_path: Path) -> None:
     repo = cs.make_repo(tmp_path / "svc")
-    result = council("run", "add a profile endpoint", "--repo", str(repo))
+    result = council(
+        "run", "add a profile endpoint", "--repo", str(repo), extra_env={"COUNCIL_NO_LOCAL": "1"}
+    )
     assert_clean_error(result)
     # The whole message, unwrapped, exactly as config.py words it.
     assert f"error: {NO_MODEL_MESSAGE}\n" in result.err
@@ -98,6 +105,47 @@ def test_run_without_any_provider_exits_2_naming_the_variables(council, tmp_path
         assert f"export {name}=..." in result.err
     assert _git(repo, "status", "--porcelain") == ""  # nothing written to the checkout
     assert _git(repo, "branch", "--list").split() == ["*", "main"]
+
+
+def test_run_with_no_key_and_no_local_model_file_says_which_file_goes_where(
+    council, tmp_path: Path
+) -> None:
+    # llama-cpp-python is installed (scripts/test installs the local extra), so with no key the
+    # embedded model is chosen; offline, its missing file is the error, before any change.
+    repo = cs.make_repo(tmp_path / "svc")
+    result = council(
+        "run",
+        "add a profile endpoint",
+        "--repo",
+        str(repo),
+        extra_env={"COUNCIL_OFFLINE": "1", "COUNCIL_CACHE_DIR": str(tmp_path / "cache")},
+    )
+    assert_clean_error(result)
+    assert "the local model qwen2.5-coder-1.5b is not downloaded" in result.err
+    assert f"{tmp_path / 'cache' / 'gguf' / 'qwen2.5-coder-1.5b-instruct-q4_k_m.gguf'}" in (
+        result.err
+    )
+    assert "council init --provider" in result.err
+    assert _git(repo, "status", "--porcelain") == ""
+    assert _git(repo, "branch", "--list").split() == ["*", "main"]
+
+
+def test_models_list_and_pull_offline(council, tmp_path: Path) -> None:
+    from tests.fakes.tiny_gguf import write_tiny_model
+
+    model = write_tiny_model(tmp_path / "tiny.gguf")
+    listed = council("models", "list", "--all", extra_env={"COUNCIL_LOCAL_MODEL": str(model)})
+    assert listed.code == 0, listed.err
+    assert "COUNCIL_LOCAL_MODEL" in listed.out and "F32" in listed.out and "llama" in listed.out
+    assert "qwen2.5-coder-1.5b (default)" in listed.out
+    pulled = council(
+        "models", "pull", extra_env={"COUNCIL_OFFLINE": "1", "COUNCIL_CACHE_DIR": str(tmp_path)}
+    )
+    assert_clean_error(pulled)
+    assert "offline" in pulled.err and "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf" in pulled.err
+    unknown = council("models", "pull", "gpt-5", extra_env={"COUNCIL_OFFLINE": "1"})
+    assert_clean_error(unknown)
+    assert "unknown local model 'gpt-5'" in unknown.err
 
 
 def test_init_writes_a_config_that_loads_and_detects_python(
@@ -137,7 +185,7 @@ def test_init_with_an_unknown_provider_exits_2_and_writes_nothing(council, tmp_p
     result = council("init", "--provider", "nope", "--repo", str(project))
     assert_clean_error(result)
     assert "unknown provider 'nope'" in result.err
-    assert "openai, anthropic, azure, ollama, litellm-proxy" in result.err
+    assert "openai, anthropic, azure, ollama, local, litellm-proxy" in result.err
     assert not (project / "council.yaml").exists()
 
 

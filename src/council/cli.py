@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.text import Text
 
 from council.cli_deploy import deploy_app
+from council.cli_models import models_app
 from council.config import (
     CONFIG_FILE,
     PROVIDERS,
@@ -35,6 +36,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(deploy_app, name="deploy")
+app.add_typer(models_app, name="models")
 # soft_wrap: messages keep their own line breaks; rich must not re-wrap paths and commands at
 # 80 columns when the output is a pipe or a file.
 console = Console(stderr=False, highlight=False, soft_wrap=True)
@@ -173,9 +175,11 @@ def run(
         cfg.limits.budget_usd = budget
     if not as_json:
         console.print(f"config: {source}", style="dim")
+    from council.pipelines.models import ensure_local_models
     from council.pipelines.tdd import TddPipeline
 
     emit = _emitter(as_json, verbose)
+    ensure_local_models(cfg, emit)  # a missing local model file: refused before any write
     store = _store(root)
     pipeline = TddPipeline.start(
         repo=root,
@@ -246,13 +250,17 @@ def heal(
     if not as_json:
         console.print(f"config: {source}", style="dim")
     from council.pipelines.heal import HealPipeline
+    from council.pipelines.models import ensure_local_models
+
+    emit = _emitter(as_json, verbose)
+    ensure_local_models(cfg, emit)  # before the store or a branch is written
 
     only = [g.strip() for g in gates.split(",") if g.strip()] if gates else None
     pipeline = HealPipeline(
         repo=root,
         config=cfg,
         store=_existing_store(root) if dry_run else _store(root),
-        emit=_emitter(as_json, verbose),
+        emit=emit,
         max_iterations=max_iterations,
         dry_run=dry_run,
         only_gates=only,

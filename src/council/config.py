@@ -344,6 +344,20 @@ _PRESETS: dict[str, dict[str, Any]] = {
         "params": {"api_base": "http://127.0.0.1:11434"},
         "info": {"input_cost_per_token": 0.0, "output_cost_per_token": 0.0},
     },
+    # The embedded model (llama.cpp in-process): one model shared by every persona, free,
+    # slow on a CPU, with grammar-constrained JSON for the structured answers.
+    "local": {
+        "strong": "council-local/default",
+        "fast": "council-local/default",
+        "params": {},
+        "info": {
+            "input_cost_per_token": 0.0,
+            "output_cost_per_token": 0.0,
+            "supports_response_schema": True,
+        },
+        "router": {"num_retries": 0, "timeout": 1800, "fallbacks": []},
+        "max_tokens": 2048,
+    },
     "litellm-proxy": {
         "strong": "litellm_proxy/builder",
         "fast": "litellm_proxy/maven",
@@ -377,7 +391,7 @@ def preset(provider: str, languages: Mapping[str, LanguageConfig] | None = None)
         p: {
             "model": "council-strong" if strong else "council-fast",
             "temperature": 0.2 if p != "pacer" else 0.1,
-            "max_tokens": 4096,
+            "max_tokens": spec.get("max_tokens", 4096),
         }
         for p, strong in _STRONG.items()
     }
@@ -387,6 +401,7 @@ def preset(provider: str, languages: Mapping[str, LanguageConfig] | None = None)
             "num_retries": 2,
             "timeout": 120,
             "fallbacks": [{"council-strong": ["council-fast"]}],
+            **spec.get("router", {}),
         },
         "personas": personas,
         "limits": Limits().model_dump(),
@@ -404,7 +419,21 @@ def _provider_from_env() -> str | None:
         return "azure"
     if os.environ.get("LITELLM_PROXY_API_BASE"):
         return "litellm-proxy"
+    if local_model_available():
+        return "local"
     return None
+
+
+def local_model_available() -> bool:
+    """Whether the embedded model can be the default: llama-cpp-python is installed (or a
+    model file is named) and the user has not switched it off with COUNCIL_NO_LOCAL=1."""
+    if os.environ.get("COUNCIL_NO_LOCAL", "").lower() in ("1", "true", "yes"):
+        return False
+    import importlib.util
+
+    return bool(os.environ.get("COUNCIL_LOCAL_MODEL")) or (
+        importlib.util.find_spec("llama_cpp") is not None
+    )
 
 
 NO_MODEL_MESSAGE = (
@@ -415,7 +444,9 @@ NO_MODEL_MESSAGE = (
     "  export AZURE_API_KEY=... AZURE_API_BASE=... AZURE_API_VERSION=...   # Azure OpenAI\n"
     "  export LITELLM_PROXY_API_BASE=... LITELLM_PROXY_API_KEY=...         # a LiteLLM proxy\n"
     "or write a council.yaml with `council init --provider "
-    "openai|azure|anthropic|ollama|litellm-proxy` and edit its models."
+    "openai|azure|anthropic|ollama|litellm-proxy` and edit its models,\n"
+    "or run an open model on this machine with no key: "
+    'pip install "ai-council[local]" (see the README).'
 )
 
 

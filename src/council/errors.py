@@ -50,3 +50,9 @@ class ToolchainError(CouncilError):
 
 class WorkspaceError(CouncilError):
     """A git operation on the worktree failed."""
+
+
+class LocalModelError(CouncilError):
+    """The embedded local model is missing, corrupt, not downloadable or not loadable (exit 2)."""
+
+    exit_code = 2

@@ -128,11 +128,14 @@ class Gateway:
             if value is not None:
                 return value
         asked = with_schema_instruction(messages, schema)
-        first = self._exchange(alias, asked, persona, temperature, max_tokens, timeout_s)
+        extra = self._response_format(alias, schema)
+        first = self._exchange(alias, asked, persona, temperature, max_tokens, timeout_s, extra)
         value, problem = parse_answer(first.text, schema)
         if value is None:
             again = repair_messages(asked, first.text, problem, schema)
-            second = self._exchange(alias, again, persona, temperature, max_tokens, timeout_s)
+            second = self._exchange(
+                alias, again, persona, temperature, max_tokens, timeout_s, extra
+            )
             value, problem = parse_answer(second.text, schema)
             if value is None:
                 raise StructuredOutputError(
@@ -144,6 +147,26 @@ class Gateway:
         # Only a validated answer is worth replaying.
         self._store(key, first)
         return value
+
+    def _response_format(self, alias: str, schema: type[BaseModel]) -> dict[str, Any]:
+        """Ask for schema-constrained output where every deployment that may answer supports it.
+
+        A deployment says so with `model_info.supports_response_schema` (LiteLLM's own flag);
+        the embedded local model turns it into a llama.cpp grammar. Others get the schema in
+        the prompt only, so a provider that rejects `response_format` is never sent one.
+        """
+        names = [alias, *self._fallbacks.get(alias, [])]
+        deployments = [d for name in names for d in self._aliases.get(name, [])]
+        if not deployments or not all(
+            d["model_info"].get("supports_response_schema") for d in deployments
+        ):
+            return {}
+        return {
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": {"name": schema.__name__, "schema": schema.model_json_schema()},
+            }
+        }
 
     def close(self) -> None:
         if self._cache is not None:
@@ -158,10 +181,12 @@ class Gateway:
         temperature: float | None,
         max_tokens: int | None,
         timeout_s: float | None,
+        extra: dict[str, Any] | None = None,
     ) -> Completion:
         estimate = self._reserve(alias, messages, max_tokens)
         kwargs: dict[str, Any] = {
-            "timeout": timeout_s if timeout_s is not None else self._timeout_s
+            "timeout": timeout_s if timeout_s is not None else self._timeout_s,
+            **(extra or {}),
         }
         if temperature is not None:
             kwargs["temperature"] = temperature

@@ -15,6 +15,8 @@ from types import ModuleType
 from typing import Any
 
 from council.errors import ConfigError
+from council.local.provider import is_local
+from council.local.provider import register as register_local_provider
 
 # Council-only keys in router_settings; everything else goes to litellm.Router unchanged.
 BACKOFF_KEY = "backoff"
@@ -73,6 +75,9 @@ def build_router(model_list: list[dict[str, Any]], settings: dict[str, Any]) -> 
     """A litellm.Router over `model_list`, with council's defaults and backoff."""
     litellm_module()
     from litellm import Router
+
+    if any(is_local(str(d.get("litellm_params", {}).get("model", ""))) for d in model_list):
+        register_local_provider()
     from litellm.utils import _get_retry_after_from_exception_header
 
     settings = dict(settings)

@@ -2,26 +2,53 @@
 
 from __future__ import annotations
 
-import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from council.config import CouncilConfig
-from council.events import EventSink
+from council.events import EventSink, Notice
 from council.gateway import Gateway
+from council.local import is_local, resolve_model
+from council.paths import cache_root
+
+__all__ = ["ask_persona", "cache_root", "ensure_local_models", "make_gateway"]
 
 
-def cache_root() -> Path:
-    """Where environments and model answers are cached across runs and repositories."""
-    base = os.environ.get("COUNCIL_CACHE_DIR")
-    if base:
-        return Path(base)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "council"
+def _download_notices(name: str, emit: EventSink) -> Callable[[int, int], None]:
+    """A progress callback that emits a notice at every tenth of the download."""
+    reported = -1
+
+    def progress(done: int, total: int) -> None:
+        nonlocal reported
+        step = int(10 * done / total) if total else 0
+        if step > reported:
+            reported = step
+            emit(
+                Notice(
+                    message=f"downloading local model {name}: "
+                    f"{done / 1e6:.0f} of {total / 1e6:.0f} MB"
+                )
+            )
+
+    return progress
+
+
+def ensure_local_models(config: CouncilConfig, emit: EventSink) -> None:
+    """Fetch (first use) and check every embedded model the config names, before any work
+    starts: a missing file is a clear error now, not a failed model call halfway through."""
+    names = {
+        m.litellm_params["model"].split("/", 1)[1]
+        for m in config.models
+        if is_local(str(m.litellm_params.get("model", "")))
+    }
+    for name in sorted(names):
+        resolve_model(name, fetch=True, progress=_download_notices(name, emit))
 
 
 def make_gateway(config: CouncilConfig, emit: EventSink, *, spent_usd: float = 0.0) -> Gateway:
     """The gateway council.yaml describes: models, router settings, budget, answer cache."""
+    ensure_local_models(config, emit)
     cache_dir = None
     if config.cache.enabled:
         cache_dir = Path(config.cache.dir) if config.cache.dir else cache_root() / "models"
