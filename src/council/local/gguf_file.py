@@ -91,4 +91,3 @@ def read_info(path: Path) -> GGUFInfo:
         context_length=int(context) if context is not None else None,
         chat_template=_field(reader, "tokenizer.chat_template") is not None,
     )
-
