@@ -37,8 +37,26 @@ prompt = [
     {"role": "system", "content": "You are a careful senior Python engineer."},
     {"role": "user", "content": "Write a function that parses ISO dates and explain it. " * 8},
 ]
-out = {"load_s": load_s, "chat": [], "plan": []}
+out = {"load_s": load_s, "chat": [], "plan": [], "prompt": [], "decode": []}
+llm = engine.llm
+text = " ".join(m["content"] for m in prompt) * 4
+tokens = llm.tokenize(text.encode())[: max(64, min(2048, llm.n_ctx() - max_tokens - 8))]
 for i in range(runs):
+    # Prompt processing: a long prompt, one token out.
+    llm.reset()
+    t = time.perf_counter()
+    llm.create_completion(tokens, max_tokens=1, temperature=0.0)
+    out["prompt"].append({"s": time.perf_counter() - t, "tokens": len(tokens)})
+    # Generation: exactly max_tokens tokens (end-of-text suppressed), unconstrained.
+    llm.reset()
+    t = time.perf_counter()
+    done = llm.create_completion(
+        tokens[:32], max_tokens=max_tokens, temperature=0.8, seed=i,
+        logit_bias={llm.token_eos(): -1e9},
+    )
+    out["decode"].append(
+        {"s": time.perf_counter() - t, "tokens": done["usage"]["completion_tokens"]}
+    )
     for kind, schema in (("chat", None), ("plan", Plan.model_json_schema())):
         t = time.perf_counter()
         r = engine.chat(prompt, max_tokens=max_tokens, schema=schema, seed=i, temperature=0.2)
@@ -70,6 +88,11 @@ def measure(path: Path, runs: int, max_tokens: int) -> dict:
 def report(label: str, result: dict) -> None:
     print(f"\n{label}")
     print(f"  load time            {result['load_s'] * 1000:8.0f} ms")
+    for kind, label in (("prompt", "prompt processing"), ("decode", "generation")):
+        rows = result[kind]
+        speed = statistics.median(r["tokens"] / r["s"] for r in rows)
+        tokens = statistics.median(r["tokens"] for r in rows)
+        print(f"  {label:<20} {speed:8.1f} tokens/s (median of {len(rows)}, {tokens:.0f} tokens)")
     for kind in ("chat", "plan"):
         rows = result[kind]
         tokens = statistics.median(r["completion_tokens"] for r in rows)
@@ -77,7 +100,7 @@ def report(label: str, result: dict) -> None:
         seconds = statistics.median(r["s"] for r in rows)
         ways = sorted({r["constrained"] or "free" for r in rows})
         print(
-            f"  {kind:<5} median {seconds:6.2f} s for {tokens:5.0f} tokens: "
+            f"  {kind:<5} answer  median {seconds:6.2f} s for {tokens:5.0f} tokens: "
             f"{speed:8.1f} tokens/s  ({', '.join(ways)})"
         )
     print(f"  peak memory          {result['peak_rss_mb']:8.0f} MB (resident, whole process)")
