@@ -98,7 +98,10 @@ def test_chat_completion_returns_tokens(tiny_model: Path) -> None:
     engine = LocalEngine.shared(tiny_model)
     result = engine.chat([{"role": "user", "content": "say something"}], max_tokens=24, seed=3)
     assert result.completion_tokens > 0
-    assert result.prompt_tokens > 5  # the chat template from the file's metadata was applied
+    # The chat template in the file's metadata formats the prompt (no built-in format chosen).
+    assert engine.llm.chat_format == "chat_template.default"
+    chatml = "<|im_start|>user\nsay something<|im_end|>\n<|im_start|>assistant\n"
+    assert result.prompt_tokens == len(engine.llm.tokenize(chatml.encode(), special=True))
     assert result.text
     assert result.finish_reason in ("stop", "length")
     # One loaded model per file: asking again gives the same engine.
