@@ -181,6 +181,27 @@ def test_gateway_structured_call_uses_the_grammar_and_records_tokens_at_zero_cos
     assert call.cost_usd == 0.0 and gateway.spent_usd == 0.0
 
 
+def test_cached_answers_are_per_model_file(
+    local_env: pytest.MonkeyPatch, tmp_path: Path, tiny_model: Path
+) -> None:
+    config = CouncilConfig.model_validate(preset("local"))
+    config.cache.dir = str(tmp_path / "answers")
+    messages = [{"role": "user", "content": "hello"}]
+
+    def ask() -> ModelCall:
+        events: list[object] = []
+        gateway = make_gateway(config, events.append)
+        ask_persona(gateway, config, "maven", messages)
+        gateway.close()
+        return next(e for e in events if isinstance(e, ModelCall))
+
+    assert ask().cached is False
+    assert ask().cached is True  # same file: replayed, no llama.cpp call
+    other = write_tiny_model(tmp_path / "other.gguf", seed=7)
+    local_env.setenv("COUNCIL_LOCAL_MODEL", str(other))
+    assert ask().cached is False  # another model file never gets the first one's answers
+
+
 def test_two_personas_calling_concurrently_both_get_answers(
     local_env: pytest.MonkeyPatch, tiny_model: Path
 ) -> None:

@@ -20,6 +20,8 @@ from council.gateway.cache import ExchangeCache, cache_key
 from council.gateway.pricing import Price, deployment_price, price_map_model
 from council.gateway.router import build_router, litellm_module
 from council.gateway.structured import parse_answer, repair_messages, with_schema_instruction
+from council.local.files import model_identity
+from council.local.provider import is_local
 from council.redact import redact
 
 T = TypeVar("T", bound=BaseModel)
@@ -327,7 +329,11 @@ class Gateway:
     ) -> str | None:
         if self._cache is None:
             return None
-        return cache_key(self._models(alias), messages, temperature, max_tokens, schema)
+        models = [
+            f"{m}@{model_identity(m.split('/', 1)[1])}" if is_local(m) else m
+            for m in self._models(alias)
+        ]
+        return cache_key(models, messages, temperature, max_tokens, schema)
 
     def _from_cache(
         self, key: str | None, alias: str, messages: list[dict], persona: str | None

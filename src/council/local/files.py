@@ -65,6 +65,17 @@ def resolve_model(
     return target
 
 
+def model_identity(name: str | None = None) -> str:
+    """Which file `name` means right now (path, size, mtime) without reading it: cached answers
+    from one model file must not be replayed for another under the same alias."""
+    chosen = override() or path_for(spec_for(name))
+    try:
+        stat = chosen.stat()
+    except OSError:
+        return f"{chosen}:absent"
+    return f"{chosen.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
+
+
 @dataclass(frozen=True)
 class Present:
     name: str  # catalogue name, or "COUNCIL_LOCAL_MODEL" / the file name
