@@ -277,6 +277,27 @@ def test_missing_model_file_names_the_file_and_where_to_put_it(
     assert "COUNCIL_LOCAL_MODEL" in text and "OPENAI_API_KEY" in text
 
 
+def test_without_llama_cpp_the_error_says_how_to_install_it(
+    local_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_llama(name: str, *args: object, **kwargs: object) -> object:
+        if name == "llama_cpp" or name.startswith("llama_cpp."):
+            raise ImportError("No module named 'llama_cpp'")
+        return real_import(name, *args, **kwargs)
+
+    local_env.setattr(builtins, "__import__", no_llama)
+    local_env.setenv("COUNCIL_OFFLINE", "1")
+    local_env.delenv("COUNCIL_LOCAL_MODEL")
+    with pytest.raises(LocalModelError) as info:
+        make_gateway(_local_config(), lambda e: None)
+    assert "needs llama-cpp-python" in info.value.message
+    assert 'pip install "ai-council[local]"' in str(info.value)
+
+
 def test_council_local_model_pointing_nowhere_is_a_clear_error(
     local_env: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 from council.config import CouncilConfig
 from council.events import EventSink, Notice
 from council.gateway import Gateway
-from council.local import is_local, resolve_model
+from council.local import is_local, llama_cpp_module, resolve_model
 from council.paths import cache_root
 
 __all__ = ["ask_persona", "cache_root", "ensure_local_models", "make_gateway"]
@@ -42,6 +42,8 @@ def ensure_local_models(config: CouncilConfig, emit: EventSink) -> None:
         for m in config.models
         if is_local(str(m.litellm_params.get("model", "")))
     }
+    if names:
+        llama_cpp_module()  # not installed: say so before downloading a gigabyte
     for name in sorted(names):
         resolve_model(name, fetch=True, progress=_download_notices(name, emit))
 
