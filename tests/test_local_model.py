@@ -181,6 +181,18 @@ def test_gateway_structured_call_uses_the_grammar_and_records_tokens_at_zero_cos
     assert call.cost_usd == 0.0 and gateway.spent_usd == 0.0
 
 
+def test_a_prompt_longer_than_the_context_is_a_clear_model_error(
+    local_env: pytest.MonkeyPatch,
+) -> None:
+    from council.errors import ModelError
+
+    config = _local_config()
+    gateway = make_gateway(config, lambda e: None)
+    huge = [{"role": "user", "content": "word " * 6000}]  # the tiny model's context is 4096
+    with pytest.raises(ModelError, match=r"cannot take this prompt.*context\.map_tokens"):
+        ask_persona(gateway, config, "maven", huge)
+
+
 def test_cached_answers_are_per_model_file(
     local_env: pytest.MonkeyPatch, tmp_path: Path, tiny_model: Path
 ) -> None:

@@ -357,6 +357,8 @@ _PRESETS: dict[str, dict[str, Any]] = {
         },
         "router": {"num_retries": 0, "timeout": 1800, "fallbacks": []},
         "max_tokens": 2048,
+        # Prompt + answer must fit the model's 8k context (council.local's default).
+        "context": {"map_tokens": 1500, "file_tokens": 3000},
     },
     "litellm-proxy": {
         "strong": "litellm_proxy/builder",
@@ -406,7 +408,7 @@ def preset(provider: str, languages: Mapping[str, LanguageConfig] | None = None)
         "personas": personas,
         "limits": Limits().model_dump(),
         "languages": {k: v.model_dump() for k, v in (languages or {}).items()},
-        "context": ContextConfig().model_dump(),
+        "context": ContextConfig.model_validate(spec.get("context", {})).model_dump(),
     }
 
 

@@ -61,6 +61,14 @@ def _handler_class() -> type:
                 from litellm.llms.custom_llm import CustomLLMError
 
                 raise CustomLLMError(status_code=500, message=str(exc)) from exc
+            except ValueError as exc:  # llama.cpp: the prompt does not fit the context
+                from litellm.llms.custom_llm import CustomLLMError
+
+                raise CustomLLMError(
+                    status_code=400,
+                    message=f"the local model cannot take this prompt ({exc}); lower "
+                    "context.map_tokens / context.file_tokens in council.yaml",
+                ) from exc
             response.choices[0].message.content = result.text
             response.choices[0].finish_reason = result.finish_reason or "stop"
             response.model = f"{PROVIDER}/{model}"
