@@ -467,7 +467,11 @@ def resolve_config(repo: Path, explicit: Path | None = None) -> tuple[CouncilCon
         if provider is None:
             raise ConfigError(NO_MODEL_MESSAGE)
         config = CouncilConfig.model_validate(preset(provider))
-        source = f"preset '{provider}' (from the environment)"
+        source = (
+            "preset 'local' (no council.yaml and no provider key: the embedded model)"
+            if provider == "local"
+            else f"preset '{provider}' (from the environment)"
+        )
     if not config.models:
         raise ConfigError(f"{source}: no models are configured.\n{NO_MODEL_MESSAGE}")
     missing = config.missing_env()

@@ -101,7 +101,8 @@ def download(
     except httpx.HTTPError as exc:
         kept = f"\nThe partial download in {part} resumes next time." if part.exists() else ""
         raise LocalModelError(
-            f"cannot download the local model {spec.name}: {type(exc).__name__}: {exc}",
+            f"cannot download the local model {spec.name} from {endpoint()}: "
+            f"{type(exc).__name__}: {exc}",
             hint=offline_hint(spec, target) + kept,
         ) from None
     if expected is None:
