@@ -380,10 +380,31 @@ def test_structured_answers_are_cached_once_valid(
     gateway = Gateway(
         [deployment("main", "openai/m", model_server)], router_settings=FAST, cache_dir=tmp_path
     )
-    first = gateway.structured("main", ask("plan"), Plan)
-    second = gateway.structured("main", ask("plan"), Plan)
-    assert first == second == Plan(title="t", tasks=[], effort=1)
-    assert len(model_server.requests) == 2  # the first ask and its repair; the repeat is cached
+    first = gateway.structured("main", ask("plan"), Plan, temperature=0)
+    second = gateway.structured("main", ask("plan"), Plan, temperature=0)
+    again = Gateway(
+        [deployment("main", "openai/m", model_server)], router_settings=FAST, cache_dir=tmp_path
+    ).structured("main", ask("plan"), Plan, temperature=0)
+    assert first == second == again == Plan(title="t", tasks=[], effort=1)
+    assert len(model_server.requests) == 2  # the first ask and its repair; the repeats are cached
+
+
+def test_a_retry_in_the_same_run_while_sampling_asks_the_model_again(
+    model_server: ScriptedModelServer, tmp_path: Path
+) -> None:
+    """Guardian's third attempt may repeat its second word for word; at temperature 0.2 the
+    model may answer better, while the cached answer would fail the same way again."""
+    model_server.script("m", "first answer", "second answer")
+    models = [deployment("main", "openai/m", model_server)]
+    gateway = Gateway(models, router_settings=FAST, cache_dir=tmp_path)
+    assert gateway.complete("main", ask("tests"), temperature=0.2).text == "first answer"
+    retry = gateway.complete("main", ask("tests"), temperature=0.2)
+    assert (retry.text, retry.cached) == ("second answer", False)
+    # A later run (a new gateway) replays the latest answer without a request.
+    later = Gateway(models, router_settings=FAST, cache_dir=tmp_path)
+    replay = later.complete("main", ask("tests"), temperature=0.2)
+    assert (replay.text, replay.cached) == ("second answer", True)
+    assert len(model_server.requests) == 2
 
 
 def test_backoff_grows_and_respects_bounds() -> None:

@@ -79,6 +79,7 @@ class Gateway:
         self._router: Any = None
         self._prices: dict[str, Price | None] = {}
         self._warned: set[str] = set()
+        self._asked: set[str] = set()  # cache keys asked through this gateway (one run)
 
     # -- public ------------------------------------------------------------------------------
     @property
@@ -103,7 +104,7 @@ class Gateway:
         """Ask `alias` (with the Router's retries and fallbacks); cached answers cost nothing."""
         self._check_alias(alias)
         key = self._key(alias, messages, temperature, max_tokens, None)
-        hit = self._from_cache(key, alias, messages, persona)
+        hit = self._from_cache(key, alias, messages, persona, temperature)
         if hit is not None:
             return hit
         completion = self._exchange(alias, messages, persona, temperature, max_tokens, timeout_s)
@@ -124,7 +125,7 @@ class Gateway:
         """Ask for JSON matching `schema`; one repair re-ask if the answer does not validate."""
         self._check_alias(alias)
         key = self._key(alias, messages, temperature, max_tokens, _schema_id(schema))
-        hit = self._from_cache(key, alias, messages, persona)
+        hit = self._from_cache(key, alias, messages, persona, temperature)
         if hit is not None:
             value, _problem = parse_answer(hit.text, schema)
             if value is not None:
@@ -336,9 +337,22 @@ class Gateway:
         return cache_key(models, messages, temperature, max_tokens, schema)
 
     def _from_cache(
-        self, key: str | None, alias: str, messages: list[dict], persona: str | None
+        self,
+        key: str | None,
+        alias: str,
+        messages: list[dict],
+        persona: str | None,
+        temperature: float | None,
     ) -> Completion | None:
         if key is None or self._cache is None:
+            return None
+        # The cache replays answers across runs (resume, a re-run). Within one run, asking the
+        # very same question again while sampling (temperature not 0) is a retry that wants a
+        # new answer: replaying the old one would repeat the failure it is retrying.
+        with self._lock:
+            repeat = key in self._asked
+            self._asked.add(key)
+        if repeat and temperature != 0:
             return None
         started = time.perf_counter()
         record = self._cache.get(key)
