@@ -40,35 +40,37 @@ def override() -> Path | None:
     return Path(value).expanduser() if value else None
 
 
+def model_file(name: str | None = None) -> Path:
+    """The file `name` means right now (COUNCIL_LOCAL_MODEL first), without reading it; it may
+    not exist yet."""
+    return override() or path_for(spec_for(name))
+
+
 def resolve_model(
     name: str | None = None, *, fetch: bool = True, progress: Progress | None = None
 ) -> Path:
     """The checked GGUF file for `name`; downloaded first if missing and `fetch` allows."""
-    chosen = override()
-    if chosen is not None:
-        if not chosen.is_file():
+    path = model_file(name)
+    if not path.is_file():
+        if override() is not None:
             raise LocalModelError(
-                f"{ENV_MODEL}={chosen} does not exist",
+                f"{ENV_MODEL}={path} does not exist",
                 hint=f"Point {ENV_MODEL} at a .gguf file, or unset it to use the default model.",
             )
-        read_info(chosen)
-        return chosen
-    spec = spec_for(name)
-    target = path_for(spec)
-    if not target.is_file():
+        spec = spec_for(name)
         if not fetch or offline():
             raise LocalModelError(
-                f"the local model {spec.name} is not downloaded", hint=offline_hint(spec, target)
+                f"the local model {spec.name} is not downloaded", hint=offline_hint(spec, path)
             )
-        download(spec, target, progress=progress)
-    read_info(target)
-    return target
+        download(spec, path, progress=progress)
+    read_info(path)
+    return path
 
 
 def model_identity(name: str | None = None) -> str:
     """Which file `name` means right now (path, size, mtime) without reading it: cached answers
     from one model file must not be replayed for another under the same alias."""
-    chosen = override() or path_for(spec_for(name))
+    chosen = model_file(name)
     try:
         stat = chosen.stat()
     except OSError:

@@ -13,7 +13,7 @@ from typing import Any
 
 from council.errors import LocalModelError
 from council.local.engine import LocalEngine
-from council.local.files import resolve_model
+from council.local.files import model_file, resolve_model
 
 PROVIDER = "council-local"
 _registered = threading.Lock()
@@ -36,7 +36,12 @@ def schema_of(response_format: Any) -> dict[str, Any] | None:
 
 
 def engine_for(name: str) -> LocalEngine:
-    return LocalEngine.shared(resolve_model(name, fetch=False))
+    """The loaded engine for `name`. Every call comes here, so the file's header is read only
+    when the engine is first loaded (LocalEngine checks it), not on each call."""
+    path = model_file(name)
+    if not path.is_file():
+        resolve_model(name, fetch=False)  # raises the clear "not downloaded" error
+    return LocalEngine.shared(path)
 
 
 def _handler_class() -> type:

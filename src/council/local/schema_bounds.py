@@ -14,8 +14,8 @@ import json
 import math
 from typing import Any
 
-# Tokens for one string character in the worst case: a `\uXXXX` escape is six bytes, and a
-# byte-level vocabulary may spend one token per byte.
+# Tokens for one string character in the worst case: a `\u` escape with four hex digits is six
+# bytes, and a byte-level vocabulary may spend one token per byte.
 _PER_CHAR = 6
 _INTEGER = 18  # sign, up to 16 digits, a space
 _NUMBER = 54
