@@ -25,6 +25,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from council.errors import ConfigError
+from council.redact import register_secret_names, register_secret_values
 
 CONFIG_FILE = "council.yaml"
 PERSONAS = ("pacer", "maven", "guardian", "builder", "artisan")
@@ -226,8 +227,7 @@ class CouncilConfig(BaseModel):
         data = self.model_dump(mode="json")
         for entry in data["models"]:
             for key, value in entry["litellm_params"].items():
-                secret = any(w in key.lower() for w in ("key", "token", "secret", "password"))
-                if secret and isinstance(value, str) and not value.startswith(ENV_REF):
+                if _is_literal_key(key, value):
                     entry["litellm_params"][key] = "[REDACTED]"
         return data
 
@@ -474,6 +474,7 @@ def resolve_config(repo: Path, explicit: Path | None = None) -> tuple[CouncilCon
         )
     if not config.models:
         raise ConfigError(f"{source}: no models are configured.\n{NO_MODEL_MESSAGE}")
+    register_config_secrets(config)
     missing = config.missing_env()
     if missing:
         raise ConfigError(
@@ -481,6 +482,21 @@ def resolve_config(repo: Path, explicit: Path | None = None) -> tuple[CouncilCon
             f"{', '.join(missing)}\nSet them (export {missing[0]}=...) and run again."
         )
     return config, source
+
+
+def register_config_secrets(config: CouncilConfig) -> None:
+    """Teach redaction the keys this configuration uses: the variables it reads and literals."""
+    for entry in config.models:
+        register_secret_names(entry.env_refs())
+        register_secret_values(
+            value for key, value in entry.litellm_params.items() if _is_literal_key(key, value)
+        )
+
+
+def _is_literal_key(param: str, value: Any) -> bool:
+    """A credential written into the configuration itself rather than read from a variable."""
+    secret = any(w in param.lower() for w in ("key", "token", "secret", "password"))
+    return secret and isinstance(value, str) and not value.startswith(ENV_REF)
 
 
 def dump_config(data: Mapping[str, Any]) -> str:
