@@ -6,6 +6,7 @@ import os
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 import tempfile
 import textwrap
@@ -441,3 +442,52 @@ def test_capabilities_are_probed_once_and_match_a_backend() -> None:
     assert (first.notice is None) == (not first.degraded)
     result = run(["true"], Path.cwd(), timeout_s=10)
     assert isinstance(result, CommandResult) and result.backend == first.backend
+
+
+KILL_PARENT = """
+import os, signal, sys
+council, marker = int(sys.argv[1]), sys.argv[2]
+print("parent", os.getppid(), "sees council", os.path.exists(f"/proc/{council}"), flush=True)
+targets = {os.getppid(), council}
+# Hunt for council by scanning /proc (for a marker only, so a broken sandbox harms nothing else).
+for name in os.listdir("/proc"):
+    try:
+        if name.isdigit() and marker.encode() in open(f"/proc/{name}/cmdline", "rb").read():
+            targets.add(int(name))
+    except OSError:
+        pass
+for pid in sorted(targets - {os.getpid()}):
+    try:
+        os.kill(pid, signal.SIGKILL)
+        print("sent", pid, flush=True)
+    except OSError as exc:
+        print("refused", pid, exc.errno, flush=True)
+print("still running", flush=True)
+"""
+
+
+def test_code_that_kills_its_parent_never_reaches_council(isolating, worktree: Path) -> None:
+    marker = f"council-stand-in-{uuid.uuid4().hex}"
+    stand_in = subprocess.Popen([PY, "-c", "import time\ntime.sleep(60)", marker])
+    try:
+        result = run(
+            [PY, "-c", KILL_PARENT, str(os.getpid()), marker],
+            worktree,
+            timeout_s=30,
+            sandbox=isolating,
+        )
+        assert stand_in.poll() is None, "a process outside the sandbox was killed"
+    finally:
+        stand_in.kill()
+        stand_in.wait()
+    # We are still here to look: the kill went to the sandbox's own pid 1, which ignores it.
+    assert result.exit_code == 0, result.output
+    assert "parent 1 sees council False" in result.stdout
+    assert "still running" in result.stdout
+
+
+def test_without_namespaces_the_parent_is_a_shim_not_council(worktree: Path) -> None:
+    code = "import os, signal\nprint(os.getppid(), flush=True)\nos.kill(os.getppid(), 9)"
+    result = run(py(code), worktree, timeout_s=30, sandbox=probe("none"))
+    assert int(result.stdout.split()[0]) != os.getpid()
+    assert result.signal == signal.SIGKILL  # the shim died in council's place, and it says so

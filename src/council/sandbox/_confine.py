@@ -1,8 +1,14 @@
-"""Confine a command inside a fresh mount namespace: everything read-only but the given paths.
+"""Confine a command inside a fresh mount namespace, and stand between council and the command.
 
-Run by the unshare backend as `unshare --mount ... python -I _confine.py SPEC -- ARGV` when
-bubblewrap is unavailable. Standard library only (it runs with `python -I`, outside the venv's
-site-packages), and it execs the command so the sandboxed process keeps this pid.
+Run by the unshare backend as `unshare --mount --pid --fork ... python -I _confine.py SPEC --
+ARGV` (and, with no namespaces at all, by the `none` backend as plain `python -I _confine.py`).
+With `"confine": true` in SPEC every mount is made read-only but the given writable paths, and
+the given protected paths (frozen tests, `.git`) are bound read-only on top of those.
+
+It then forks the command and waits as its parent: inside a pid namespace it is pid 1 (the
+command cannot signal it, and never sees council's pid), outside one it is still the parent
+a test's `os.kill(os.getppid(), ...)` reaches, never council. Standard library only (it runs
+with `python -I`, outside the venv's site-packages).
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import signal
 import sys
 
 MS_RDONLY = 1
@@ -74,8 +81,13 @@ def _remount_read_only(point: str) -> None:
     _mount(None, point, None, MS_REMOUNT | MS_BIND | MS_RDONLY | flags)
 
 
-def confine(writable: list[str]) -> None:
-    """Make every existing mount read-only except bind mounts of `writable` (rw)."""
+def confine(writable: list[str], protected: tuple[str, ...] | list[str] = ()) -> None:
+    """Make every mount read-only except bind mounts of `writable`; `protected` stays read-only.
+
+    `protected` paths live inside a writable one (a frozen test in the worktree): each is bound
+    onto itself and made read-only after the writable binds, so it can be neither written nor
+    deleted (a mount point cannot be unlinked).
+    """
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
     points = _mount_points()
     for path in writable:
@@ -93,6 +105,9 @@ def confine(writable: list[str]) -> None:
     # Tools (multiprocessing semaphores) need a writable /dev/shm; give a private one.
     if os.path.isdir("/dev/shm"):
         _mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=1777")
+    for path in protected:
+        _mount(path, path, None, MS_BIND)
+        _remount_read_only(path)
 
 
 def drop_privileges() -> None:
@@ -105,6 +120,52 @@ def drop_privileges() -> None:
         _libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0)
 
 
+_FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT)
+
+
+def _exit_status(status: int) -> int:
+    # Like bubblewrap and a shell: a command killed by signal N comes back as exit 128+N.
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return os.waitstatus_to_exitcode(status)
+
+
+def supervise(argv: list[str]) -> int:
+    """Fork the command, forward termination signals to it, reap everything, return its status.
+
+    As pid 1 of a pid namespace the kernel drops any signal the command sends us (unless we
+    handle it: so only council's signals, from outside, are forwarded), and orphans reparent to
+    us, so we reap them until the command itself ends; then the namespace dies with us.
+    """
+    child = os.fork()
+    if child == 0:
+        for sig in _FORWARDED:
+            signal.signal(sig, signal.SIG_DFL)
+        try:
+            os.execvp(argv[0], argv)
+        except OSError as exc:
+            print(f"council sandbox: cannot run {argv[0]}: {exc}", file=sys.stderr)
+        os._exit(127)
+
+    def forward(signum: int, _frame: object) -> None:
+        try:
+            os.kill(child, signum)
+        except ProcessLookupError:
+            pass
+
+    for sig in _FORWARDED:
+        signal.signal(sig, forward)
+    while True:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            return 127
+        except InterruptedError:
+            continue
+        if pid == child:
+            return _exit_status(status)
+
+
 def main(args: list[str]) -> int:
     if args == ["--probe"]:
         _mount(None, "/", None, MS_REC | MS_PRIVATE)
@@ -113,18 +174,18 @@ def main(args: list[str]) -> int:
     spec = json.loads(args[0])
     argv = args[2:] if len(args) > 1 and args[1] == "--" else args[1:]
     try:
-        confine([os.path.realpath(p) for p in spec["writable"]])
-        drop_privileges()
+        if spec.get("confine", True):
+            confine(
+                [os.path.realpath(p) for p in spec["writable"]],
+                [os.path.realpath(p) for p in spec.get("protected", [])],
+            )
+            drop_privileges()
         # Our cwd still points at the pre-bind (now read-only) mount: re-enter through the bind.
         os.chdir(spec["cwd"])
     except OSError as exc:
         print(f"council sandbox: cannot confine the command: {exc}", file=sys.stderr)
         return 126
-    try:
-        os.execvp(argv[0], argv)
-    except OSError as exc:
-        print(f"council sandbox: cannot run {argv[0]}: {exc}", file=sys.stderr)
-        return 127
+    return supervise(argv)
 
 
 if __name__ == "__main__":

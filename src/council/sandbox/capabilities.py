@@ -33,6 +33,7 @@ class SandboxCapabilities:
     bwrap: str | None = None
     unshare: str | None = None
     user_namespace: bool = False  # the unshare backend needs `-r` (we are not root)
+    pid_namespace: bool = False  # the unshare backend gets its own pid namespace
     notice: str | None = None
 
     @property
@@ -57,21 +58,26 @@ def _probe_bwrap(bwrap: str) -> bool:
     )
 
 
-def _unshare_prefix(unshare: str, *, user_ns: bool, network: bool) -> list[str]:
+def _unshare_prefix(unshare: str, *, user_ns: bool, network: bool, pid_ns: bool) -> list[str]:
     argv = [unshare, "--mount", "--propagation", "private"]
     if user_ns:
         argv += ["--user", "--map-root-user"]
+    if pid_ns:
+        # The command's pid 1 is our _confine.py shim; it never sees council's pid, and when the
+        # shim ends (or unshare is killed: --kill-child) the kernel kills everything inside.
+        argv += ["--pid", "--fork", "--mount-proc", "--kill-child"]
     if network:
         argv.append("--net")
     return argv
 
 
-def _probe_unshare(unshare: str, user_ns: bool) -> tuple[bool, bool]:
-    """(network namespace works, read-only mount namespace works) for the unshare backend."""
-    net = _works(_unshare_prefix(unshare, user_ns=user_ns, network=True) + ["true"])
+def _probe_unshare(unshare: str, user_ns: bool) -> tuple[bool, bool, bool]:
+    """(network, read-only mount, pid) namespaces work, for the unshare backend."""
+    pid = _works(_unshare_prefix(unshare, user_ns=user_ns, network=False, pid_ns=True) + ["true"])
+    net = _works(_unshare_prefix(unshare, user_ns=user_ns, network=True, pid_ns=pid) + ["true"])
     probe = [sys.executable, "-I", str(CONFINE_SCRIPT), "--probe"]
-    fs = _works(_unshare_prefix(unshare, user_ns=user_ns, network=False) + probe)
-    return net, fs
+    fs = _works(_unshare_prefix(unshare, user_ns=user_ns, network=False, pid_ns=pid) + probe)
+    return net, fs, pid
 
 
 _MISSING_HINT = (
@@ -98,9 +104,11 @@ def probe(backend: Backend | None = None) -> SandboxCapabilities:
     if wanted in (None, "bwrap") and bwrap and _probe_bwrap(bwrap):
         return SandboxCapabilities("bwrap", True, True, bwrap=bwrap, unshare=unshare)
     if wanted in (None, "unshare") and unshare:
-        net, fs = _probe_unshare(unshare, user_ns)
+        net, fs, pid = _probe_unshare(unshare, user_ns)
         if net or fs:
-            missing = [name for name, ok in (("network", net), ("filesystem", fs)) if not ok]
+            missing = [
+                name for name, ok in (("network", net), ("filesystem", fs), ("pid", pid)) if not ok
+            ]
             notice = None
             if missing:
                 notice = (
@@ -114,6 +122,7 @@ def probe(backend: Backend | None = None) -> SandboxCapabilities:
                 bwrap=bwrap,
                 unshare=unshare,
                 user_namespace=user_ns,
+                pid_namespace=pid,
                 notice=notice,
             )
     why = "bubblewrap is not installed" if not bwrap else "bubblewrap does not work here"

@@ -164,12 +164,17 @@ def _unshare_argv(
     cmd = [caps.unshare or "unshare", "--mount", "--propagation", "private"]
     if caps.user_namespace:
         cmd += ["--user", "--map-root-user"]
+    if caps.pid_namespace:
+        cmd += ["--pid", "--fork", "--mount-proc", "--kill-child"]
     if not network and caps.network_isolation:
         cmd.append("--net")
-    if caps.fs_isolation:
-        spec = json.dumps({"writable": binds, "cwd": cwd})
-        cmd += [sys.executable, "-I", str(CONFINE_SCRIPT), spec, "--"]
-    return cmd
+    return cmd + _shim(cwd, binds, confine=caps.fs_isolation)
+
+
+def _shim(cwd: str, binds: list[str], *, confine: bool) -> list[str]:
+    """_confine.py: confines the mounts (if asked) and stands as the command's parent."""
+    spec = json.dumps({"writable": binds, "cwd": cwd, "confine": confine})
+    return [sys.executable, "-I", str(CONFINE_SCRIPT), spec, "--"]
 
 
 def _wait_unreaped(proc: subprocess.Popen[bytes], timeout_s: float) -> bool:
@@ -216,11 +221,11 @@ def _notice_once(caps: SandboxCapabilities, emit: EventSink) -> None:
     emit(Notice(level="warning", message=caps.notice))
 
 
-def _decode_exit(rc: int, wrapped: bool) -> tuple[int | None, int | None]:
+def _decode_exit(rc: int) -> tuple[int | None, int | None]:
     if rc < 0:
         return None, -rc
-    # bubblewrap reports a child killed by signal N as exit 128+N, like a shell.
-    if wrapped and 128 < rc < 128 + signal.NSIG:
+    # bubblewrap and the shim report a child killed by signal N as exit 128+N, like a shell.
+    if 128 < rc < 128 + signal.NSIG:
         return None, rc - 128
     return rc, None
 
@@ -287,6 +292,9 @@ def run(
         prefix = _unshare_argv(caps, network, str(cwd), [*binds, private])
         net_isolated = not network and caps.network_isolation
         fs_isolated = caps.fs_isolation
+    else:
+        # No namespaces: still never council as the direct parent of generated code.
+        prefix = _shim(str(cwd), [], confine=False)
 
     notes: list[str] = []
     if not network and not net_isolated:
@@ -340,7 +348,7 @@ def run(
         drained = out.finish(PIPE_DRAIN_S) & err.finish(PIPE_DRAIN_S)
         if not drained:
             notes.append("output pipe held open by an escaped process")
-        exit_code, sig = _decode_exit(rc, wrapped=caps.backend == "bwrap")
+        exit_code, sig = _decode_exit(rc)
         result = CommandResult(
             argv,
             str(cwd),
