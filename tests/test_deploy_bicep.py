@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -282,3 +283,23 @@ def test_a_broken_promise_is_caught(azure_copy: Path, relative, old, new, expect
 
 def test_required_tags_are_the_seed_tags():
     assert REQUIRED_TAGS == {"Project", "Environment", "ServiceName", "Owner"}
+
+
+def test_without_pycep_parsing_says_which_extra_to_install(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from council.errors import ConfigError
+    from council.infra import bicep_policy
+
+    monkeypatch.setitem(sys.modules, "pycep", None)  # as if not installed
+    bicep_policy._parser.cache_clear()
+    bicep_policy._parse_text.cache_clear()
+    source = tmp_path / "x.bicep"
+    source.write_text("param name string\n", encoding="utf-8")
+    try:
+        with pytest.raises(ConfigError) as caught:
+            parse_bicep(source)
+    finally:
+        bicep_policy._parser.cache_clear()
+    assert "pycep-parser" in caught.value.message
+    assert "ai-council[deploy]" in (caught.value.hint or "")

@@ -10,7 +10,7 @@ import os
 import subprocess  # nosec B404 - git diff --stat for `show`, fixed argv
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -26,7 +26,7 @@ from council.config import (
     preset,
     resolve_config,
 )
-from council.errors import CouncilError, UsageError
+from council.errors import CouncilError, UsageError, as_user_error
 
 app = typer.Typer(
     name="council",
@@ -413,6 +413,14 @@ def schema(
 _CLICK_ERRORS = tuple({c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException"})
 
 
+def _exit_with(exc: CouncilError) -> NoReturn:
+    # Messages are plain text: a `[...]` in a path or a YAML key is not rich markup.
+    err_console.print(Text.assemble(("error:", "bold red"), " ", exc.message))
+    if exc.hint:
+        err_console.print(exc.hint, markup=False)
+    sys.exit(exc.exit_code)
+
+
 def main() -> None:
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     try:
@@ -420,11 +428,7 @@ def main() -> None:
         # value instead of exiting, and lets usage errors and CouncilErrors through to here.
         code = app(standalone_mode=False)
     except CouncilError as exc:
-        # Messages are plain text: a `[...]` in a path or a YAML key is not rich markup.
-        err_console.print(Text.assemble(("error:", "bold red"), " ", exc.message))
-        if exc.hint:
-            err_console.print(exc.hint, markup=False)
-        sys.exit(exc.exit_code)
+        _exit_with(exc)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
@@ -434,6 +438,13 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except typer.Abort:
         code = 130
+    except Exception as exc:
+        # A missing folder (`--out /missing/dir/x`), a full disk, a corrupt .council/council.db:
+        # the user fixes these outside council, so a message and exit 2, not a traceback.
+        known = as_user_error(exc)
+        if known is None:
+            raise
+        _exit_with(known)
     if code == 130:
         err_console.print("interrupted; `council resume` continues the run")
     sys.exit(code if isinstance(code, int) else 0)

@@ -5,6 +5,8 @@ The CLI catches `CouncilError` and prints its message: no traceback for anything
 
 from __future__ import annotations
 
+import sys
+
 
 class CouncilError(Exception):
     """Base for errors reported to the user as a message, never a traceback."""
@@ -56,3 +58,44 @@ class LocalModelError(CouncilError):
     """The embedded local model is missing, corrupt, not downloadable or not loadable (exit 2)."""
 
     exit_code = 2
+
+
+class EnvironmentProblem(CouncilError):
+    """The file system or the run database refused (a missing folder, a corrupt database):
+    something the user fixes outside council, reported without a traceback (exit 2)."""
+
+    exit_code = 2
+
+
+# DB-API errors that mean "this database file is not usable", not "council has a bug".
+_DB_BUG_NAMES = frozenset({"IntegrityError", "ProgrammingError", "InterfaceError"})
+
+
+def as_user_error(exc: BaseException) -> CouncilError | None:
+    """The message for an OSError or a database error reaching the CLI, or None for others.
+
+    Nothing is imported here: a database error can only come from modules already loaded.
+    """
+    if isinstance(exc, OSError):
+        where = f"{exc.filename}: " if exc.filename else ""
+        what = exc.strerror or str(exc) or type(exc).__name__
+        return EnvironmentProblem(f"{where}{what}")
+    db_errors = [
+        cls
+        for cls in (
+            getattr(sys.modules.get("sqlalchemy.exc"), "DatabaseError", None),
+            getattr(sys.modules.get("sqlite3"), "DatabaseError", None),
+        )
+        if cls is not None
+    ]
+    if not db_errors or not isinstance(exc, tuple(db_errors)):
+        return None
+    if type(exc).__name__ in _DB_BUG_NAMES:
+        return None
+    cause = getattr(exc, "orig", None) or exc
+    return EnvironmentProblem(
+        f"the council database cannot be used: {str(cause).splitlines()[0]}",
+        hint="If .council/council.db is damaged, move it away "
+        "(mv .council/council.db .council/council.db.bad) and run again: the run history "
+        "starts afresh; the branches council made are untouched.",
+    )

@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from council.errors import BudgetExceeded, ConfigError, ModelError, StructuredOutputError
 from council.events import EventSink, ModelCall, Notice, null_sink
 from council.gateway.cache import ExchangeCache, cache_key
+from council.gateway.litellm_api import answering_model_id
 from council.gateway.pricing import Price, deployment_price, price_map_model
 from council.gateway.router import build_router, litellm_module
 from council.gateway.structured import parse_answer, repair_messages, with_schema_instruction
@@ -244,8 +245,7 @@ class Gateway:
             return self._router
 
     def _answering_deployment(self, response: Any, alias: str) -> dict[str, Any]:
-        hidden = getattr(response, "_hidden_params", None) or {}
-        return self._by_id.get(hidden.get("model_id") or "", self._aliases[alias][0])
+        return self._by_id.get(answering_model_id(response), self._aliases[alias][0])
 
     # -- budget and cost ---------------------------------------------------------------------
     def _reserve(self, alias: str, messages: list[dict], max_tokens: int | None) -> float:

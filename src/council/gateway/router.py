@@ -15,8 +15,9 @@ from types import ModuleType
 from typing import Any
 
 from council.errors import ConfigError
-from council.local.provider import is_local
-from council.local.provider import register as register_local_provider
+from council.gateway.litellm_api import register_custom_provider, retry_after_s, router_class
+from council.local.provider import PROVIDER, is_local
+from council.local.provider import handler as local_handler
 
 # Council-only keys in router_settings; everything else goes to litellm.Router unchanged.
 BACKOFF_KEY = "backoff"
@@ -74,11 +75,8 @@ def litellm_module() -> ModuleType:
 def build_router(model_list: list[dict[str, Any]], settings: dict[str, Any]) -> Any:
     """A litellm.Router over `model_list`, with council's defaults and backoff."""
     litellm_module()
-    from litellm import Router
-
     if any(is_local(str(d.get("litellm_params", {}).get("model", ""))) for d in model_list):
-        register_local_provider()
-    from litellm.utils import _get_retry_after_from_exception_header
+        register_custom_provider(PROVIDER, local_handler)
 
     settings = dict(settings)
     settings.setdefault("num_retries", DEFAULT_NUM_RETRIES)
@@ -92,24 +90,19 @@ def build_router(model_list: list[dict[str, Any]], settings: dict[str, Any]) -> 
         settings.pop(BACKOFF_KEY, None), float(settings.get("retry_after", 0) or 0)
     )
 
-    class CouncilRouter(Router):
-        def _time_to_sleep_before_retry(
-            self,
-            e: Exception,
-            remaining_retries: int,
-            num_retries: int,
-            healthy_deployments: list | None = None,
-            all_deployments: list | None = None,
-        ) -> float:
-            # Another healthy deployment in the group: switch to it at once (LiteLLM's rule).
-            if (all_deployments is None or len(all_deployments) != 1) and healthy_deployments:
-                return 0.0
-            headers = getattr(e, "litellm_response_headers", None)
-            if headers is None:
-                headers = getattr(getattr(e, "response", None), "headers", None)
-            hint = _get_retry_after_from_exception_header(headers) if headers else None
-            return backoff.delay(max(0, num_retries - remaining_retries), hint)
+    def sleep(
+        e: Exception,
+        remaining_retries: int,
+        num_retries: int,
+        healthy_deployments: list | None,
+        all_deployments: list | None,
+    ) -> float:
+        # Another healthy deployment in the group: switch to it at once (LiteLLM's rule).
+        if (all_deployments is None or len(all_deployments) != 1) and healthy_deployments:
+            return 0.0
+        return backoff.delay(max(0, num_retries - remaining_retries), retry_after_s(e))
 
+    CouncilRouter = router_class(sleep)
     try:
         return CouncilRouter(model_list=model_list, **settings)
     except TypeError as exc:

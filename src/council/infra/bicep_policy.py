@@ -2,7 +2,8 @@
 
 Every check returns a list of violations (plain sentences naming the file and resource); an
 empty list means the promise holds. Bicep is parsed with pycep-parser (the parser checkov uses),
-imported only when a file is parsed.
+imported only when a file is parsed; it is the `deploy` extra, and without it parsing
+is a ConfigError that says how to install it.
 
 Promises:
 - Key Vault, storage, container registry and AI workspaces deny public network access, and each
@@ -21,6 +22,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from council.errors import ConfigError
 
 REQUIRED_TAGS = frozenset({"Project", "Environment", "ServiceName", "Owner"})
 
@@ -52,13 +55,21 @@ def parse_bicep(path: Path) -> dict[str, Any]:
     text = path.read_text(encoding="utf-8")
     try:
         return copy.deepcopy(_parse_text(text))
+    except ConfigError:
+        raise
     except Exception as exc:  # lark raises several error types; all mean "does not parse"
         raise ValueError(f"{path}: does not parse: {str(exc).splitlines()[0]}") from None
 
 
 @functools.lru_cache(maxsize=1)
 def _parser() -> Any:
-    from pycep import BicepParser
+    try:
+        from pycep import BicepParser
+    except ImportError as exc:  # an optional extra: the core install does not need Bicep
+        raise ConfigError(
+            "checking Bicep files needs pycep-parser, which is not installed",
+            hint='Install it with: pip install "ai-council[deploy]"',
+        ) from exc
 
     return BicepParser()  # building the grammar takes a second: once per process
 

@@ -8,7 +8,6 @@ llama.cpp grammar, so structured answers always parse.
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 from council.errors import LocalModelError
@@ -16,7 +15,6 @@ from council.local.engine import LocalEngine
 from council.local.files import model_file, resolve_model
 
 PROVIDER = "council-local"
-_registered = threading.Lock()
 
 
 def is_local(model: str) -> bool:
@@ -87,18 +85,6 @@ def _handler_class() -> type:
     return LocalLLM
 
 
-def register() -> None:
-    """Add the provider to LiteLLM's custom provider map (once per process)."""
-    import litellm
-
-    with _registered:
-        if any(item.get("provider") == PROVIDER for item in litellm.custom_provider_map):
-            return
-        litellm.custom_provider_map = [
-            *litellm.custom_provider_map,
-            {"provider": PROVIDER, "custom_handler": _handler_class()()},
-        ]
-        # LiteLLM reads the map into its provider list when a call is set up.
-        from litellm.utils import custom_llm_setup
-
-        custom_llm_setup()
+def handler() -> Any:
+    """The CustomLLM that answers `council-local/*` (the gateway registers it with LiteLLM)."""
+    return _handler_class()()
