@@ -1,8 +1,9 @@
 """The command policy: every command a model proposes is parsed and checked against a deny list.
 
-Matching is on the parsed command, never on a substring of the raw text: the line is split like a
-POSIX shell does (quotes, escapes, `;` `&&` `||` `|` `&`, subshells, redirections, `$(...)`,
-backticks, process substitution), wrappers are unwrapped (`sudo`, `env X=1`, `nohup`, `timeout`,
+Matching is on the parsed command, never on a substring of the raw text: the line is parsed by
+tree-sitter-bash (shell_syntax.py: quotes, escapes, `;` `&&` `||` `|` `&`, subshells, compound
+commands, redirections, heredocs, `$(...)`, backticks, process substitution), wrappers are
+unwrapped (`sudo`, `env X=1`, `nohup`, `timeout`,
 `xargs`, `bash -c "..."`, `eval`), and the rules look at the program (`/bin/rm` is `rm`) and its
 parsed arguments. So `echo "rm -rf /"` is allowed and `sudo /bin/rm -r -f /` is not. A command that
 cannot be parsed, or whose program comes from an unknown variable, is denied: it cannot be checked.
@@ -14,7 +15,9 @@ import fnmatch
 import posixpath
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+from council.recovery.shell_syntax import ParseError, Simple, Word, command_words, parse
 
 # Seed 004's `safety.forbidden_commands`; council.yaml's deny list adds to these.
 DEFAULT_DENY: tuple[str, ...] = ("rm -rf /", "kubectl delete namespace", "az group delete")
@@ -57,257 +60,6 @@ class PolicyDecision:
     rule: str = ""
     reason: str = ""
     command: str = ""  # the part of the line the rule refused (a sub-command, after unwrapping)
-
-
-# -- lexing ----------------------------------------------------------------------------------
-
-
-class ParseError(ValueError):
-    """The command line is not something a shell would accept (unbalanced quotes, ...)."""
-
-
-@dataclass
-class Word:
-    text: str
-    quoted: bool = False
-    subs: list[str] = field(default_factory=list)  # $(...), `...`, <(...) bodies: run too
-    has_var: bool = False  # an unquoted or double-quoted $NAME / ${NAME}
-
-
-@dataclass
-class Op:
-    text: str
-
-
-_OPERATORS = ("&&", "||", ";;", "|&", "&>>", "&>", ">>", "<<<", "<<", ">&", "<&", ">|", ";", "|",
-              "&", "(", ")", "<", ">", "\n")  # fmt: skip
-
-
-def _read_balanced(text: str, i: int) -> tuple[str, int]:
-    """Body of `$(`...`)` starting at `i` (just after the open paren), and the index after `)`."""
-    depth, j, n = 1, i, len(text)
-    while j < n:
-        ch = text[j]
-        if ch == "\\":
-            j += 2
-            continue
-        if ch == "'":
-            end = text.find("'", j + 1)
-            if end == -1:
-                raise ParseError("unterminated single quote")
-            j = end + 1
-            continue
-        if ch == '"':
-            _body, j = _read_double(text, j + 1, [])
-            continue
-        if ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-            if depth == 0:
-                return text[i:j], j + 1
-        j += 1
-    raise ParseError("unterminated $(")
-
-
-def _read_double(text: str, i: int, subs: list[str]) -> tuple[str, int]:
-    """A double-quoted string from `i`: its text (escapes applied) and the index after `"`."""
-    out: list[str] = []
-    n = len(text)
-    while i < n:
-        ch = text[i]
-        if ch == '"':
-            return "".join(out), i + 1
-        if ch == "\\" and i + 1 < n and text[i + 1] in '$`"\\\n':
-            out.append(text[i + 1])
-            i += 2
-            continue
-        if text.startswith("$(", i) and not text.startswith("$((", i):
-            body, i = _read_balanced(text, i + 2)
-            subs.append(body)
-            out.append("$(" + body + ")")
-            continue
-        if ch == "`":
-            end = text.find("`", i + 1)
-            if end == -1:
-                raise ParseError("unterminated backtick")
-            subs.append(text[i + 1 : end])
-            out.append(text[i : end + 1])
-            i = end + 1
-            continue
-        out.append(ch)
-        i += 1
-    raise ParseError("unterminated double quote")
-
-
-_ANSI_C = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", "'": "'", '"': '"', "a": "\a", "e": "\x1b"}
-
-
-def tokenize(text: str) -> list[Word | Op]:
-    """Split a command line into words and operators the way a POSIX shell would."""
-    tokens: list[Word | Op] = []
-    word: Word | None = None
-    i, n = 0, len(text)
-
-    def current() -> Word:
-        nonlocal word
-        if word is None:
-            word = Word("")
-        return word
-
-    def finish() -> None:
-        nonlocal word
-        if word is not None:
-            tokens.append(word)
-            word = None
-
-    while i < n:
-        ch = text[i]
-        if ch in " \t\r":
-            finish()
-            i += 1
-        elif ch == "#" and word is None:
-            end = text.find("\n", i)
-            i = n if end == -1 else end
-        elif ch == "\\":
-            if i + 1 < n and text[i + 1] == "\n":
-                i += 2  # line continuation
-                continue
-            if i + 1 >= n:
-                raise ParseError("trailing backslash")
-            w = current()
-            w.text += text[i + 1]
-            w.quoted = True
-            i += 2
-        elif ch == "'":
-            end = text.find("'", i + 1)
-            if end == -1:
-                raise ParseError("unterminated single quote")
-            w = current()
-            w.text += text[i + 1 : end]
-            w.quoted = True
-            i = end + 1
-        elif text.startswith("$'", i):
-            j, out = i + 2, []
-            while j < n and text[j] != "'":
-                if text[j] == "\\" and j + 1 < n:
-                    out.append(_ANSI_C.get(text[j + 1], text[j + 1]))
-                    j += 2
-                else:
-                    out.append(text[j])
-                    j += 1
-            if j >= n:
-                raise ParseError("unterminated $'")
-            w = current()
-            w.text += "".join(out)
-            w.quoted = True
-            i = j + 1
-        elif ch == '"':
-            w = current()
-            body, i = _read_double(text, i + 1, w.subs)
-            w.has_var = w.has_var or bool(re.search(r"\$\{?[A-Za-z_]", body))
-            w.text += body
-            w.quoted = True
-        elif text.startswith("$((", i):
-            end = text.find("))", i)
-            if end == -1:
-                raise ParseError("unterminated $((")
-            current().text += text[i : end + 2]
-            i = end + 2
-        elif text.startswith("$(", i):
-            body, j = _read_balanced(text, i + 2)
-            w = current()
-            w.subs.append(body)
-            w.text += text[i:j]
-            i = j
-        elif ch == "`":
-            end = text.find("`", i + 1)
-            if end == -1:
-                raise ParseError("unterminated backtick")
-            w = current()
-            w.subs.append(text[i + 1 : end])
-            w.text += text[i : end + 1]
-            i = end + 1
-        elif text.startswith(("<(", ">("), i) and word is None:
-            body, j = _read_balanced(text, i + 2)
-            w = current()
-            w.subs.append(body)
-            w.text += text[i:j]
-            i = j
-        elif (
-            ch == "$"
-            and i + 1 < n
-            and (text[i + 1] == "{" or text[i + 1].isalpha() or text[i + 1] == "_")
-        ):
-            match = re.match(r"\$(?:\{[^}]*\}|[A-Za-z_]\w*)", text[i:])
-            assert match is not None
-            w = current()
-            w.text += match.group(0)
-            w.has_var = True
-            i += len(match.group(0))
-        else:
-            op = next((o for o in _OPERATORS if text.startswith(o, i)), None)
-            if op is None:
-                current().text += ch
-                i += 1
-                continue
-            # `2>file`, `2>&1`: a file-descriptor number glued to a redirection is not a word.
-            if op[0] in "<>" and word is not None and word.text.isdigit() and not word.quoted:
-                word = None
-            elif op == "&" and word is not None and text.startswith(">", i + 1):
-                pass
-            finish()
-            tokens.append(Op(op))
-            i += len(op)
-    finish()
-    return tokens
-
-
-@dataclass
-class Simple:
-    """One simple command: its words and the files its redirections read or write."""
-
-    words: list[Word]
-    reads: list[Word] = field(default_factory=list)
-    writes: list[Word] = field(default_factory=list)
-
-
-def split_commands(tokens: list[Word | Op]) -> list[list[Simple]]:
-    """Pipelines of simple commands, in order (`;`, `&&`, `||`, `&`, newlines and parentheses
-    separate pipelines; `|` and `|&` join the stages of one)."""
-    pipelines: list[list[Simple]] = []
-    stages: list[Simple] = []
-    cmd = Simple([])
-    pending: str | None = None
-    for token in tokens:
-        if isinstance(token, Word):
-            if pending is not None:
-                (cmd.reads if pending.startswith("<") else cmd.writes).append(token)
-                pending = None
-            else:
-                cmd.words.append(token)
-            continue
-        op = token.text
-        if op in ("<", "<<<", "<&", ">", ">>", ">|", "&>", "&>>", ">&"):
-            pending = "<" if op in ("<", "<&") else ">" if op != "<<<" else "<<<"
-            if op == "<<<":
-                pending = "<<<"
-            continue
-        if op == "<<":
-            pending = "<<"  # the heredoc delimiter word
-            continue
-        if pending in ("<<", "<<<"):
-            pending = None
-        if op in ("|", "|&"):
-            stages.append(cmd)
-            cmd = Simple([])
-            continue
-        stages.append(cmd)
-        pipelines.append([s for s in stages if s.words or s.reads or s.writes])
-        stages, cmd = [], Simple([])
-    stages.append(cmd)
-    pipelines.append([s for s in stages if s.words or s.reads or s.writes])
-    return [p for p in pipelines if p]
 
 
 # -- unwrapping ------------------------------------------------------------------------------
@@ -417,6 +169,10 @@ def _unwrap(simple: Simple, ctx: _Context) -> list[Command]:
     if words[0].text.endswith("()") or (len(words) > 1 and words[1].text == "()"):
         return []  # a function definition header
     head = words[0]
+    if head.subs and not head.has_var:
+        # `$(which rm) -rf /`: refused by the last rule, so that a wrapper's own rule (a
+        # download run by `bash -c "$(curl ...)"`) names the real danger first.
+        return [Command(head.text, words[1:], simple, text)]
     if head.has_var:
         raise _Denied(
             "indirect-program",
@@ -433,7 +189,7 @@ def _unwrap(simple: Simple, ctx: _Context) -> list[Command]:
         j += positional_values
         if j >= len(args):
             return [Command(program, args, simple, text)]
-        return _unwrap(Simple(args[j:], simple.reads, simple.writes), ctx)
+        return _unwrap(simple.with_words(args[j:]), ctx)
     if program == "env":
         j = 0
         while j < len(args):
@@ -441,23 +197,25 @@ def _unwrap(simple: Simple, ctx: _Context) -> list[Command]:
             if a in ("-u", "--unset", "-C", "--chdir"):
                 j += 2
             elif a in ("-S", "--split-string") and j + 1 < len(args):
-                inner = tokenize(args[j + 1].text)
-                split = [t for t in inner if isinstance(t, Word)] + args[j + 2 :]
-                return _unwrap(Simple(split, simple.reads, simple.writes), ctx)
+                inner = _parse_or_deny(args[j + 1].text)
+                split = [w for pipeline in inner for s in pipeline for w in s.words]
+                return _unwrap(simple.with_words(split + args[j + 2 :]), ctx)
             elif a.startswith("-") or _ASSIGN.match(a):
                 j += 1
             else:
                 break
         if j >= len(args):
             return [Command(program, args, simple, text)]
-        return _unwrap(Simple(args[j:], simple.reads, simple.writes), ctx)
+        return _unwrap(simple.with_words(args[j:]), ctx)
     if program == "command" and args and args[0].text in ("-v", "-V"):
         return []  # looks a name up, runs nothing
     if program == "command":
         j = _skip_options(args, frozenset())
-        return _unwrap(Simple(args[j:], simple.reads, simple.writes), ctx) if j < len(args) else []
+        return _unwrap(simple.with_words(args[j:]), ctx) if j < len(args) else []
     found = [Command(program, args, simple, text)]
     script = _shell_script(program, args)
+    if script is None and program in SHELLS and simple.stdin is not None:
+        script = simple.stdin  # `bash <<EOF ... EOF`, `sh <<< "..."`: the input is the script
     if script is not None:
         found += _commands_in(script, ctx)
     if program == "eval" and args:
@@ -499,15 +257,15 @@ def _commands_in(script: str, ctx: _Context) -> list[Command]:
         raise _Denied("too-deep", "commands nested too deeply to check", script)
     inner = _Context(ctx.extra_deny, ctx.protected, dict(ctx.variables), ctx.depth + 1)
     out: list[Command] = []
-    for pipeline in split_commands(_tokenize_or_deny(script)):
+    for pipeline in _parse_or_deny(script):
         for simple in pipeline:
             out += _unwrap(simple, inner)
     return out
 
 
-def _tokenize_or_deny(text: str) -> list[Word | Op]:
+def _parse_or_deny(text: str) -> list[list[Simple]]:
     try:
-        return tokenize(text)
+        return parse(text)
     except ParseError as exc:
         raise _Denied("unparsable", f"the command cannot be parsed ({exc})", text) from exc
 
@@ -799,6 +557,12 @@ def _rule_deny_list(cmd: Command, ctx: _Context) -> tuple[str, str] | None:
     return None
 
 
+def _rule_substituted_program(cmd: Command) -> tuple[str, str] | None:
+    if "$(" in cmd.program or "`" in cmd.program:
+        return "indirect-program", f"the program {cmd.program!r} is computed: it cannot be checked"
+    return None
+
+
 _Rule = Callable[[Command, _Context], "tuple[str, str] | None"]
 _RULES: tuple[_Rule, ...] = (
     lambda c, _x: _rule_rm(c),
@@ -810,6 +574,7 @@ _RULES: tuple[_Rule, ...] = (
     lambda c, _x: _rule_credentials(c),
     _rule_download_exec,
     _rule_deny_list,
+    lambda c, _x: _rule_substituted_program(c),
 )
 
 
@@ -825,13 +590,21 @@ def _check_pipeline(pipeline: list[Simple], ctx: _Context) -> None:
                 for body in word.subs:
                     _check_text(body, ctx)
     for simple in pipeline:
-        for word in simple.reads + simple.writes:
+        # Substitutions run wherever they are: in `X=$(...)` too, which runs no program.
+        for word in simple.words + simple.reads + simple.writes:
             for body in word.subs:
                 _check_text(body, ctx)
     # A download piped into an interpreter: `curl -s URL | sudo bash`.
     downloaded = False
     for index, commands in enumerate(stages):
         programs = [c.program.lower() for c in commands]
+        if index > 0 and commands:
+            first = commands[0]
+            reads_stdin = _shell_script(first.program, first.args) is None
+            if first.program in SHELLS and reads_stdin:
+                for earlier in pipeline[:index]:  # `cat <<EOF | sh`: the heredoc is the script
+                    if earlier.stdin is not None:
+                        _check_text(earlier.stdin, ctx)
         if downloaded and index > 0 and commands:
             first = commands[0]
             reads_stdin = _shell_script(first.program, first.args) is None
@@ -848,7 +621,7 @@ def _check_text(text: str, ctx: _Context) -> None:
     if ctx.depth >= MAX_DEPTH:
         raise _Denied("too-deep", "commands nested too deeply to check", text)
     inner = _Context(ctx.extra_deny, ctx.protected, ctx.variables, ctx.depth + 1)
-    for pipeline in split_commands(_tokenize_or_deny(text)):
+    for pipeline in _parse_or_deny(text):
         _check_pipeline(pipeline, inner)
 
 
@@ -870,7 +643,7 @@ def check(
     parsed: list[list[str]] = []
     for entry in entries:
         try:
-            words = [t.text for t in tokenize(entry) if isinstance(t, Word)]
+            words = command_words(entry)
         except ParseError:
             continue
         if words:
