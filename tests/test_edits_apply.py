@@ -340,3 +340,24 @@ def test_feedback_only_mentions_applied_files_when_there_are_some(tmp_path: Path
     assert message.startswith("Some of your edits were not applied.")
     assert "already hold your changes" not in message
     assert "Do not resend" not in message
+
+
+def test_an_edit_of_the_last_line_follows_the_answer_s_final_newline(tmp_path: Path) -> None:
+    # The file has no final newline; the answer's REPLACE text ends its last line with one.
+    root = _repo(tmp_path, {"Calc.java": "class Calc {\n    int one() { return 1; }\n}"})
+    answer = (
+        "Calc.java\n```java\n<<<<<<< SEARCH\n    int one() { return 1; }\n}\n=======\n"
+        "    int one() { return 1; }\n    int two() { return 2; }\n}\n>>>>>>> REPLACE\n```\n"
+    )
+    result = _apply(root, answer)
+    assert result.ok, feedback_for(result)
+    assert (root / "Calc.java").read_text() == (
+        "class Calc {\n    int one() { return 1; }\n    int two() { return 2; }\n}\n"
+    )
+    # A REPLACE text without a final newline is followed too, and so is deleting the tail.
+    root = _repo(tmp_path / "b", {"a.txt": "a\nb\n"})
+    assert apply_edits(root, [_sr("a.txt", "b\n", "B")], EditPolicy()).ok
+    assert (root / "a.txt").read_text() == "a\nB"
+    root = _repo(tmp_path / "c", {"a.txt": "a\nb"})
+    assert apply_edits(root, [_sr("a.txt", "b\n", "")], EditPolicy()).ok
+    assert (root / "a.txt").read_text() == "a\n"

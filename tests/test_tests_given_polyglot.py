@@ -164,3 +164,35 @@ def test_wrong_answer_then_fix_takes_two_iterations(exercise, tmp_path, model_se
     phases = {e.phase: e for e in events if e.kind == "tests_reported"}
     assert phases["iteration-1"].failed == 1 and phases["iteration-1"].passed == 3
     assert phases["iteration-2"].failed == 0 and phases["iteration-2"].passed == 4
+
+
+@pytest.mark.slow
+def test_java_tests_that_need_an_absent_library_stop_naming_it(tmp_path, model_server):
+    """No test compiles because Gson is not in the project: that is not missing feature code,
+    and no Builder call can fix it; the run stops saying what to add and where."""
+    tests = (
+        JAVA.files[JAVA.tests]
+        .replace(
+            "import org.junit.jupiter.api.Test;\n",
+            "import org.junit.jupiter.api.Test;\nimport com.google.gson.Gson;\n",
+        )
+        .replace(
+            "    @Test void divisibleBy400()",
+            '    @Test void asJson() { assertEquals("true", new Gson().toJson(Leap.isLeap(2000))); }\n'
+            "    @Test void divisibleBy400()",
+        )
+    )
+    exercise = Exercise(**{**JAVA.__dict__, "files": {**JAVA.files, JAVA.tests: tests}})
+    repo = _repo(tmp_path, exercise)
+    model_server.script("pacer", PLAN)
+    model_server.script("maven", CONTEXT)
+    events: list = []
+    outcome = _run(repo, model_server, exercise, events)
+
+    assert outcome.status == "failed"
+    assert "package com.google.gson does not exist" in outcome.reason
+    assert "a library this project does not have" in outcome.reason
+    assert "lib/ (lib/*.jar is on the test classpath)" in outcome.reason
+    assert not model_server.requests_for("builder")
+    red = next(e for e in events if e.kind == "tests_reported" and e.phase == "red-1")
+    assert red.passed == 0 and red.errors >= 1

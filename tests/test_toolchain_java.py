@@ -613,3 +613,147 @@ def test_maven_project_gives_the_same_report_whichever_way_it_runs(
     report = toolchain.run_tests(root, env)
     assert [c.id for c in report.collection_errors] == [f"{MAIN}:5"]
     assert "';' expected" in report.collection_errors[0].message
+
+
+# --- Gradle wrapper that cannot start ------------------------------------------------------
+
+# What `gradle wrapper` writes, cut to its last line: start the wrapper jar with java. A
+# checkout that lost gradle-wrapper.jar (or never ran `gradle wrapper`) fails right there.
+GRADLEW = """#!/bin/sh
+APP_HOME=$(cd "$(dirname "$0")" && pwd -P)
+exec java -classpath "$APP_HOME/gradle/wrapper/gradle-wrapper.jar" \\
+    org.gradle.wrapper.GradleWrapperMain "$@"
+"""
+BUILD_GRADLE = """
+    plugins { id 'java' }
+    repositories { mavenCentral() }
+    dependencies { testImplementation 'org.junit.jupiter:junit-jupiter:5.10.2' }
+    test { useJUnitPlatform() }
+"""
+
+
+def gradle_project(root: Path, *, executable: bool) -> Path:
+    make_project(
+        root, {"build.gradle": BUILD_GRADLE, "gradlew": GRADLEW, MAIN: CALC, TEST: JUNIT5_TEST}
+    )
+    os.chmod(root / "gradlew", 0o755 if executable else 0o644)
+    return root
+
+
+def test_a_gradle_wrapper_that_cannot_start_means_no_gradle(
+    tmp_path: Path, cache_dir: Path
+) -> None:
+    root = gradle_project(tmp_path / "p", executable=True)
+    home = tmp_path / "gradle-home"
+    home.mkdir()
+    toolchain = JavaToolchain(gradle_home=home)
+
+    env, events = prepared(toolchain, root, cache_dir)
+
+    assert env.build_tool == "javac"
+    probes = [e for e in events if isinstance(e, CommandRun)]
+    assert [p.argv[0] for p in probes] == ["./gradlew"]
+    (notice,) = [e for e in events if isinstance(e, Notice)]
+    assert "Gradle cannot run this project's tests here (gradlew could not start" in notice.message
+    assert "GradleWrapperMain" in notice.message
+    report = toolchain.run_tests(root, env)
+    assert (report.passed, report.failed, report.errors) == (1, 1, 1)
+    # The cached verdict carries its reason; the next prepare reads it instead of probing.
+    verdict = (cache_dir / "java" / f"{env.key}.json").read_text()
+    assert "could not start" in verdict
+    again, events = prepared(toolchain, root, cache_dir)
+    assert again.build_tool == "javac" and not [e for e in events if isinstance(e, CommandRun)]
+    assert "could not start" in next(e for e in events if isinstance(e, Notice)).message
+
+
+def test_no_exec_bit_or_no_gradle_home_falls_back_without_a_probe(
+    tmp_path: Path, cache_dir: Path
+) -> None:
+    assert shutil.which("gradle") is None  # else an installed gradle stands in for the wrapper
+    root = gradle_project(tmp_path / "p", executable=False)
+    home = tmp_path / "gradle-home"
+    home.mkdir()
+    env, events = prepared(JavaToolchain(gradle_home=home), root, cache_dir)
+    assert env.build_tool == "javac" and not [e for e in events if isinstance(e, CommandRun)]
+    assert "./gradlew is not executable" in next(e for e in events if isinstance(e, Notice)).message
+
+    # Giving it the exec bit changes what the verdict depends on: probed again.
+    os.chmod(root / "gradlew", 0o755)
+    again, events = prepared(JavaToolchain(gradle_home=home), root, cache_dir)
+    assert again.key != env.key and [e for e in events if isinstance(e, CommandRun)]
+
+    # A fresh machine: no Gradle user home at all.
+    fresh = tmp_path / "no-such-home"
+    env, events = prepared(JavaToolchain(gradle_home=fresh), root, cache_dir)
+    assert env.build_tool == "javac"
+    (notice,) = [e for e in events if isinstance(e, Notice)]
+    assert f"no Gradle user home at {fresh}" in notice.message
+
+
+def test_a_cached_verdict_without_its_reason_is_probed_again(
+    tmp_path: Path, cache_dir: Path
+) -> None:
+    root = gradle_project(tmp_path / "p", executable=True)
+    home = tmp_path / "gradle-home"
+    home.mkdir()
+    toolchain = JavaToolchain(gradle_home=home)
+    env, _ = prepared(toolchain, root, cache_dir)
+    # What older versions cached after a wrapper failed to start: "gradle", no reason.
+    (cache_dir / "java" / f"{env.key}.json").write_text('{"build_tool": "gradle", "reason": ""}')
+
+    again, events = prepared(toolchain, root, cache_dir)
+
+    assert again.build_tool == "javac" and [e for e in events if isinstance(e, CommandRun)]
+
+
+# --- a red start: missing feature code or a missing library ----------------------------------
+
+
+def test_an_absent_library_is_told_apart_from_missing_feature_code(
+    tmp_path: Path, cache_dir: Path, toolchain: JavaToolchain
+) -> None:
+    root = make_project(
+        tmp_path / "p",
+        {
+            "pom.xml": POM,
+            "src/main/java/com/example/users/User.java": "package com.example.users;\n"
+            "public class User {}\n",
+            "src/test/java/com/example/profile/ProfileTest.java": """
+                package com.example.profile;
+
+                import com.example.profile.view.ProfileView;
+                import com.fasterxml.jackson.databind.ObjectMapper;
+                import org.joda.time.LocalDate;
+                import org.junit.jupiter.api.Test;
+
+                class ProfileTest {
+                    @Test
+                    void renders() throws Exception {
+                        new ObjectMapper().writeValueAsString(ProfileView.of(LocalDate.now()));
+                    }
+                }
+            """,
+        },
+    )
+    env, _ = prepared(JavaToolchain(use_build_tool=False), root, cache_dir)
+
+    report = toolchain.run_tests(root, env)
+
+    kinds = {
+        c.message.split(" (")[0]: toolchain.classify_collection_error(c)
+        for c in report.collection_errors
+        if c.message.startswith("package ")
+    }
+    assert kinds == {
+        "package com.example.profile.view does not exist": "missing_code",
+        "package com.fasterxml.jackson.databind does not exist": "missing_library",
+        "package org.joda.time does not exist": "missing_library",
+    }
+    jackson = next(c for c in report.collection_errors if "jackson" in c.message)
+    assert "add a <dependency> for com.fasterxml.jackson.databind to pom.xml" in jackson.message
+    # The summary counts what did not compile: never "0 passed, 0 failed, 0 errors".
+    broken = len(report.collection_errors)
+    assert broken >= 3
+    assert report.brief_counts() == (
+        f"0 passed, 0 failed, {broken} errors ({broken} did not compile or collect)"
+    )

@@ -85,9 +85,18 @@ class _NotApplied(Exception):
 def _locate(
     lines: list[str], search: list[str], replace: list[str], path: str, what: str
 ) -> list[str]:
+    return _replace_at(lines, _match(lines, search, replace, path, what))
+
+
+def _replace_at(lines: list[str], found: Match) -> list[str]:
+    return lines[: found.start] + found.replacement + lines[found.end :]
+
+
+def _match(lines: list[str], search: list[str], replace: list[str], path: str, what: str) -> Match:
+    """Where `search` sits in `lines`; _NotApplied (with the closest text) when nowhere or twice."""
     found = find(lines, search, replace)
     if isinstance(found, Match):
-        return lines[: found.start] + found.replacement + lines[found.end :]
+        return found
     text = _join(search, True)
     if isinstance(found, Ambiguous):
         where = ", ".join(str(s + 1) for s in found.starts)
@@ -120,7 +129,13 @@ def _search_replace(state: _File, edit: FileEdit, path: str) -> str:
             search=_join(search, True),
         )
     lines, trailing = _split(state.text)
-    return _join(_locate(lines, search, replace, path, "The SEARCH text"), trailing)
+    found = _match(lines, search, replace, path, "The SEARCH text")
+    if found.end == len(lines):
+        # The edit rewrites the file's last line: its end is the answer's text, not the file's
+        # (a REPLACE section's lines end with a newline even where the old last line had none).
+        replaced = _lf(edit.replace)
+        trailing = replaced.endswith("\n") or not replaced
+    return _join(_replace_at(lines, found), trailing)
 
 
 def _apply_hunk(lines: list[str], hunk: Hunk, path: str, label: str) -> list[str]:
@@ -144,7 +159,7 @@ def _apply_hunk(lines: list[str], hunk: Hunk, path: str, label: str) -> list[str
                 continue
             found = find(lines, trimmed.before, trimmed.after)
             if isinstance(found, Match):
-                return lines[: found.start] + found.replacement + lines[found.end :]
+                return _replace_at(lines, found)
         raise
 
 

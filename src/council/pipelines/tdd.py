@@ -96,9 +96,7 @@ class _Stop(Exception):
 
 
 def _counts(report: TestReport) -> str:
-    return f"{report.passed} passed, {report.failed} failed, {report.errors} errors" + (
-        ", timed out" if report.timed_out else ""
-    )
+    return report.brief_counts()
 
 
 def _all_counts(results: list[tuple[Track, TestReport]]) -> str:
@@ -686,6 +684,13 @@ class TddPipeline:
                 f"Your tests are broken themselves: {broken[0].id}: {broken[0].message} (they "
                 "fail for a reason inside the test file, not because the feature is missing)\n"
                 f"{details}"
+            )
+        # A library the project lacks: no code the council writes makes these tests compile.
+        needs = [c for c in report.collection_errors if track.classify(c) == "missing_library"]
+        if needs:
+            return (
+                f"The tests need {needs[0].message} ({needs[0].id}); add it to the project, or "
+                "write tests that use only what the project already has"
             )
         if report.timed_out:
             return "Your tests hung until the time limit. Tests must finish quickly."

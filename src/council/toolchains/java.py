@@ -29,6 +29,7 @@ from council.toolchains.java_env import (
     JavaEnv,
     build_output_dirs,
     build_tool_env,
+    cannot_start,
     fallback_notice,
     first_offline_line,
     is_offline_failure,
@@ -36,11 +37,13 @@ from council.toolchains.java_env import (
     prepare_java_env,
     project_jars,
     remove_new_build_output,
+    start_failure,
 )
 from council.toolchains.java_errors import (
     CompileErrorKind,
     classify_compile_error,
     is_java_test_path,
+    mark_missing_libraries,
     parse_compile_errors,
 )
 from council.toolchains.junit import JUnitError, parse_junit
@@ -256,6 +259,7 @@ class JavaToolchain:
             if result.exit_code == 0:
                 return _Compiled(out, errors, excluded, result)
             found = parse_compile_errors(result.output, root)
+            mark_missing_libraries(found, root, own_packages(root, sources))
             errors += found
             if not found:
                 errors.append(_unparsed_compile_failure(result))
@@ -374,9 +378,15 @@ class JavaToolchain:
         finally:
             remove_new_build_output(root, existed)
         errors = [] if cases else parse_compile_errors(result.output, root)
-        if not cases and not errors and not result.ok and is_offline_failure(result.output):
+        mark_missing_libraries(errors, root, own_packages(root, sources))
+        if not cases and not errors and cannot_start(result, root):
+            # It resolved nothing offline, or never started (a wrapper that lost its exec bit
+            # or its Gradle since the probe): no build tool, so javac runs the tests.
             tool = "maven" if maven else "gradle"
-            reason = f"offline build failed: {first_offline_line(result.output)}"
+            if is_offline_failure(result.output):
+                reason = f"offline build failed: {first_offline_line(result.output)}"
+            else:
+                reason = f"{Path(argv[0]).name} could not start: {start_failure(result)}"
             emit(Notice(level="warning", message=fallback_notice(tool, reason)))
             return None
         return _report(result, cases, errors, start)
@@ -399,6 +409,12 @@ def java_sources(root: Path) -> JavaSources:
             continue  # tests run on the class path, where a module descriptor does not compile
         (tests if is_java_test_path(rel) else main).append(rel)
     return JavaSources(sorted(main), sorted(tests))
+
+
+def own_packages(root: Path, sources: JavaSources) -> set[str]:
+    """The packages the project's own .java files declare."""
+    names = (class_name(root, rel) for rel in [*sources.main, *sources.tests])
+    return {name.rpartition(".")[0] for name in names if "." in name}
 
 
 def class_name(root: Path, rel: str) -> str:

@@ -20,9 +20,10 @@ from pathlib import Path
 
 from council.errors import ToolchainError
 from council.events import EventSink, Notice, null_sink
-from council.sandbox import Limits, run
+from council.sandbox import CommandResult, Limits, run
+from council.toolchains.java_errors import parse_compile_errors
 
-ENV_FORMAT = 1  # bump when the cached verdict's shape changes
+ENV_FORMAT = 2  # bump when the cached verdict's shape changes
 PROBE_TIMEOUT_S = 300.0
 DEFAULT_JAVA_LIB = Path("/usr/share/java")  # where Debian's Java packages put their jars
 LAUNCHER_JAR = "junit-platform-console-standalone.jar"
@@ -118,11 +119,11 @@ def prepare_java_env(
         raise ToolchainError("java not found (install a JDK 17+, e.g. apt-get install default-jdk)")
     jdk_home = str(Path(os.path.realpath(javac)).parent.parent)
     tool = build_tool_of(root) if use_build_tool else ""
-    command, home = _build_command(root, tool, maven_repo, gradle_home)
+    command, home, missing = _build_command(root, tool, maven_repo, gradle_home)
     key = _env_key(root, javac, tool, command, home, java_lib)
     verdict = _cached_verdict(cache_dir, key)
     if tool and verdict is None:
-        verdict = _probe(root, tool, command, home, jdk_home, limits, emit)
+        verdict = _probe(root, tool, command, home, jdk_home, limits, emit, missing)
         _store_verdict(cache_dir, key, verdict)
     verdict = verdict or {}
     build_tool, reason = verdict.get("build_tool", "javac"), verdict.get("reason", "")
@@ -164,23 +165,33 @@ def fallback_notice(tool: str, reason: str) -> str:
 
 def _build_command(
     root: Path, tool: str, maven_repo: Path | None, gradle_home: Path | None
-) -> tuple[tuple[str, ...], str]:
+) -> tuple[tuple[str, ...], str, str]:
+    """The build tool's argv prefix and home, or () and why there is no usable build tool."""
     if tool == "maven":
         mvn = shutil.which("mvn")
         if mvn is None:
-            return (), ""
+            return (), "", "mvn is not installed"
         repo = maven_repo or Path.home() / ".m2" / "repository"
         # The sandbox gives HOME a private tmp, so the local repository is named explicitly.
         argv = (mvn, "-o", "-B", "-q", "-Dstyle.color=never", f"-Dmaven.repo.local={repo}")
-        return argv, str(repo)
+        return argv, str(repo), ""
     if tool == "gradle":
-        wrapper = root / "gradlew"
-        gradle = "./gradlew" if wrapper.is_file() else shutil.which("gradle")
-        if gradle is None:
-            return (), ""
         home = gradle_home or Path(os.environ.get("GRADLE_USER_HOME", Path.home() / ".gradle"))
-        return (gradle, "--offline", "--no-daemon", "-q"), str(home)
-    return (), ""
+        wrapper = root / "gradlew"
+        installed = shutil.which("gradle")
+        if wrapper.is_file() and os.access(wrapper, os.X_OK):
+            gradle = "./gradlew"
+        elif installed is not None:
+            gradle = installed
+        else:
+            why = "./gradlew is not executable" if wrapper.is_file() else "./gradlew is absent"
+            return (), str(home), f"{why} and gradle is not installed"
+        if not home.is_dir():
+            # A fresh machine: the wrapper would have to download Gradle into a home that does
+            # not exist, and Gradle cannot resolve anything offline from an empty one.
+            return (), str(home), f"no Gradle user home at {home} (nothing cached offline)"
+        return (gradle, "--offline", "--no-daemon", "-q"), str(home), ""
+    return (), "", ""
 
 
 def _probe(
@@ -191,11 +202,16 @@ def _probe(
     jdk_home: str,
     limits: Limits | None,
     emit: EventSink,
+    missing: str = "",
 ) -> dict[str, str]:
-    """Does the build tool compile the project and resolve its test runner offline?"""
+    """Does the build tool compile the project and resolve its test runner offline?
+
+    Only two outcomes keep the tool: it compiled the tests, or it failed on the project's own
+    compile errors (the tool itself works). Anything else (it did not start, it could not
+    resolve offline, it timed out) means no build tool here, and the verdict says why.
+    """
     if not command:
-        program = "mvn" if tool == "maven" else "gradle (or ./gradlew)"
-        return {"build_tool": "javac", "reason": f"{program} is not installed"}
+        return {"build_tool": "javac", "reason": missing or f"{tool} is not installed"}
     if tool == "maven":
         # The test phase with tests skipped resolves every plugin up to Surefire and compiles.
         argv = [*command, "test", "-DskipTests"]
@@ -218,14 +234,31 @@ def _probe(
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
         remove_new_build_output(root, had_output)
+    name = Path(command[0]).name
     if result.ok:
-        return {"build_tool": tool, "reason": ""}
+        return {"build_tool": tool, "reason": f"{name} compiled the tests offline"}
     offline = _OFFLINE_FAILURE.search(result.output)
     if result.timed_out or offline:
         why = "timed out" if result.timed_out else first_offline_line(result.output)
         return {"build_tool": "javac", "reason": f"offline build failed: {why}"}
-    # It failed for the project's own reasons (a compile error): the tool itself works.
-    return {"build_tool": tool, "reason": ""}
+    if parse_compile_errors(result.output, root):
+        # It failed for the project's own reasons (a compile error): the tool itself works.
+        return {"build_tool": tool, "reason": f"{name} works; the project's code did not compile"}
+    return {"build_tool": "javac", "reason": f"{name} could not start: {start_failure(result)}"}
+
+
+def start_failure(result: CommandResult) -> str:
+    """The line that says why a build tool did not get as far as compiling anything."""
+    lines = [ln.strip() for ln in result.output.splitlines() if ln.strip()]
+    for line in lines:
+        if re.search(r"rror|xception|denied|not found|cannot|could not|fail", line, re.I):
+            return re.sub(r"^\[ERROR\]\s*", "", line)[:300]
+    return (lines[-1] if lines else f"exit {result.exit_code}")[:300]
+
+
+def cannot_start(result: CommandResult, root: Path) -> bool:
+    """A failed build-tool run that produced no compile error of the project's: the tool broke."""
+    return not result.ok and not result.timed_out and not parse_compile_errors(result.output, root)
 
 
 def first_offline_line(output: str) -> str:
@@ -270,13 +303,30 @@ def _env_key(
     home: str,
     java_lib: Path,
 ) -> str:
-    digest = hashlib.sha256(f"{ENV_FORMAT}\0{javac}\0{tool}\0{command}\0{home}".encode())
+    """Everything the verdict depends on: the JDK, the tool and how it starts (wrapper files and
+    its exec bit), its home (whether it exists and which Gradle versions it holds), the build
+    files. Change any of them and the tool is probed again."""
+    jdk = os.path.realpath(javac)
+    digest = hashlib.sha256(f"{ENV_FORMAT}\0{jdk}\0{tool}\0{command}\0{home}".encode())
     digest.update(str(java_lib).encode())
-    for name in ("pom.xml", "build.gradle", "build.gradle.kts", "settings.gradle"):
+    for name in _VERDICT_FILES:
         path = root / name
         if path.is_file():
             digest.update(name.encode() + b"\0" + path.read_bytes())
+            digest.update(b"x" if os.access(path, os.X_OK) else b"-")
+    if home:
+        dists = Path(home) / "wrapper" / "dists"
+        listing = sorted(p.name for p in dists.iterdir()) if dists.is_dir() else []
+        digest.update(f"\0{Path(home).is_dir()}\0{listing}".encode())
     return digest.hexdigest()[:16]
+
+
+_VERDICT_FILES = (
+    "pom.xml", "build.gradle", "build.gradle.kts", "settings.gradle", "settings.gradle.kts",
+    "gradle.properties", "gradlew", "gradle/wrapper/gradle-wrapper.properties",
+    "gradle/wrapper/gradle-wrapper.jar", ".mvn/maven.config",
+    ".mvn/wrapper/maven-wrapper.properties",
+)  # fmt: skip
 
 
 def _cached_verdict(cache_dir: Path, key: str) -> dict[str, str] | None:
@@ -285,10 +335,14 @@ def _cached_verdict(cache_dir: Path, key: str) -> dict[str, str] | None:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
         return None
-    return data if isinstance(data, dict) and "build_tool" in data else None
+    # A verdict without its reason (an older format, a hand edit) is probed again.
+    valid = isinstance(data, dict) and "build_tool" in data and data.get("reason")
+    return data if valid else None
 
 
 def _store_verdict(cache_dir: Path, key: str, verdict: dict[str, str]) -> None:
+    if not verdict.get("reason"):
+        return  # never cache a verdict nobody can explain
     folder = cache_dir / "java"
     folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / f".{key}.{os.getpid()}.tmp"

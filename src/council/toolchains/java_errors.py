@@ -3,18 +3,21 @@
 A test that calls `new ProfileService()` before Builder has written it fails to compile with
 "cannot find symbol": in TDD that is a legitimate red (`missing_code`). A test file with a syntax
 error, a missing JUnit import or a typo in its own locals is a broken test Guardian must fix
-(`broken_test`). An error in main (non-test) code is always the code side's to fix.
+(`broken_test`). An error in main (non-test) code is always the code side's to fix. A package
+that is neither the project's nor the JDK's (`com.google.gson`) is a third-party library the
+project does not have (`missing_library`): nobody can write it, the user must add it.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
 from council.toolchains.report import TestCase
 
-CompileErrorKind = Literal["missing_code", "broken_test"]
+CompileErrorKind = Literal["missing_code", "broken_test", "missing_library"]
 MAX_COMPILE_ERRORS = 50
 
 # `src/test/java/demo/CalcTest.java:5: error: cannot find symbol` (javac)
@@ -112,9 +115,64 @@ def parse_compile_errors(output: str, root: Path) -> list[TestCase]:
     return cases
 
 
+# Where a missing library's note begins in an error message (see mark_missing_libraries).
+LIBRARY_NOTE = "a library this project does not have"
+# Packages that are always someone else's, whatever the project's own packages look like.
+_LIBRARY_PREFIXES = (
+    "com.google.", "com.fasterxml.", "org.apache.", "org.slf4j", "org.springframework.",
+    "io.netty.", "okhttp3", "com.squareup.", "lombok", "org.json", "org.yaml.", "io.micronaut.",
+    "jakarta.", "javax.", "org.hibernate.", "com.zaxxer.", "io.vertx.", "reactor.", "kotlin.",
+    "org.assertj.", "org.mockito", "org.testcontainers.", "com.h2database", "org.h2.",
+)  # fmt: skip
+
+
+def mark_missing_libraries(
+    cases: list[TestCase], root: Path, own_packages: set[str]
+) -> list[TestCase]:
+    """Note on each `package X does not exist` whose X is a third-party library the project
+    lacks: which package, and where to add it (lib/*.jar, a pom.xml or Gradle dependency)."""
+    for case in cases:
+        package = re.match(r"^package (\S+) does not exist", case.message)
+        if package is None or LIBRARY_NOTE in case.message:
+            continue
+        name = package.group(1)
+        if name.startswith(("org.junit", "junit.", "org.hamcrest")):
+            continue  # council provides the test framework: a wrong import, not a library
+        if not _is_library(name, own_packages):
+            continue
+        case.message += f" ({LIBRARY_NOTE}: add {where_to_add(root, name)})"
+    return cases
+
+
+def where_to_add(root: Path, package: str) -> str:
+    """Where this project takes its libraries from, for the package a test needs."""
+    jar = f"the jar that provides {package} to lib/ (lib/*.jar is on the test classpath)"
+    if (root / "pom.xml").is_file():
+        return f"a <dependency> for {package} to pom.xml, or {jar}"
+    if any((root / n).is_file() for n in ("build.gradle", "build.gradle.kts")):
+        return f"a testImplementation dependency for {package} to build.gradle, or {jar}"
+    return jar
+
+
+def _is_library(package: str, own_packages: set[str]) -> bool:
+    if package.startswith(_LIBRARY_PREFIXES) or package + "." in _LIBRARY_PREFIXES:
+        return not any(p == package or p.startswith(package + ".") for p in own_packages)
+    if not own_packages:
+        return False  # nothing to compare with: the feature may be adding the first package
+    parts = package.split(".")
+    for own in own_packages:
+        mine = own.split(".")
+        if len(os.path.commonprefix([parts, mine])) >= min(2, len(mine)):
+            return False  # com.example.profile beside com.example.users: the feature's own
+    return True
+
+
 def classify_compile_error(case: TestCase) -> CompileErrorKind:
     """`missing_code` when the code side must act (main code broken, or a test uses something the
-    feature will add), `broken_test` when the test file itself is wrong."""
+    feature will add), `broken_test` when the test file itself is wrong, `missing_library` when
+    it needs a third-party library the project does not have."""
+    if LIBRARY_NOTE in case.message:
+        return "missing_library"
     if not is_java_test_path(case.file):
         return "missing_code"  # an error in main code: Builder / Artisan fix it
     text = case.message.split(" (symbol:", 1)[0].split(" (location:", 1)[0]

@@ -96,6 +96,15 @@ class TestReport:
             line += f" (exit {self.exit_code})"
         return line
 
+    def brief_counts(self) -> str:
+        """`2 passed, 1 failed, 40 errors (40 did not compile)`: a file that did not compile or
+        collect is an error too, or a run with nothing but those would read as clean."""
+        broken = len(self.collection_errors)
+        line = f"{self.passed} passed, {self.failed} failed, {self.errors + broken} errors"
+        if broken:
+            line += f" ({broken} did not compile or collect)"
+        return line + (", timed out" if self.timed_out else "")
+
     def signature(self) -> str:
         """A stable hash of what is wrong, for no-progress detection.
 
