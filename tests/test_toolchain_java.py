@@ -632,20 +632,22 @@ BUILD_GRADLE = """
 """
 
 
-def gradle_project(root: Path, *, executable: bool) -> Path:
-    make_project(
-        root, {"build.gradle": BUILD_GRADLE, "gradlew": GRADLEW, MAIN: CALC, TEST: JUNIT5_TEST}
+def gradle_project(tmp_path: Path, *, executable: bool) -> tuple[Path, Path]:
+    """A Gradle project with its wrapper script, and an (empty) Gradle user home."""
+    root = make_project(
+        tmp_path / "p",
+        {"build.gradle": BUILD_GRADLE, "gradlew": GRADLEW, MAIN: CALC, TEST: JUNIT5_TEST},
     )
     os.chmod(root / "gradlew", 0o755 if executable else 0o644)
-    return root
+    home = tmp_path / "gradle-home"
+    home.mkdir()
+    return root, home
 
 
 def test_a_gradle_wrapper_that_cannot_start_means_no_gradle(
     tmp_path: Path, cache_dir: Path
 ) -> None:
-    root = gradle_project(tmp_path / "p", executable=True)
-    home = tmp_path / "gradle-home"
-    home.mkdir()
+    root, home = gradle_project(tmp_path, executable=True)
     toolchain = JavaToolchain(gradle_home=home)
 
     env, events = prepared(toolchain, root, cache_dir)
@@ -670,9 +672,7 @@ def test_no_exec_bit_or_no_gradle_home_falls_back_without_a_probe(
     tmp_path: Path, cache_dir: Path
 ) -> None:
     assert shutil.which("gradle") is None  # else an installed gradle stands in for the wrapper
-    root = gradle_project(tmp_path / "p", executable=False)
-    home = tmp_path / "gradle-home"
-    home.mkdir()
+    root, home = gradle_project(tmp_path, executable=False)
     env, events = prepared(JavaToolchain(gradle_home=home), root, cache_dir)
     assert env.build_tool == "javac" and not [e for e in events if isinstance(e, CommandRun)]
     assert "./gradlew is not executable" in next(e for e in events if isinstance(e, Notice)).message
@@ -693,9 +693,7 @@ def test_no_exec_bit_or_no_gradle_home_falls_back_without_a_probe(
 def test_a_cached_verdict_without_its_reason_is_probed_again(
     tmp_path: Path, cache_dir: Path
 ) -> None:
-    root = gradle_project(tmp_path / "p", executable=True)
-    home = tmp_path / "gradle-home"
-    home.mkdir()
+    root, home = gradle_project(tmp_path, executable=True)
     toolchain = JavaToolchain(gradle_home=home)
     env, _ = prepared(toolchain, root, cache_dir)
     # What older versions cached after a wrapper failed to start: "gradle", no reason.
