@@ -273,7 +273,8 @@ def test_map_renders_elisions_in_file_rank_order(shop: Path) -> None:
     assert headers[0] == "app/profile.py"
 
 
-def test_files_budget_is_respected_and_oversized_file_is_skipped(tmp_path: Path) -> None:
+def test_files_budget_is_respected_and_oversized_file_becomes_an_excerpt(tmp_path: Path) -> None:
+    # Before issue 16 an oversized top file was skipped, so Builder never saw it.
     root = tmp_path / "repo"
     big_body = "".join(f"    profile_value_{i} = {i}\n" for i in range(400))
     _write(
@@ -289,10 +290,13 @@ def test_files_budget_is_respected_and_oversized_file_is_skipped(tmp_path: Path)
     assert count_tokens((root / "profile_big.py").read_text()) > budget
     ctx = build_context(root, "load profile", file_tokens=budget)
     assert ctx.ranked_paths[0] == "profile_big.py"
-    assert "profile_big.py" not in ctx.files
+    excerpt = ctx.excerpts["profile_big.py"]
+    assert ctx.files["profile_big.py"] == excerpt.text
+    assert excerpt.text.startswith("def load_profile():\n") and excerpt.text.endswith("⋮\n")
+    assert excerpt.ranges[0][0] == 1 and excerpt.line_count == 401
     assert ctx.files["profile_small.py"] == (root / "profile_small.py").read_text()
     assert ctx.file_tokens == sum(count_tokens(t) for t in ctx.files.values()) <= budget
-    # A file given in full is not repeated in the map; the oversized one stays in the map.
+    # A file given in full is not repeated in the map; the excerpted one stays in the map.
     assert "save_profile" not in ctx.repo_map
     assert "│def load_profile():" in ctx.repo_map
 
@@ -328,12 +332,14 @@ def test_cache_skips_parsing_unchanged_files_and_reparses_changed_ones(
 
     first = build_context(shop, "profile", cache_dir=cache_dir)
     assert first.stats.parsed_files == len(source_files)
+    # Every text file is indexed for search (README too); only code is parsed for tags.
+    assert sorted(first.stats.reindexed) == sorted(SERVICE_REPO)
     assert first.stats.cache_hits == 0
     assert any(cache_dir.iterdir())
 
     second = build_context(shop, "profile", cache_dir=cache_dir)
-    assert second.stats.parsed_files == 0
-    assert second.stats.cache_hits == len(source_files)
+    assert second.stats.parsed_files == second.stats.indexed_files == 0
+    assert second.stats.cache_hits == len(SERVICE_REPO)
     assert second.ranked_paths == first.ranked_paths
     assert second.repo_map == first.repo_map
 
@@ -342,8 +348,12 @@ def test_cache_skips_parsing_unchanged_files_and_reparses_changed_ones(
         "def refund_invoice(invoice_id):\n    return invoice_id\n"
     )
     third = build_context(shop, "refund", cache_dir=cache_dir, file_tokens=0)
+    # Only the changed file is parsed and tokenised again; the rest comes from the cache,
+    # and the new word is searchable at once.
+    assert third.stats.reindexed == ["app/billing.py"]
     assert third.stats.parsed_files == 1
-    assert third.stats.cache_hits == len(source_files) - 1
+    assert third.stats.cache_hits == len(SERVICE_REPO) - 1
+    assert third.ranked_paths[0] == "app/billing.py"
     assert "│def refund_invoice(invoice_id):" in third.repo_map
 
 

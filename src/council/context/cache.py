@@ -1,19 +1,21 @@
-"""On-disk cache of extracted tags, keyed by language and the sha256 of a file's bytes."""
+"""On-disk cache of what indexing a file yields (tags and term counts), keyed by language and
+the sha256 of its bytes: an unchanged file is never parsed or tokenised again."""
 
 from __future__ import annotations
 
 import hashlib
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
 
 from council.context.tags import Tag
 
-# Bump when the queries or the Tag shape change: older entries are then ignored.
-CACHE_VERSION = 1
-CACHE_FILE = "repomap-tags.json"
+# Bump when the queries, the Tag shape or the tokenizer change: older entries are then ignored.
+CACHE_VERSION = 3
+CACHE_FILE = "repomap-index.json"
 
 
 def content_key(language: str, data: bytes) -> str:
@@ -21,30 +23,45 @@ def content_key(language: str, data: bytes) -> str:
     return f"{language}:{hashlib.sha256(data).hexdigest()}"
 
 
-class TagCache:
-    """Tags per content key; loaded from and saved to one JSON file when a folder is given."""
+@dataclass
+class FileIndex:
+    """One file's share of the index: its definitions, how often it references each name, and
+    the term counts of its text. Reference lines are not kept: ranking only counts them."""
+
+    defs: list[Tag]
+    refs: dict[str, int]
+    terms: dict[str, int]
+
+
+class IndexCache:
+    """A FileIndex per content key; loaded from and saved to one JSON file given a folder."""
 
     def __init__(self, cache_dir: Path | None) -> None:
         self._file = cache_dir / CACHE_FILE if cache_dir is not None else None
-        self._entries: dict[str, list[list]] = self._load()
+        self._entries: dict[str, list] = self._load()
         self._used: set[str] = set()
         self._dirty = False
 
-    def get(self, key: str, path: str) -> list[Tag] | None:
-        """The cached tags for `key`, attributed to `path`, or None on a miss."""
-        rows = self._entries.get(key)
-        if rows is None:
+    def get(self, key: str, path: str) -> FileIndex | None:
+        """The cached index for `key`, its tags attributed to `path`, or None on a miss."""
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        try:
+            rows, refs, terms = entry
+            defs = [Tag(path, name, "def", *rest) for name, *rest in rows]
+            if not isinstance(refs, dict) or not isinstance(terms, dict):
+                return None
+        except (TypeError, ValueError):
+            # A hand-edited or truncated entry: treat as a miss and index again.
             return None
         self._used.add(key)
-        try:
-            return [Tag(path, name, kind, line, sig, cat) for name, kind, line, sig, cat in rows]
-        except (TypeError, ValueError):
-            # A hand-edited or truncated entry: treat as a miss and parse again.
-            return None
+        return FileIndex(defs, refs, terms)
 
-    def put(self, key: str, tags: list[Tag]) -> None:
-        """Remember the tags for `key`."""
-        self._entries[key] = [[t.name, t.kind, t.line, t.signature, t.category] for t in tags]
+    def put(self, key: str, index: FileIndex) -> None:
+        """Remember the index for `key`."""
+        rows = [[t.name, t.line, t.signature, t.category, t.end_line] for t in index.defs]
+        self._entries[key] = [rows, index.refs, index.terms]
         self._used.add(key)
         self._dirty = True
 
@@ -73,7 +90,7 @@ class TagCache:
         self._entries = kept
         self._dirty = False
 
-    def _load(self) -> dict[str, list[list]]:
+    def _load(self) -> dict[str, list]:
         if self._file is None or not self._file.is_file():
             return {}
         try:

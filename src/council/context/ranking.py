@@ -1,55 +1,67 @@
-"""Rank files and definitions by relevance to a query plus a personalised PageRank over refs."""
+"""Rank files for a query by fusing several signals, each a ranked list of files.
+
+Signals: BM25 over file contents (code, strings and comments, identifiers split), words of the
+path, the best-matching definition name per file, exact mentions (identifiers a file defines,
+paths, quoted strings and error messages), runs of the query's words found verbatim, traceback
+frames, and a PageRank over the definition/reference graph personalised toward the matches.
+Reciprocal rank fusion combines them: a file's score is the sum over signals of
+weight / (K + its rank there), so no single signal's scale (a huge file's summed matches) can
+drown the others. Tests and docs then rank below source code with evidence, unless the
+query is about them.
+"""
 
 from __future__ import annotations
 
 import math
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import PurePosixPath
 
-from council.context.tags import Tag
+import numpy as np
 
-# Words that carry no meaning about *which* code is wanted.
-STOPWORDS = frozenset(
-    """a an and are as at be by can do does for from has have how i if in into is it its me
-    my of on or our should so that the their then there these this to use used using was we
-    when where which while will with would you your add adds implement feature please make
-    need needs want also new able allow allows so must via""".split()
-)
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
+from council.context.bm25 import bm25_scores, term_weights
+from council.context.lexicon import IDENT, STOPWORDS, identifier_terms, split_words, text_terms
+from council.context.query import Query, match_path
+from council.context.tags import Tag
 
 DAMPING = 0.85
 MAX_DEFINERS = 20
-QUERY_PATH_BOOST = 5.0  # a file whose path or name appears in the query text
-
-
-def split_words(text: str) -> list[str]:
-    """Lower-case, lightly stemmed words of identifiers and prose: `getUserProfiles` -> get,
-    user, profile."""
-    words = []
-    for piece in _WORD.findall(text):
-        word = _stem(piece.lower())
-        if len(word) >= 2 and not word.isdigit():
-            words.append(word)
-    return words
+RRF_K = 10  # small: the head of each list is what carries information here
+WEIGHTS = {
+    "content": 1.0,
+    "path": 0.5,
+    "definition": 0.7,
+    "exact": 1.5,
+    "quoted": 1.5,
+    "phrase": 1.0,
+    "traceback": 2.0,
+    "graph": 0.3,
+}
+MAP_FILES = 200  # files whose definitions are scored for the map; no budget shows more
+MAX_PHRASE_NGRAMS = 200
+MAX_PHRASE_CANDIDATES = 300  # files holding all of a run's words; more means common words
+_LOWER_WORD = re.compile(r"[a-z0-9_]+")
+_TEST_DIRS = frozenset({"test", "tests", "testing", "_testing", "__tests__", "spec", "specs"})
+_TEST_NAME = re.compile(
+    r"^(test_.*\.py|.*_tests?\.py|conftest\.py|.*\.(test|spec)\.[cm]?[jt]sx?|.*Tests?\.java)$"
+)
+_DOC_SUFFIXES = frozenset({".md", ".rst", ".txt", ".adoc"})
+_DOC_DIRS = frozenset({"doc", "docs"})
 
 
 @dataclass
-class QueryTerms:
-    """What a query asks about: whole identifiers and the words inside them."""
+class Corpus:
+    """What ranking may look at: candidate paths and, per path, its definitions, how often it
+    references each name, its term counts and its text."""
 
-    identifiers: set[str] = field(default_factory=set)  # lower-cased, as written
-    words: set[str] = field(default_factory=set)  # stemmed, stopwords removed
-
-    @classmethod
-    def parse(cls, query: str) -> QueryTerms:
-        identifiers = {m.lower() for m in _IDENT.findall(query) if len(m) >= 3}
-        words = {w for w in split_words(query) if w not in STOPWORDS and len(w) >= 3}
-        return cls(identifiers - STOPWORDS, words)
+    paths: Sequence[str]
+    tags: Mapping[str, list[Tag]]  # definitions only
+    refs: Mapping[str, Mapping[str, int]]
+    terms: Mapping[str, Mapping[str, int]]
+    texts: Mapping[str, str]
 
 
 @dataclass
@@ -60,41 +72,78 @@ class Ranking:
     file_scores: dict[str, float]
     def_scores: dict[tuple[str, str], float]  # (path, def name) -> importance
     mentioned: list[str] = field(default_factory=list)  # ranked first, in the order given
+    signals: dict[str, list[str]] = field(default_factory=dict)  # signal -> its top files
+    term_weights: dict[str, float] = field(default_factory=dict)  # query term -> idf
 
 
-def rank(
-    paths: Sequence[str],
-    tags_by_path: Mapping[str, list[Tag]],
-    query: str,
-    mentioned: Sequence[str] = (),
-) -> Ranking:
-    """Order `paths` by query relevance, then by graph rank personalised toward the query."""
-    terms = QueryTerms.parse(query)
-    relevance = _relevance(paths, tags_by_path, terms, query)
-    # Named files pull the graph toward their neighbours at least as hard as the best match.
-    bias = dict(relevance)
-    for path in mentioned:
-        if path in bias:
-            bias[path] += max(max(relevance.values(), default=0.0), 1.0)
-    graph = _reference_graph(paths, tags_by_path, terms)
+def is_test_path(path: str) -> bool:
+    """Test code by the usual conventions of pytest, Jest and JUnit."""
+    pure = PurePosixPath(path)
+    return bool(_TEST_DIRS & set(pure.parts[:-1])) or bool(_TEST_NAME.match(pure.name))
+
+
+def is_doc_path(path: str) -> bool:
+    pure = PurePosixPath(path)
+    return pure.suffix.lower() in _DOC_SUFFIXES or bool(_DOC_DIRS & set(pure.parts[:-1]))
+
+
+def rank(corpus: Corpus, query: str | Query, mentioned: Sequence[str] = ()) -> Ranking:
+    """Order the corpus's paths for `query`; `mentioned` paths come first, in their order."""
+    q = query if isinstance(query, Query) else Query.parse(query)
+    paths = list(corpus.paths)
+    weights = term_weights(q.terms, corpus.terms)
+    lists: dict[str, dict[str, float]] = {
+        "content": bm25_scores(q.terms, corpus.terms),
+        "path": _path_scores(paths, q),
+        "definition": _definition_scores(paths, corpus.tags, q, weights),
+        "exact": _exact_scores(corpus, q),
+        "quoted": _quoted_scores(corpus, q),
+        "phrase": _phrase_scores(corpus, q),
+        "traceback": _traceback_scores(paths, q),
+    }
+    # The graph spreads the lexical evidence to neighbours (a caller, the module it imports).
+    bias = _normalised(lists["content"])
+    for name in ("exact", "quoted", "traceback"):
+        for p, s in _normalised(lists[name]).items():
+            bias[p] = bias.get(p, 0.0) + s
+    for p in mentioned:
+        bias[p] = bias.get(p, 0.0) + 1.0
+    graph = _reference_graph(paths, corpus.tags, corpus.refs, q)
     pagerank = personalised_pagerank(paths, graph, bias)
+    lists["graph"] = pagerank
 
-    top_relevance = max(relevance.values(), default=0.0) or 1.0
-    top_rank = max(pagerank.values(), default=0.0) or 1.0
-    # Query relevance dominates; the graph orders files the query says nothing about and
-    # breaks ties between equally relevant ones.
-    scores = {p: 2.0 * relevance[p] / top_relevance + pagerank[p] / top_rank for p in paths}
-    mentioned_order = {p: i for i, p in enumerate(dict.fromkeys(mentioned)) if p in scores}
+    fused: dict[str, float] = dict.fromkeys(paths, 0.0)
+    orders: dict[str, list[str]] = {}
+    for name, scores in lists.items():
+        order = sorted(
+            (p for p, s in scores.items() if s > 0 and p in fused), key=lambda p: (-scores[p], p)
+        )
+        orders[name] = order[:10]
+        for position, p in enumerate(order):
+            fused[p] += WEIGHTS[name] / (RRF_K + position + 1)
+    # Tests and docs rank below source code with evidence, but above files with none; one the
+    # query names (a helper it defines, its path, a frame) is not demoted.
+    evidence = {p for name, scores in lists.items() if name != "graph" for p in scores}
+    named = set(lists["exact"]) | set(lists["traceback"])
+    demoted = {
+        p
+        for p in paths
+        if p not in named
+        and ((is_test_path(p) and not q.about_tests) or (is_doc_path(p) and not q.about_docs))
+    }
+    mentioned_order = {p: i for i, p in enumerate(dict.fromkeys(mentioned)) if p in fused}
     ordered = sorted(
         paths,
         key=lambda p: (
             mentioned_order.get(p, len(mentioned_order)),
-            -scores[p],
+            0 if p in evidence and p not in demoted else 1 if p in evidence else 2,
+            -fused[p],
+            -pagerank.get(p, 0.0),
             p,
         ),
     )
-    def_scores = _def_scores(tags_by_path, pagerank, terms)
-    return Ranking(ordered, scores, def_scores, list(mentioned_order))
+    def_scores = _def_scores(ordered[:MAP_FILES], corpus.tags, corpus.refs, pagerank, q, weights)
+    return Ranking(ordered, fused, def_scores, list(mentioned_order), orders, weights)
 
 
 def personalised_pagerank(
@@ -114,131 +163,265 @@ def personalised_pagerank(
         return {}
     index = {n: i for i, n in enumerate(nodes)}
     size = len(nodes)
-    bias = [max(personalisation.get(n, 0.0), 0.0) for n in nodes]
-    total_bias = sum(bias)
+    bias = np.array([max(personalisation.get(n, 0.0), 0.0) for n in nodes], dtype=float)
+    total_bias = bias.sum()
     if total_bias > 0:
         # Keep a little uniform teleport so files the query never reaches still get an order.
-        teleport = [0.7 * b / total_bias + 0.3 / size for b in bias]
+        teleport = 0.7 * bias / total_bias + 0.3 / size
     else:
-        teleport = [1.0 / size] * size
-    # Adjacency as index lists with normalised weights: the inner loop is plain arithmetic.
-    adjacency: list[tuple[int, list[tuple[int, float]]]] = []
+        teleport = np.full(size, 1.0 / size)
+    sources: list[int] = []
+    targets: list[int] = []
+    shares: list[float] = []
     for src, dsts in edges.items():
-        total = sum(w for d, w in dsts.items() if d in index and w > 0)
+        outs = [(index[d], w) for d, w in dsts.items() if d in index and w > 0]
+        total = sum(w for _d, w in outs)
         if src in index and total > 0:
-            outs = [(index[d], w / total) for d, w in dsts.items() if d in index and w > 0]
-            adjacency.append((index[src], outs))
-    has_out = [False] * size
-    for src, _outs in adjacency:
-        has_out[src] = True
-    rank_of = list(teleport)
-    for _ in range(max_iterations):
-        dangling = sum(r for r, out in zip(rank_of, has_out, strict=True) if not out)
-        spread = 1 - damping + damping * dangling
-        nxt = [spread * t for t in teleport]
-        for src, outs in adjacency:
-            share = damping * rank_of[src]
             for dst, weight in outs:
-                nxt[dst] += share * weight
-        delta = sum(abs(a - b) for a, b in zip(nxt, rank_of, strict=True))
+                sources.append(index[src])
+                targets.append(dst)
+                shares.append(weight / total)
+    src_of = np.array(sources, dtype=np.int64)
+    dst_of = np.array(targets, dtype=np.int64)
+    share_of = np.array(shares, dtype=float)
+    dangling_mask = np.ones(size, dtype=bool)
+    dangling_mask[src_of] = False
+    rank_of = teleport.copy()
+    for _ in range(max_iterations):
+        spread = 1 - damping + damping * rank_of[dangling_mask].sum()
+        flow = np.bincount(dst_of, weights=rank_of[src_of] * share_of, minlength=size)
+        nxt = spread * teleport + damping * flow
+        delta = np.abs(nxt - rank_of).sum()
         rank_of = nxt
         if delta < tolerance:
             break
-    return {n: rank_of[i] for n, i in index.items()}
+    return {n: float(rank_of[i]) for n, i in index.items()}
 
 
-def _relevance(
-    paths: Sequence[str],
-    tags_by_path: Mapping[str, list[Tag]],
-    terms: QueryTerms,
-    query: str,
+def _normalised(scores: Mapping[str, float]) -> dict[str, float]:
+    top = max(scores.values(), default=0.0)
+    return {p: s / top for p, s in scores.items()} if top > 0 else {}
+
+
+def _path_scores(paths: Sequence[str], q: Query) -> dict[str, float]:
+    """BM25 over the words of each path: `frame.py` for a report about DataFrame."""
+    docs = {p: text_terms(p) for p in paths}
+    return bm25_scores(q.terms, docs)
+
+
+def _definition_scores(
+    paths: Sequence[str], tags: Mapping[str, list[Tag]], q: Query, weights: Mapping[str, float]
 ) -> dict[str, float]:
-    """How much each file's definitions, path and references match the query words."""
-    def_words = {p: {t.name: _name_words(t.name) for t in _defs(tags_by_path, p)} for p in paths}
-    path_words = {p: set(split_words(p)) for p in paths}
-    # Inverse document frequency: a word found in every file says little about any of them.
-    doc_freq: Counter[str] = Counter()
+    """Per file, its best-matching definition name, plus a little for the runner-up: a file
+    with a thousand `test_...` functions scores like one with a single good match."""
+    terms = set(q.terms)
+    exact = {i.lower() for i in q.identifiers}
+    scores: dict[str, float] = {}
     for p in paths:
-        doc_freq.update(set().union(path_words[p], *def_words[p].values()) & terms.words)
-    idf = {w: math.log(1 + len(paths) / doc_freq[w]) for w in doc_freq}
-    query_lower = query.lower()
-    relevance: dict[str, float] = {}
+        best = second = 0.0
+        for tag in tags.get(p, ()):
+            if tag.kind != "def":
+                continue
+            score = _name_match(tag.name, terms, exact, weights)
+            if score > best:
+                best, second = score, best
+            elif score > second:
+                second = score
+        if best > 0:
+            scores[p] = best + 0.25 * second
+    return scores
+
+
+def _name_match(name: str, terms: set[str], exact: set[str], weights: Mapping[str, float]) -> float:
+    words = _name_words(name)
+    matched = words & terms
+    score = 0.0
+    if matched:
+        # A name made only of query words (`profile`) beats one that merely contains one
+        # (`profile_cache_eviction_policy`).
+        score = sum(weights.get(w, 0.0) for w in matched) * len(matched) / len(words)
+    if name.lower() in exact:
+        score += 2.0 + sum(weights.get(w, 0.0) for w in words)
+    return score
+
+
+def _exact_scores(corpus: Corpus, q: Query) -> dict[str, float]:
+    """Identifiers a file defines and its path, as named in the query; a mention shared by
+    many files counts for less in each."""
+    scores: dict[str, float] = defaultdict(float)
+    if q.identifiers:
+        definers: dict[str, set[str]] = defaultdict(set)
+        for p in corpus.paths:
+            for tag in corpus.tags.get(p, ()):
+                if tag.kind == "def" and tag.name in q.identifiers:
+                    definers[tag.name].add(p)
+        for where in definers.values():
+            if len(where) <= MAX_DEFINERS:
+                for p in where:
+                    scores[p] += 1.0 / len(where)
+    for mention in q.paths:
+        mention = mention.strip("./").lower()
+        if len(mention) < 3:
+            continue
+        hits = [p for p in corpus.paths if _path_matches(p.lower(), mention)]
+        for p in hits[:MAX_DEFINERS]:
+            scores[p] += 2.0 / len(hits)
+    return dict(scores)
+
+
+def _quoted_scores(corpus: Corpus, q: Query) -> dict[str, float]:
+    """Files holding a quoted string or error message of the query verbatim. A lone word in
+    quotes is a value more often than a message; identifiers have their own signal."""
+    scores: dict[str, float] = defaultdict(float)
+    lowered = _LowerTexts(corpus.texts)
+    for phrase in q.phrases:
+        needle = phrase.lower()
+        needed = [t for t in text_terms(phrase) if t not in STOPWORDS]
+        if len(needle) < 4 or not needed or IDENT.fullmatch(phrase):
+            continue
+        hits = [
+            p
+            for p in corpus.paths
+            if all(t in corpus.terms.get(p, {}) for t in needed) and needle in lowered[p]
+        ]
+        for p in hits[:MAX_DEFINERS]:
+            scores[p] += 2.0 / len(hits)
+    return dict(scores)
+
+
+def _path_matches(path: str, mention: str) -> bool:
+    if path == mention or path.endswith("/" + mention):
+        return True
+    stem = path.rsplit(".", 1)[0]
+    # A dotted module (`pandas.core.frame`) became `pandas/core/frame`; it may also name a
+    # package (`pkg/sub` -> `pkg/sub/__init__.py`).
+    return "/" in mention and (
+        stem == mention
+        or stem.endswith("/" + mention)
+        or stem.endswith("/" + mention + "/__init__")
+        or stem == mention + "/__init__"
+    )
+
+
+class _LowerTexts(dict):
+    """Lower-cased file texts, made on first use: most files are never searched."""
+
+    def __init__(self, texts: Mapping[str, str]) -> None:
+        super().__init__()
+        self._texts = texts
+
+    def __missing__(self, path: str) -> str:
+        value = self._texts.get(path, "").lower()
+        self[path] = value
+        return value
+
+
+def _phrase_scores(corpus: Corpus, q: Query) -> dict[str, float]:
+    """Runs of three query words found verbatim in a file: reports quote messages and output
+    without quote marks. Rare runs count more; runs in most files say nothing."""
+    words = _LOWER_WORD.findall(q.text.lower())
+    grams: dict[str, list[str]] = {}
+    for i in range(len(words) - 2):
+        run = words[i : i + 3]
+        content = [w for w in run if w not in STOPWORDS and len(w) >= 2 and not w.isdigit()]
+        if not content or sum(map(len, run)) < 10:
+            continue
+        needed = [t for w in content for t in identifier_terms(w)[:1]]
+        grams.setdefault(" ".join(run), needed)
+        if len(grams) >= MAX_PHRASE_NGRAMS:
+            break
+    lowered = _LowerTexts(corpus.texts)
+    scores: dict[str, float] = defaultdict(float)
+    count = len(corpus.paths) or 1
+    for gram, needed in grams.items():
+        maybe = [p for p in corpus.paths if all(t in corpus.terms.get(p, {}) for t in needed)]
+        if len(maybe) > MAX_PHRASE_CANDIDATES:
+            continue
+        hits = [p for p in maybe if gram in lowered[p]]
+        if hits:
+            weight = math.log(1 + count / len(hits))
+            for p in hits:
+                scores[p] += weight
+    return dict(scores)
+
+
+def _traceback_scores(paths: Sequence[str], q: Query) -> dict[str, float]:
+    """Files of a pasted traceback's frames, the innermost frame first."""
+    if not q.frames:
+        return {}
+    by_name: dict[str, list[str]] = defaultdict(list)
     for p in paths:
-        score = 0.0
-        for name, words in def_words[p].items():
-            matched = words & terms.words
-            if matched:
-                # A name made only of query words (`profile`) beats one that merely contains
-                # one (`profile_cache_eviction_policy`).
-                score += sum(idf[w] for w in matched) * len(matched) / len(words)
-            if name.lower() in terms.identifiers:
-                score += 2.0
-        score += sum(idf[w] for w in path_words[p] & terms.words)
-        ref_names = {t.name for t in tags_by_path.get(p, ()) if t.kind == "ref"}
-        score += 0.1 * sum(1 for n in ref_names if _name_words(n) & terms.words)
-        name = PurePosixPath(p).name.lower()
-        if p.lower() in query_lower or (len(name) >= 4 and "." in name and name in query_lower):
-            score += QUERY_PATH_BOOST
-        relevance[p] = score
-    return relevance
+        by_name[PurePosixPath(p).name].append(p)
+    scores: dict[str, float] = {}
+    frames = list(reversed(q.frames))
+    for depth, frame in enumerate(frames):
+        path = match_path(frame.path, by_name)
+        if path is not None and path not in scores:
+            scores[path] = 1.0 / (1 + depth)
+    return scores
 
 
 def _reference_graph(
-    paths: Sequence[str], tags_by_path: Mapping[str, list[Tag]], terms: QueryTerms
+    paths: Sequence[str],
+    tags_by_path: Mapping[str, list[Tag]],
+    refs_by_path: Mapping[str, Mapping[str, int]],
+    q: Query,
 ) -> dict[str, dict[str, float]]:
     """Edges referencing file -> defining file, weighted per shared name as aider does."""
+    terms, exact = set(q.terms), {i.lower() for i in q.identifiers}
     definers: dict[str, set[str]] = defaultdict(set)
-    references: dict[str, Counter[str]] = defaultdict(Counter)
     for p in paths:
         for tag in tags_by_path.get(p, ()):
-            if tag.kind == "def":
-                definers[tag.name].add(p)
-            else:
-                references[tag.name][p] += 1
-    edges: dict[str, dict[str, float]] = defaultdict(dict)
-    for name, where_defined in definers.items():
-        users = references.get(name)
-        # A name defined in many files (`__init__`, `get`) says nothing about which one a
-        # reference means, and would cost users x definers edges.
-        if not users or len(where_defined) > MAX_DEFINERS:
-            continue
-        weight = _name_weight(name, terms) / len(where_defined)
-        for user, count in users.items():
-            for definer in where_defined:
-                if definer == user:
-                    continue
-                # sqrt: calling a helper twenty times is not twenty times the dependency.
-                edges[user][definer] = edges[user].get(definer, 0.0) + weight * math.sqrt(count)
-    return dict(edges)
+            definers[tag.name].add(p)
+    # A name defined in many files (`__init__`, `get`) says nothing about which one a
+    # reference means, and would cost users x definers edges.
+    useful = {n: where for n, where in definers.items() if len(where) <= MAX_DEFINERS}
+    weight_of = {n: _name_weight(n, terms, exact) / len(where) for n, where in useful.items()}
+    edges: dict[str, dict[str, float]] = {}
+    useful_names = useful.keys()
+    for user in paths:
+        refs = refs_by_path.get(user, {})
+        out: dict[str, float] = {}
+        for name in useful_names & refs.keys():
+            # sqrt: calling a helper twenty times is not twenty times the dependency.
+            weight = weight_of[name] * math.sqrt(refs[name])
+            for definer in useful[name]:
+                if definer != user:
+                    out[definer] = out.get(definer, 0.0) + weight
+        if out:
+            edges[user] = out
+    return edges
 
 
 def _def_scores(
+    paths: Sequence[str],
     tags_by_path: Mapping[str, list[Tag]],
+    refs_by_path: Mapping[str, Mapping[str, int]],
     pagerank: Mapping[str, float],
-    terms: QueryTerms,
+    q: Query,
+    weights: Mapping[str, float],
 ) -> dict[tuple[str, str], float]:
-    """Importance of each definition: rank flowing in from files that reference its name
-    (shared among the files defining that name), plus query matches."""
-    users: dict[str, set[str]] = defaultdict(set)
+    """Importance of each definition in `paths`: rank flowing in from files that reference
+    its name (shared among the files defining that name), plus query matches."""
+    terms, exact = set(q.terms), {i.lower() for i in q.identifiers}
+    names = {t.name for p in paths for t in tags_by_path.get(p, ())}
+    inflow_of: dict[str, float] = defaultdict(float)
     definers: Counter[str] = Counter()
-    for path, tags in tags_by_path.items():
-        for tag in tags:
-            if tag.kind == "ref":
-                users[tag.name].add(path)
-        definers.update({t.name for t in tags if t.kind == "def"})
-    inflow_of = {name: sum(pagerank.get(u, 0.0) for u in paths) for name, paths in users.items()}
+    for path, refs in refs_by_path.items():
+        rank_here = pagerank.get(path, 0.0)
+        for name in names.intersection(refs):
+            inflow_of[name] += rank_here
+    for tags in tags_by_path.values():
+        definers.update({t.name for t in tags} & names)
     scores: dict[tuple[str, str], float] = {}
-    for path, tags in tags_by_path.items():
-        for tag in tags:
-            if tag.kind != "def":
-                continue
+    for path in paths:
+        refs = refs_by_path.get(path, {})
+        for tag in tags_by_path.get(path, ()):
             inflow = inflow_of.get(tag.name, 0.0)
-            if path in users.get(tag.name, ()):
+            if tag.name in refs:
                 inflow -= pagerank.get(path, 0.0)
             inflow /= definers[tag.name]
-            match = len(_name_words(tag.name) & terms.words) + (
-                2 if tag.name.lower() in terms.identifiers else 0
-            )
+            match = _name_match(tag.name, terms, exact, weights)
             key = (path, tag.name)
             scores[key] = max(scores.get(key, 0.0), match + inflow * 10 + _weight_hint(tag))
     return scores
@@ -250,9 +433,9 @@ def _weight_hint(tag: Tag) -> float:
     return base / 10 if tag.name.startswith("_") else base
 
 
-def _name_weight(name: str, terms: QueryTerms) -> float:
+def _name_weight(name: str, terms: set[str], exact: set[str]) -> float:
     weight = 1.0
-    if name.lower() in terms.identifiers or _name_words(name) & terms.words:
+    if name.lower() in exact or _name_words(name) & terms:
         weight *= 10
     if name.startswith("_"):
         weight *= 0.1
@@ -265,16 +448,3 @@ def _name_weight(name: str, terms: QueryTerms) -> float:
 @lru_cache(maxsize=65536)
 def _name_words(name: str) -> frozenset[str]:
     return frozenset(split_words(name))
-
-
-def _defs(tags_by_path: Mapping[str, list[Tag]], path: str) -> Iterable[Tag]:
-    return (t for t in tags_by_path.get(path, ()) if t.kind == "def")
-
-
-def _stem(word: str) -> str:
-    # Just enough stemming that `profiles` finds `profile` and `entries` finds `entry`.
-    if len(word) > 4 and word.endswith("ies"):
-        return word[:-3] + "y"
-    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
-        return word[:-1]
-    return word

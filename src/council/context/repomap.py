@@ -1,14 +1,19 @@
-"""Build Maven's context: a ranked repo map plus the full text of the most relevant files."""
+"""Build Maven's context: a ranked repo map plus the most relevant code, whole files when they
+are small and excerpts of their relevant definitions when they are not."""
 
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from council.context.cache import TagCache, content_key
-from council.context.ranking import Ranking, rank
+from council.context.cache import FileIndex, IndexCache, content_key
+from council.context.excerpts import Excerpt, Unit, make_excerpt, score_units
+from council.context.lexicon import text_terms
+from council.context.query import Query
+from council.context.ranking import MAP_FILES, Corpus, Ranking, rank
 from council.context.render import FileLayout, MapEntry, fit_map, render_map
 from council.context.sources import (
     language_for,
@@ -25,6 +30,10 @@ log = logging.getLogger(__name__)
 # several relevant files before the tail of one big file.
 WITHIN_FILE_DECAY = 0.25
 MAX_FULL_FILE_CANDIDATES = 20
+LOCALISED_FILES = 10  # top files whose definitions are scored by their bodies
+MIN_EXCERPT_TOKENS = 60  # below this, what is left of the budget carries nothing useful
+FIRST_SHARE = 0.5  # a file takes at most this share of what is left of the budget ...
+MIN_SHARE_TOKENS = 800  # ... or this much, whichever is larger
 
 
 @dataclass
@@ -32,9 +41,11 @@ class ContextStats:
     """What a build did: how many files it saw, parsed, took from the cache or failed on."""
 
     files_seen: int = 0
-    parsed_files: int = 0
+    parsed_files: int = 0  # files whose tags were extracted in this build
+    indexed_files: int = 0  # files tokenised in this build (cache misses)
     cache_hits: int = 0
     parse_failures: int = 0
+    reindexed: list[str] = field(default_factory=list)  # paths indexed in this build
 
 
 @dataclass
@@ -42,11 +53,13 @@ class RepoContext:
     """Context for a model: the map, chosen files' text, and the full ranking."""
 
     repo_map: str  # the rendered map, within map_tokens
-    files: dict[str, str]  # path -> full text of the most relevant files, within file_tokens
+    files: dict[str, str]  # path -> whole text or excerpt of the most relevant files
     ranked_paths: list[str]  # all candidate files, most relevant first
     map_tokens: int  # tokens the map uses
-    file_tokens: int  # tokens the files use
+    file_tokens: int  # tokens the files use (whole and excerpts), within file_tokens
     stats: ContextStats = field(default_factory=ContextStats)
+    excerpts: dict[str, Excerpt] = field(default_factory=dict)  # the `files` cut to excerpts
+    definitions: dict[str, list[str]] = field(default_factory=dict)  # top files' best defs
 
 
 def build_context(
@@ -74,8 +87,9 @@ def build_context(
 
     texts: dict[str, str] = {}
     tags_by_path: dict[str, list[Tag]] = {}
-    layouts: dict[str, FileLayout] = {}
-    cache = TagCache(cache_dir)
+    refs_by_path: dict[str, dict[str, int]] = {}
+    terms_by_path: dict[str, dict[str, int]] = {}
+    cache = IndexCache(cache_dir)
     for path in paths:
         data = read_text_file(root, path)
         if data is None:
@@ -83,15 +97,24 @@ def build_context(
         stats.files_seen += 1
         text = data.decode("utf-8", errors="replace")
         texts[path] = text
-        tags = _tags_for(path, data, cache, stats)
-        tags_by_path[path] = tags
-        layouts[path] = _layout(text, tags)
+        index = _index_for(path, data, text, cache, stats)
+        tags_by_path[path] = index.defs
+        refs_by_path[path] = index.refs
+        terms_by_path[path] = index.terms
     cache.save()
 
     candidates = [p for p in paths if p in texts]
-    ranking = rank(candidates, tags_by_path, query, [p for p in mentioned if p in texts])
-    files, used_file_tokens = _pick_files(ranking.paths, texts, file_tokens)
-    repo_map = _fit_repo_map(ranking, tags_by_path, layouts, set(files), map_tokens)
+    q = Query.parse(query)
+    corpus = Corpus(candidates, tags_by_path, refs_by_path, terms_by_path, texts)
+    ranking = rank(corpus, q, [p for p in mentioned if p in texts])
+    units = {
+        p: score_units(p, texts[p], tags_by_path.get(p, []), q, ranking.term_weights)
+        for p in ranking.paths[:LOCALISED_FILES]
+    }
+    _promote_localised(ranking, units)
+    files, excerpts, used_file_tokens = _pack_files(ranking.paths, texts, units, file_tokens)
+    layouts = {p: _layout(texts[p], tags_by_path.get(p, [])) for p in ranking.paths[:MAP_FILES]}
+    repo_map = _fit_repo_map(ranking, tags_by_path, layouts, set(files) - set(excerpts), map_tokens)
     return RepoContext(
         repo_map=repo_map,
         files=files,
@@ -99,6 +122,8 @@ def build_context(
         map_tokens=count_tokens(repo_map),
         file_tokens=used_file_tokens,
         stats=stats,
+        excerpts=excerpts,
+        definitions={p: [u.tag.name for u in us if u.score > 0][:5] for p, us in units.items()},
     )
 
 
@@ -111,24 +136,30 @@ def _existing_mentions(root: Path, mentioned_paths: Sequence[str]) -> list[str]:
     return found
 
 
-def _tags_for(path: str, data: bytes, cache: TagCache, stats: ContextStats) -> list[Tag]:
+def _index_for(
+    path: str, data: bytes, text: str, cache: IndexCache, stats: ContextStats
+) -> FileIndex:
     language = language_for(path)
-    if language is None:
-        return []
-    key = content_key(language, data)
+    key = content_key(language or "text", data)
     cached = cache.get(key, path)
     if cached is not None:
         stats.cache_hits += 1
         return cached
-    stats.parsed_files += 1
-    try:
-        tags = extract_tags(path, data, language)
-    except Exception as exc:  # noqa: BLE001 - one odd file must not sink the whole map
-        log.warning("could not extract tags from %s: %s", path, exc)
-        stats.parse_failures += 1
-        tags = []
-    cache.put(key, tags)
-    return tags
+    stats.indexed_files += 1
+    stats.reindexed.append(path)
+    tags: list[Tag] = []
+    if language is not None:
+        stats.parsed_files += 1
+        try:
+            tags = extract_tags(path, data, language)
+        except Exception as exc:  # noqa: BLE001 - one odd file must not sink the whole map
+            log.warning("could not extract tags from %s: %s", path, exc)
+            stats.parse_failures += 1
+    defs = [t for t in tags if t.kind == "def"]
+    refs = Counter(t.name for t in tags if t.kind == "ref")
+    index = FileIndex(defs, dict(refs), dict(text_terms(text)))
+    cache.put(key, index)
+    return index
 
 
 def _layout(text: str, tags: list[Tag]) -> FileLayout:
@@ -141,19 +172,45 @@ def _layout(text: str, tags: list[Tag]) -> FileLayout:
     return FileLayout(line_count=len(lines), indents=indents)
 
 
-def _pick_files(
-    ranked: Sequence[str], texts: dict[str, str], budget: int
-) -> tuple[dict[str, str], int]:
-    """Whole files in rank order while they fit; one that does not is skipped, not cut."""
+def _promote_localised(ranking: Ranking, units: dict[str, list[Unit]]) -> None:
+    """In the top files, the definitions whose bodies match the query lead the map."""
+    for path, scored in units.items():
+        for unit in scored:
+            if unit.score > 0:
+                key = (path, unit.tag.name)
+                ranking.def_scores[key] = ranking.def_scores.get(key, 0.0) + 100 + unit.score
+
+
+def _pack_files(
+    ranked: Sequence[str], texts: dict[str, str], units: dict[str, list[Unit]], budget: int
+) -> tuple[dict[str, str], dict[str, Excerpt], int]:
+    """Files in rank order: whole when small enough, else excerpts of their best definitions.
+
+    Each file may take at most half of what is left (or MIN_SHARE_TOKENS), so one large
+    module cannot fill the budget and the next candidates still get their turn.
+    """
     chosen: dict[str, str] = {}
+    excerpts: dict[str, Excerpt] = {}
     used = 0
-    # Past the head of the ranking, a file that happens to be small is not worth its tokens.
     for path in ranked[:MAX_FULL_FILE_CANDIDATES]:
-        cost = count_tokens(texts[path])
-        if used + cost <= budget and texts[path].strip():
-            chosen[path] = texts[path]
+        remaining = budget - used
+        if remaining < MIN_EXCERPT_TOKENS:
+            break
+        text = texts[path]
+        if not text.strip():
+            continue
+        share = min(remaining, max(int(remaining * FIRST_SHARE), MIN_SHARE_TOKENS))
+        cost = count_tokens(text)
+        if cost <= share:
+            chosen[path] = text
             used += cost
-    return chosen, used
+            continue
+        excerpt = make_excerpt(path, text, units.get(path, []), share)
+        if excerpt is not None:
+            chosen[path] = excerpt.text
+            excerpts[path] = excerpt
+            used += count_tokens(excerpt.text)
+    return chosen, excerpts, used
 
 
 def _fit_repo_map(
@@ -166,7 +223,8 @@ def _fit_repo_map(
     order = {p: i for i, p in enumerate(ranking.paths)}
     top_score = max(ranking.file_scores.values(), default=0.0) + 1.0
     prioritised: list[tuple[float, int, int, MapEntry]] = []
-    for path in ranking.paths:
+    # Past the head of the ranking no budget has room; scoring the rest would only cost time.
+    for path in ranking.paths[:MAP_FILES]:
         if path in skip:
             continue
         # Ranking order already puts mentioned files first; mirror that in the priorities.

@@ -54,7 +54,9 @@ def read_text_file(root: Path, rel_path: str) -> bytes | None:
     """The file's bytes, or None when it is missing, too large, outside root or binary."""
     path = root / rel_path
     try:
-        if not _inside(root.resolve(), path) or path.stat().st_size > MAX_FILE_BYTES:
+        if path.is_symlink() and not _inside(root.resolve(), path):
+            return None
+        if path.stat().st_size > MAX_FILE_BYTES:
             return None
         data = path.read_bytes()
     except OSError:

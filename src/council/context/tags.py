@@ -24,6 +24,7 @@ class Tag:
     line: int
     signature: str = ""  # defs only: the declaration line(s) up to the body, whitespace folded
     category: str = ""  # defs only: class, function, method, interface, type, enum, const
+    end_line: int = 0  # defs only: the last line of the definition (1-based, inclusive)
 
 
 # Captures: `@name` is the defined name and `@def.<category>` the whole definition node, in the
@@ -175,6 +176,7 @@ def extract_tags(path: str, data: bytes, language: str) -> list[Tag]:
                     line=name_node.start_point[0] + 1,
                     signature=_signature(data, node),
                     category=category,
+                    end_line=node.end_point[0] + 1,
                 )
             def_name_spans.add((name_node.start_byte, name_node.end_byte))
         for ref_node in captures.get("ref", ()):

@@ -470,9 +470,12 @@ class TddPipeline:
         )
         return {
             "repo_map": ctx.repo_map,
-            "files": list(ctx.files),
+            "files": [p for p in ctx.files if p not in ctx.excerpts],
+            # Large files travel as their relevant definitions (issue 16), labelled as excerpts.
+            "excerpts": {p: [e.label, e.text] for p, e in ctx.excerpts.items()},
             "notes": selection.notes,
-            "detail": f"{len(ctx.files)} files, map {ctx.map_tokens} tokens",
+            "detail": f"{len(ctx.files)} files ({len(ctx.excerpts)} as excerpts), "
+            f"map {ctx.map_tokens} tokens",
         }
 
     def _projects(self) -> list[dict[str, str]]:
@@ -496,6 +499,19 @@ class TddPipeline:
         if plan.contract:
             lines.append(f"Contract: {plan.contract}")
         return "\n".join(lines)
+
+    @staticmethod
+    def _excerpts(
+        context: StepOutput,
+        skip: frozenset[str] | set[str] = frozenset(),
+        track: Track | None = None,
+    ) -> dict[str, str]:
+        """Maven's excerpts of large files, keyed by a label saying what they are."""
+        return {
+            label: text
+            for path, (label, text) in context.get("excerpts", {}).items()
+            if path not in skip and (track is None or track.owns(path))
+        }
 
     def _read(self, paths: list[str]) -> dict[str, str]:
         out = {}
@@ -634,7 +650,7 @@ class TddPipeline:
                 plan=self._plan_text(plan),
                 notes=context.get("notes", ""),
                 repo_map=context["repo_map"],
-                files=self._read(context["files"]),
+                files={**self._read(context["files"]), **self._excerpts(context)},
                 framework=track.framework,
                 test_files=test_files or [f"{track.test_dir}/ ({track.test_naming})"],
                 test_dir=track.test_dir,
@@ -772,6 +788,7 @@ class TddPipeline:
         mine = [p for p in context["files"] if track.owns(p)]
         files = self._read(list(dict.fromkeys([*mine, *self._changed_code(policy.frozen, track)])))
         files = {p: t for p, t in files.items() if p not in policy.frozen}
+        files.update(self._excerpts(context, {*files, *policy.frozen}, track))
         note = self._scope_note(track)
         if persona == "builder":
             self._edit_round(
