@@ -200,8 +200,7 @@ CASES = [
     ),
     _c(
         "sympy",
-        "factorint takes minutes for a number with two large prime factors, even with "
-        "use_ecm=True",
+        "factorint takes minutes for a number with two large prime factors, even with use_ecm=True",
         "sympy/ntheory/factor_.py",
         function="factorint",
     ),
@@ -589,8 +588,10 @@ def main() -> int:
         cases += history_cases(checkout, HISTORY_CASES)
     cache = work / "index-cache"
     results = run(cases, roots, cache, args.verbose)
-    timings = {} if args.no_timings else index_timings(
-        {n: r for n, r in roots.items() if n != COUNCIL}, work
+    timings = (
+        {}
+        if args.no_timings
+        else index_timings({n: r for n, r in roots.items() if n != COUNCIL}, work)
     )
     print_report(results, timings)
     return 0
