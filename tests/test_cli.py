@@ -157,7 +157,7 @@ def test_init_writes_a_config_that_loads_and_detects_python(
     result = council("init", "--provider", "openai", "--repo", str(project))
     assert result.code == 0, result.err
     assert "languages detected: python" in result.out
-    assert "set in the environment: OPENAI_API_KEY" in result.out
+    assert "set OPENAI_API_KEY before running" in result.out
 
     written = (project / "council.yaml").read_text()
     config = parse_config(written)

@@ -216,7 +216,7 @@ def test_resume_after_a_kill_between_edits_and_test_run_starts_from_clean_files(
     with pytest.raises(KeyboardInterrupt):
         pipeline.execute()
     run_id = pipeline.run_id
-    assert store.get_run(run_id).status == "stopped"
+    assert store.get_run(run_id).status == "interrupted"
     assert "iteration-1" not in store.completed_steps(run_id)
 
     model_server.script("builder", cs.BUILD_REPLY)

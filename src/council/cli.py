@@ -5,42 +5,64 @@ Exit codes: 0 green and committed, 1 not green within limits, 2 usage or configu
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import os
 import subprocess  # nosec B404 - git diff --stat for `show`, fixed argv
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.text import Text
 
 from council.cli_deploy import deploy_app
+from council.cli_help import plain_help
 from council.cli_models import models_app
-from council.config import (
-    CONFIG_FILE,
-    PROVIDERS,
-    LanguageConfig,
-    dump_config,
-    preset,
-    resolve_config,
-)
 from council.errors import CouncilError, UsageError, as_user_error
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from council.config import LanguageConfig
+
+# Start-up time matters (`council --help` in 0.3 s, a run's first event in 0.5 s): pydantic
+# models, rich, the store and LiteLLM are imported inside the commands that use them.
+
+# The preset names for `init --help`, kept here so help does not import council.config;
+# tests/test_cli_help.py checks they equal config.PROVIDERS.
+PROVIDER_NAMES = ("openai", "anthropic", "azure", "ollama", "local", "litellm-proxy")
+
+plain_help()
 app = typer.Typer(
     name="council",
     help="AI Council: a feature request in, a tested and reviewed change on a branch out.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain click help: readable at any width and on a pipe, and rendering it with rich would
+    # cost a third of a second of imports before anything is printed.
+    rich_markup_mode=None,
 )
 app.add_typer(deploy_app, name="deploy")
 app.add_typer(models_app, name="models")
-# soft_wrap: messages keep their own line breaks; rich must not re-wrap paths and commands at
-# 80 columns when the output is a pipe or a file.
-console = Console(stderr=False, highlight=False, soft_wrap=True)
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+@functools.cache
+def _out() -> Console:
+    from rich.console import Console
+
+    # soft_wrap: messages keep their own line breaks; rich must not re-wrap paths and commands
+    # at 80 columns when the output is a pipe or a file.
+    return Console(stderr=False, highlight=False, soft_wrap=True)
+
+
+@functools.cache
+def _err() -> Console:
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
 
 RepoOpt = Annotated[
     Path, typer.Option("--repo", "-r", help="The git repository to work on.", show_default=False)
@@ -92,29 +114,43 @@ def _emitter(as_json: bool, verbose: bool = False):
     if as_json:
         emit.subscribe(lambda e: print(e.model_dump_json(), flush=True))
     else:
-        emit.subscribe(LiveRenderer(console, verbose=verbose))
+        emit.subscribe(LiveRenderer(_out(), verbose=verbose))
     return emit
 
 
 def detect_languages(repo: Path) -> dict[str, LanguageConfig]:
-    """Languages `council init` writes gate commands for (Python today; more in later issues)."""
+    """The languages `council init` writes gates for: the projects a run would find (Python,
+    JavaScript/TypeScript, Java; top level or one or two folders down)."""
+    from council.config import LanguageConfig
+    from council.pipelines.tracks import detect_projects
+
     found: dict[str, LanguageConfig] = {}
-    markers = ("pyproject.toml", "setup.py", "setup.cfg", "requirements.txt")
-    if any((repo / m).exists() for m in markers) or any(repo.glob("*.py")):
-        test_dir = "tests" if (repo / "tests").is_dir() else "tests"
-        found["python"] = LanguageConfig(test_dir=test_dir)
+    projects = detect_projects(repo)
+    for language, root in projects:
+        if language in found:
+            continue  # two projects of one language: the first one's gates (edit the file)
+        # A project below the top is written with its root, as a run would discover it.
+        where = {"root": root} if root or len(projects) > 1 else {}
+        if language == "python":
+            found[language] = LanguageConfig(test_dir="tests", **where)
+        else:
+            # For JavaScript and Java the runner and tools are detected: the gates are
+            # switches, and SAST (bandit) is Python's.
+            found[language] = LanguageConfig(sast="", **where)
     return found
 
 
 @app.command()
 def init(
     provider: Annotated[
-        str, typer.Option(help=f"Model provider preset: {', '.join(PROVIDERS)}.")
+        str, typer.Option(help=f"Model provider preset: {', '.join(PROVIDER_NAMES)}.")
     ] = "openai",
     repo: RepoOpt = None,
     force: Annotated[bool, typer.Option(help="Overwrite an existing council.yaml.")] = False,
 ) -> None:
     """Write council.yaml for this repository: models, personas, limits, detected languages."""
+    from council.config import CONFIG_FILE, dump_config, preset
+
     root = _repo(repo)
     target = root / CONFIG_FILE
     if target.exists() and not force:
@@ -127,8 +163,8 @@ def init(
         "# (os.environ/NAME), never stored here.\n"
     )
     target.write_text(header + dump_config(doc), encoding="utf-8")
-    console.print(f"wrote {target}")
-    console.print(f"languages detected: {', '.join(languages) or 'none'}")
+    _out().print(f"wrote {target}")
+    _out().print(f"languages detected: {', '.join(languages) or 'none'}")
     needs = sorted(
         {
             v[len("os.environ/") :]
@@ -137,8 +173,11 @@ def init(
             if isinstance(v, str) and v.startswith("os.environ/")
         }
     )
-    if needs:
-        console.print(f"set in the environment: {', '.join(needs)}")
+    missing = [name for name in needs if not os.environ.get(name)]
+    if missing:
+        _out().print(f"set {' and '.join(missing)} before running", markup=False)
+    elif needs:
+        _out().print(f"read from the environment: {', '.join(needs)}", markup=False)
 
 
 @app.command()
@@ -165,32 +204,35 @@ def run(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show every command.")] = False,
 ) -> None:
     """Plan, write failing tests, code until the real tests pass, review, commit on a branch."""
+    _check_limits(budget=budget, max_iterations=max_iterations)
+    emit = _emitter(as_json, verbose)
+    _starting(emit)
     root = _repo(repo)
     # Before anything is written: a subdirectory or a plain folder must not get a `.council/`.
     _require_top_level(root)
-    cfg, source = resolve_config(root, config)
-    if max_iterations is not None:
-        cfg.limits.max_iterations = max_iterations
-    if budget is not None:
-        cfg.limits.budget_usd = budget
-    if not as_json:
-        console.print(f"config: {source}", style="dim")
-    from council.pipelines.models import ensure_local_models
-    from council.pipelines.tdd import TddPipeline
+    from council.config import resolve_config
 
-    emit = _emitter(as_json, verbose)
+    cfg, source = resolve_config(root, config)
+    _override_limits(cfg, budget=budget, max_iterations=max_iterations)
+    if not as_json:
+        _out().print(f"config: {source}", style="dim")
+    from council.pipelines.models import ensure_local_models
+
     ensure_local_models(cfg, emit)  # a missing local model file: refused before any write
-    store = _store(root)
-    pipeline = TddPipeline.start(
-        repo=root,
-        feature=feature,
-        config=cfg,
-        store=store,
-        emit=emit,
-        open_pr=pr,
-        given_tests=tests,
-    )
-    outcome = pipeline.execute()
+    with _run_lock(root, "council run"):
+        from council.pipelines.tdd import TddPipeline
+
+        store = _store(root)
+        pipeline = TddPipeline.start(
+            repo=root,
+            feature=feature,
+            config=cfg,
+            store=store,
+            emit=emit,
+            open_pr=pr,
+            given_tests=tests,
+        )
+        outcome = _execute(pipeline)
     _finish(outcome, as_json)
 
 
@@ -205,10 +247,12 @@ def resume(
     as_json: JsonOpt = False,
 ) -> None:
     """Continue a run that was killed or stopped, from its last completed step."""
+    _check_limits(budget=budget)
     root = _repo(repo)
+    from council.config import resolve_config
+
     cfg, _ = resolve_config(root, config)
-    if budget is not None:
-        cfg.limits.budget_usd = budget
+    _override_limits(cfg, budget=budget)
     store = _existing_store(root)
     record = None
     if store is not None:
@@ -217,11 +261,13 @@ def resume(
         raise UsageError(f"no run {'`' + run_id + '` ' if run_id else ''}to resume")
     if record.kind == "heal":
         raise UsageError(f"run {record.id} is a heal; run `council heal` again to continue")
-    from council.pipelines.tdd import TddPipeline
-
     emit = _emitter(as_json)
-    pipeline = TddPipeline.resume(run_id=record.id, config=cfg, store=store, emit=emit)
-    _finish(pipeline.execute(), as_json)
+    with _run_lock(root, f"council resume {record.id}"):
+        from council.pipelines.tdd import TddPipeline
+
+        pipeline = TddPipeline.resume(run_id=record.id, config=cfg, store=store, emit=emit)
+        outcome = _execute(pipeline)
+    _finish(outcome, as_json)
 
 
 @app.command()
@@ -240,32 +286,35 @@ def heal(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show every command.")] = False,
 ) -> None:
     """Run the quality gates and fix failures until green, on a council/heal-* branch."""
+    _check_limits(budget=budget, max_iterations=max_iterations)
     root = _repo(repo)
     _require_top_level(root)
-    if max_iterations < 1:
-        raise UsageError("--max-iterations must be at least 1")
+    from council.config import resolve_config
+
     cfg, source = resolve_config(root, config)
-    if budget is not None:
-        cfg.limits.budget_usd = budget
+    _override_limits(cfg, budget=budget)
     if not as_json:
-        console.print(f"config: {source}", style="dim")
-    from council.pipelines.heal import HealPipeline
+        _out().print(f"config: {source}", style="dim")
     from council.pipelines.models import ensure_local_models
 
     emit = _emitter(as_json, verbose)
     ensure_local_models(cfg, emit)  # before the store or a branch is written
 
     only = [g.strip() for g in gates.split(",") if g.strip()] if gates else None
-    pipeline = HealPipeline(
-        repo=root,
-        config=cfg,
-        store=_existing_store(root) if dry_run else _store(root),
-        emit=emit,
-        max_iterations=max_iterations,
-        dry_run=dry_run,
-        only_gates=only,
-    )
-    outcome = pipeline.execute()
+    # A dry run works on a scratch copy: it neither needs nor takes the repository's lock.
+    with contextlib.nullcontext() if dry_run else _run_lock(root, "council heal"):
+        from council.pipelines.heal import HealPipeline
+
+        pipeline = HealPipeline(
+            repo=root,
+            config=cfg,
+            store=_existing_store(root) if dry_run else _store(root),
+            emit=emit,
+            max_iterations=max_iterations,
+            dry_run=dry_run,
+            only_gates=only,
+        )
+        outcome = _execute(pipeline)
     if as_json:
         print(json.dumps({"outcome": outcome.__dict__}, default=str), flush=True)
     else:
@@ -286,21 +335,75 @@ def heal(
                 str(it.get("result", "")),
                 f"${it.get('cost_usd', 0):.4f}",
             )
-        console.print(table)
+        _out().print(table)
         for track in outcome.tracks:
             gates = ", ".join(f"{g} {r}" for g, r in track["gates"].items())
             name = f"{track['language'] or 'repository'} ({track['root'] or '.'})"
-            console.print(f"{name}: {track['status']}: {gates}")
+            _out().print(f"{name}: {track['status']}: {gates}")
         if outcome.flaky:
-            console.print(f"flaky (passed on a re-run, not edited): {', '.join(outcome.flaky)}")
-        console.print(f"{outcome.status}: {outcome.reason}")
+            _out().print(f"flaky (passed on a re-run, not edited): {', '.join(outcome.flaky)}")
+        _out().print(f"{outcome.status}: {outcome.reason}")
         if outcome.run_id:
-            console.print(f"run: {outcome.run_id} (`council show {outcome.run_id}`)")
+            _out().print(f"run: {outcome.run_id} (`council show {outcome.run_id}`)")
         if outcome.branch:
-            console.print(f"branch: [cyan]{outcome.branch}[/]  backup: {outcome.backup_branch}")
+            _out().print(f"branch: [cyan]{outcome.branch}[/]  backup: {outcome.backup_branch}")
         if outcome.report_path:
-            console.print(f"report: {outcome.report_path}")
+            _out().print(f"report: {outcome.report_path}")
     raise typer.Exit(0 if outcome.status in ("green",) else 1)
+
+
+def _check_limits(*, budget: float | None = None, max_iterations: int | None = None) -> None:
+    """The command line's limits obey the same rules as council.yaml's; checked before any
+    branch, worktree or store is made."""
+    if budget is not None and not budget > 0:  # `not >` also refuses nan
+        raise UsageError(f"--budget must be more than 0 (USD), got {budget:g}")
+    if max_iterations is not None and max_iterations < 1:
+        raise UsageError(f"--max-iterations must be at least 1, got {max_iterations}")
+
+
+def _override_limits(cfg, *, budget: float | None = None, max_iterations: int | None = None):
+    if max_iterations is not None:
+        cfg.limits.max_iterations = max_iterations
+    if budget is not None:
+        cfg.limits.budget_usd = budget
+
+
+def _starting(emit) -> None:
+    """The run's first event, before the heavy imports: the user sees at once that it runs."""
+    from council.events import StepStarted
+
+    emit(StepStarted(step="start", detail="checking the repository, configuration and models"))
+
+
+def _preload_models() -> None:
+    """Start importing LiteLLM (seconds of CPU) in the background, so it overlaps the worktree,
+    environment and baseline work; the first model call waits for it."""
+    from council.gateway.router import preload_litellm
+
+    preload_litellm()
+
+
+def _run_lock(root: Path, what: str):
+    from council.workspace.run_lock import RunLock
+
+    lock = RunLock.acquire(root, what)
+    if lock.took_over:
+        from council.workspace.run_lock import describe
+
+        _err().print(f"took over a stale run lock ({describe(lock.took_over)})", markup=False)
+    return lock
+
+
+def _execute(pipeline):
+    """Run the pipeline with SIGTERM and SIGHUP turned into an interrupt, as ^C is, so a killed
+    run records "interrupted" and says how to resume instead of staying "running"."""
+    from council.interrupts import interrupts_as_keyboard_interrupt
+
+    # Every module the run needs in this thread is imported by now: LiteLLM loads beside the
+    # worktree, environment and baseline work (subprocesses, which leave the GIL free).
+    _preload_models()
+    with interrupts_as_keyboard_interrupt(run_id=getattr(pipeline, "run_id", None)):
+        return pipeline.execute()
 
 
 def _finish(outcome, as_json: bool) -> None:
@@ -308,9 +411,9 @@ def _finish(outcome, as_json: bool) -> None:
         print(json.dumps({"outcome": outcome.__dict__}), flush=True)
     else:
         if outcome.branch:
-            console.print(f"branch: [cyan]{outcome.branch}[/]  worktree: {outcome.worktree}")
+            _out().print(f"branch: [cyan]{outcome.branch}[/]  worktree: {outcome.worktree}")
         if outcome.pr_url:
-            console.print(f"pull request: {outcome.pr_url}")
+            _out().print(f"pull request: {outcome.pr_url}")
     raise typer.Exit(outcome.exit_code)
 
 
@@ -324,13 +427,15 @@ def list_runs(
     from council.render import runs_table
 
     store = _existing_store(_repo(repo))
+    if store is not None:
+        store.mark_orphans()  # a run whose process is gone is interrupted, not running
     runs = store.list_runs(limit=limit) if store is not None else []
     if as_json:
         print(json.dumps([_run_dict(r) for r in runs], default=str))
     elif not runs:
-        console.print("no runs yet")
+        _out().print("no runs yet")
     else:
-        console.print(runs_table(runs))
+        _out().print(runs_table(runs))
 
 
 def _run_dict(r) -> dict:
@@ -356,6 +461,7 @@ def show(
     store = _existing_store(root)
     record = None
     if store is not None:
+        store.mark_orphans()  # a run whose process is gone is interrupted, not running
         record = store.get_run(run_id) if run_id else store.latest_run()
     if record is None:
         raise UsageError(f"no run {'`' + run_id + '` ' if run_id else ''}in {root}")
@@ -371,7 +477,7 @@ def show(
             )
         )
         return
-    show_run(console, record, events, store.summary(record.id), _diffstat(root, record))
+    show_run(_out(), record, events, store.summary(record.id), _diffstat(root, record))
 
 
 def _diffstat(repo: Path, record) -> str:
@@ -413,41 +519,74 @@ def schema(
 _CLICK_ERRORS = tuple({c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException"})
 
 
-def _exit_with(exc: CouncilError) -> NoReturn:
+def _report(exc: CouncilError) -> int:
+    """Print a user's error as a message (never a traceback); its exit code."""
+    from rich.text import Text
+
     # Messages are plain text: a `[...]` in a path or a YAML key is not rich markup.
-    err_console.print(Text.assemble(("error:", "bold red"), " ", exc.message))
+    _err().print(Text.assemble(("error:", "bold red"), " ", exc.message))
     if exc.hint:
-        err_console.print(exc.hint, markup=False)
-    sys.exit(exc.exit_code)
+        _err().print(exc.hint, markup=False)
+    return exc.exit_code
 
 
 def main() -> None:
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    _exit_now(_main())
+
+
+def _main() -> int:
+    """Run the command line; the exit code."""
     try:
         # Not standalone: typer hands back `typer.Exit` codes (and Ctrl-C as 130) as the return
         # value instead of exiting, and lets usage errors and CouncilErrors through to here.
         code = app(standalone_mode=False)
     except CouncilError as exc:
-        _exit_with(exc)
+        return _report(exc)
     except typer.Exit as exc:
-        sys.exit(exc.exit_code)
+        return exc.exit_code
     except KeyboardInterrupt:
         code = 130
     except _CLICK_ERRORS as exc:
         exc.show()
-        sys.exit(exc.exit_code)
+        return exc.exit_code
     except typer.Abort:
-        code = 130
+        code = 130  # click's form of a KeyboardInterrupt
     except Exception as exc:
         # A missing folder (`--out /missing/dir/x`), a full disk, a corrupt .council/council.db:
         # the user fixes these outside council, so a message and exit 2, not a traceback.
         known = as_user_error(exc)
         if known is None:
             raise
-        _exit_with(known)
+        return _report(known)
     if code == 130:
-        err_console.print("interrupted; `council resume` continues the run")
-    sys.exit(code if isinstance(code, int) else 0)
+        # SIGTERM and SIGHUP become an interrupt too (interrupts.py): say which, and which run.
+        from council.interrupts import last_interrupt
+
+        caught = last_interrupt()
+        if caught is not None:
+            _err().print(caught.message(), markup=False)
+            return caught.exit_code
+        _err().print("interrupted; `council resume` continues the run")
+    return code if isinstance(code, int) else 0
+
+
+def _exit_now(code: int) -> None:
+    """Exit without tearing down every module: with LiteLLM loaded, the interpreter's own
+    finalisation takes seconds after the last line is printed. Everything of ours is written
+    (the store commits each write); exit handlers still run, then the process ends."""
+    import atexit
+
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass  # a closed pipe: nothing more to say anyway
+    run_exit_handlers = getattr(atexit, "_run_exitfuncs", None)
+    if run_exit_handlers is None:  # not CPython: the normal way out
+        sys.exit(code)
+    run_exit_handlers()
+    os._exit(code)
 
 
 if __name__ == "__main__":

@@ -7,9 +7,6 @@ from typing import Annotated
 
 import typer
 
-from council.config import load_config
-from council.infra.litellm_config import render_litellm_config
-
 deploy_app = typer.Typer(
     name="deploy",
     help="Deployment artefacts: the LiteLLM proxy configuration.",
@@ -28,6 +25,9 @@ def litellm_config(
     ),
 ) -> None:
     """Write litellm_config.yaml for a LiteLLM proxy from council.yaml's models and personas."""
+    from council.config import load_config
+    from council.infra.litellm_config import render_litellm_config
+
     text = render_litellm_config(load_config(config), source=config.name)
     if str(out) == "-":
         typer.echo(text, nl=False)

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import functools
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 models_app = typer.Typer(
     name="models",
@@ -20,7 +16,13 @@ models_app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-console = Console(highlight=False, soft_wrap=True)
+
+
+@functools.cache
+def _out() -> Console:
+    from rich.console import Console  # imported on use: `council --help` stays fast
+
+    return Console(highlight=False, soft_wrap=True)
 
 
 def _size(n: int) -> str:
@@ -50,19 +52,27 @@ def pull(
     target = path_for(spec)
     if target.is_file():
         info = read_info(target)
-        console.print(f"{spec.name} is already present: {target} ({_size(info.size_bytes)})")
+        _out().print(f"{spec.name} is already present: {target} ({_size(info.size_bytes)})")
         return
     if offline():
         raise LocalModelError(
             f"offline (COUNCIL_OFFLINE or HF_HUB_OFFLINE is set): not downloading {spec.name}",
             hint=offline_hint(spec, target),
         )
-    console.print(
+    _out().print(
         f"downloading {spec.name} ({spec.quantisation}, about {_size(spec.size_bytes)}; needs "
         f"about {spec.memory_gb:.1f} GB of memory to run) to {target}"
     )
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
     columns = (BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console, transient=False) as progress:
+    with Progress(*columns, console=_out(), transient=False) as progress:
         task = progress.add_task(spec.name, total=spec.size_bytes)
 
         def report(done: int, total: int) -> None:
@@ -70,9 +80,9 @@ def pull(
 
         download(spec, target, progress=report)
     read_info(target)
-    console.print(f"ready: {target}")
+    _out().print(f"ready: {target}")
     if spec.name != DEFAULT_MODEL and spec.name in CATALOGUE:
-        console.print(
+        _out().print(
             f"use it with council.yaml `model: council-local/{spec.name}` in models[], or "
             f"COUNCIL_LOCAL_MODEL={target}"
         )
@@ -123,15 +133,15 @@ def list_models(
         )
     if present:
         for line in _columns(rows):
-            console.print(line, markup=False)
+            _out().print(line, markup=False)
     else:
-        console.print(
+        _out().print(
             f"no local model files in {models_dir()}; `council models pull` fetches the "
             f"default ({DEFAULT_MODEL})",
             markup=False,
         )
     if all_:
-        console.print("\ncatalogue (council models pull NAME):")
+        _out().print("\ncatalogue (council models pull NAME):")
         rows = [["NAME", "DOWNLOAD", "MEMORY", "QUANT", "HUB FILE"]]
         for spec in CATALOGUE.values():
             label = spec.name + (" (default)" if spec.name == DEFAULT_MODEL else "")
@@ -145,5 +155,5 @@ def list_models(
                 ]
             )
         for line in _columns(rows):
-            console.print(line, markup=False)
-        console.print(f"{ENV_MODEL}=/path/file.gguf uses any GGUF file instead.", markup=False)
+            _out().print(line, markup=False)
+        _out().print(f"{ENV_MODEL}=/path/file.gguf uses any GGUF file instead.", markup=False)

@@ -114,7 +114,7 @@ class Notice(_Event):
 
 class RunFinished(_Event):
     kind: Literal["run_finished"] = "run_finished"
-    status: Literal["green", "failed", "error", "stopped"]
+    status: Literal["green", "failed", "error", "stopped", "interrupted"]
     reason: str = ""
     total_cost_usd: float = 0.0
 

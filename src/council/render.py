@@ -57,7 +57,8 @@ class LiveRenderer:
                 if event.persona
                 else ""
             )
-            c.print(f"[bold blue]▶ {escape(event.step or '')}[/]{who}")
+            detail = f": {escape(event.detail)}" if event.detail else ""
+            c.print(f"[bold blue]▶ {escape(event.step or '')}[/]{who}{detail}")
         elif isinstance(event, StepFinished):
             if event.status == "failed":
                 c.print(f"  [red]✗ {escape(event.step or '')} failed[/] {escape(event.detail)}")
@@ -149,7 +150,7 @@ def runs_table(runs: list[Any]) -> Table:
     table.add_column("branch", overflow="fold")
     table.add_column("feature", overflow="ellipsis")
     for run_id, when, status, cost, branch, feature in rows:
-        colour = {"green": "green", "running": "yellow"}.get(status, "red")
+        colour = {"green": "green", "running": "yellow", "interrupted": "yellow"}.get(status, "red")
         table.add_row(
             run_id, when, f"[{colour}]{escape(status)}[/]", cost, escape(branch), escape(feature)
         )

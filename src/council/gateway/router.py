@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import threading
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -18,6 +19,8 @@ from council.errors import ConfigError
 from council.gateway.litellm_api import register_custom_provider, retry_after_s, router_class
 from council.local.provider import PROVIDER, is_local
 from council.local.provider import handler as local_handler
+
+log = logging.getLogger(__name__)
 
 # Council-only keys in router_settings; everything else goes to litellm.Router unchanged.
 BACKOFF_KEY = "backoff"
@@ -59,17 +62,43 @@ def backoff_from_settings(value: Any, retry_after: float) -> Backoff:
     raise ConfigError("router_settings.backoff must be a number or {initial_s, max_s, jitter_s}")
 
 
-def litellm_module() -> ModuleType:
-    """Import LiteLLM once, offline-safe and quiet (the gateway reports failures itself)."""
-    # Without this LiteLLM fetches its price map from GitHub at import time.
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    import litellm
+_litellm: ModuleType | None = None
+_litellm_lock = threading.Lock()  # one importer; everyone else waits for it
 
-    litellm.suppress_debug_info = True
-    for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy"):
-        # LiteLLM logs every failed attempt at ERROR; the gateway turns them into events instead.
-        logging.getLogger(name).setLevel(logging.CRITICAL)
-    return litellm
+
+def litellm_module() -> ModuleType:
+    """Import LiteLLM once, offline-safe and quiet (the gateway reports failures itself).
+
+    Waits for a background import started by `preload_litellm` instead of racing it.
+    """
+    global _litellm
+    with _litellm_lock:
+        if _litellm is None:
+            # Without this LiteLLM fetches its price map from GitHub at import time.
+            os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+            import litellm
+
+            litellm.suppress_debug_info = True
+            for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy"):
+                # LiteLLM logs every failed attempt at ERROR; the gateway makes events of them.
+                logging.getLogger(name).setLevel(logging.CRITICAL)
+            _litellm = litellm
+        return _litellm
+
+
+def preload_litellm() -> threading.Thread:
+    """Import LiteLLM (seconds of CPU) in a daemon thread, so it overlaps a run's worktree,
+    environment and baseline work instead of delaying the first model call by as much."""
+
+    def load() -> None:
+        try:
+            litellm_module()
+        except Exception:  # noqa: BLE001 - the first real call imports again and reports it
+            log.debug("preloading LiteLLM failed", exc_info=True)
+
+    thread = threading.Thread(target=load, name="litellm-preload", daemon=True)
+    thread.start()
+    return thread
 
 
 def build_router(model_list: list[dict[str, Any]], settings: dict[str, Any]) -> Any:

@@ -205,7 +205,8 @@ class TddPipeline:
     # --- the flow ----------------------------------------------------------------------------
 
     def execute(self) -> RunOutcome:
-        self.store.update_run(self.run_id, status="running", reason="")
+        self.store.claim_run(self.run_id)  # this process's pid: `runs` can tell if it dies
+        self.store.update_run(self.run_id, reason="")
         try:
             status, reason = self._flow()
         except _Stop as stop:
@@ -216,8 +217,12 @@ class TddPipeline:
             status, reason = "stopped", str(exc)
         except (ModelError, CouncilError) as exc:
             status, reason = "error", str(exc)
-        except KeyboardInterrupt:
-            self._close("stopped", "interrupted; `council resume` continues from the last step")
+        except KeyboardInterrupt as exc:
+            how = f" ({exc.signal_name})" if hasattr(exc, "signal_name") else ""
+            self._close(
+                "interrupted",
+                f"interrupted{how}; `council resume {self.run_id}` continues from the last step",
+            )
             raise
         except Exception as exc:
             # A bug of ours: keep the traceback for the report, but never leave "running".

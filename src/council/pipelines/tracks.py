@@ -156,6 +156,22 @@ def _project_roots(repo: Path, depth: int = 2) -> list[tuple[str, str]]:
     return found
 
 
+def detect_projects(repo: Path) -> list[tuple[str, str]]:
+    """(language, root) of the projects council finds without configuration: the one at the
+    top level, else those one or two folders down, else the first toolchain that recognises
+    the sources (Java, then JavaScript, then Python)."""
+    roots = _project_roots(repo)
+    top = [(lang, root) for lang, root in roots if root == ""]
+    pairs = top[:1] or roots
+    if not pairs:
+        # No build file anywhere: let each toolchain look (Java finds *.java sources).
+        from council.toolchains.base import toolchain_classes
+
+        found = next((c.language for c in toolchain_classes() if c.detect(repo)), None)
+        pairs = [(found, "")] if found else []
+    return pairs
+
+
 def discover_tracks(repo: Path, config: CouncilConfig) -> list[Track]:
     """The language tracks of a repository.
 
@@ -166,18 +182,7 @@ def discover_tracks(repo: Path, config: CouncilConfig) -> list[Track]:
     sources (Java, then JavaScript, then Python) is the one track.
     """
     configured = [(name, lc.root) for name, lc in config.languages.items() if lc.root is not None]
-    if configured:
-        pairs = configured
-    else:
-        roots = _project_roots(repo)
-        top = [(lang, root) for lang, root in roots if root == ""]
-        pairs = top[:1] or roots
-        if not pairs:
-            # No build file anywhere: let each toolchain look (Java finds *.java sources).
-            from council.toolchains.base import toolchain_classes
-
-            found = next((c.language for c in toolchain_classes() if c.detect(repo)), None)
-            pairs = [(found, "")] if found else []
+    pairs = configured or detect_projects(repo)
     if not pairs:
         raise UsageError(
             f"no project found in {repo}: council looks for pyproject.toml / requirements.txt, "

@@ -322,6 +322,7 @@ def run(
         return result
 
     timed_out = False
+    proc: subprocess.Popen | None = None
     try:
         proc = subprocess.Popen(
             [*prefix, program, *argv[1:]],
@@ -363,6 +364,12 @@ def run(
             backend=caps.backend,
             notes=notes,
         )
+    except BaseException:
+        # council itself was interrupted (SIGTERM, ^C): the command's group must not outlive it.
+        if proc is not None:
+            _killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        raise
     finally:
         shutil.rmtree(private, ignore_errors=True)
     _emit_run(result, emit, child_env)

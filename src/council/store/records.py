@@ -15,12 +15,14 @@ class RunRecord:
     repo: str
     branch: str | None
     worktree: str | None
-    status: str  # running / green / failed / error / stopped
+    status: str  # running / green / failed / error / stopped / interrupted
     reason: str
     total_cost_usd: float
     config: dict[str, Any]
     state: dict[str, Any]  # the pipeline's own state, for resume
     kind: str = "run"  # run (`council run`) or heal (`council heal`)
+    pid: int | None = None  # the process that executes (or executed) the run
+    host: str | None = None
 
     @property
     def created(self) -> datetime:

@@ -30,7 +30,7 @@ metadata = MetaData(
     }
 )
 
-RUN_STATUSES = ("running", "green", "failed", "error", "stopped")
+RUN_STATUSES = ("running", "green", "failed", "error", "stopped", "interrupted")
 RUN_KINDS = ("run", "heal")
 STEP_STATUSES = ("started", "ok", "failed")
 
@@ -49,6 +49,9 @@ runs = Table(
     Column("config", Text, nullable=False),
     Column("state", Text, nullable=False),
     Column("kind", String(16), nullable=False, server_default="run"),  # run | heal
+    # The process executing the run: a "running" run whose process is gone was interrupted.
+    Column("pid", Integer),
+    Column("host", String(255)),
     Index("ix_runs_created_at", "created_at"),
 )
 

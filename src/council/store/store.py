@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import secrets
+import socket
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -29,6 +31,7 @@ from council.events import (
     RunStarted,
     event_from_json,
 )
+from council.processes import pid_alive
 from council.redact import redact
 from council.store import schema
 from council.store.engine import WRITE, make_engine
@@ -46,7 +49,7 @@ from council.store.records import (
 DB_RELATIVE_PATH = Path(".council") / "council.db"
 
 _UPDATABLE_RUN_FIELDS = frozenset(
-    {"branch", "worktree", "status", "reason", "total_cost_usd", "state"}
+    {"branch", "worktree", "status", "reason", "total_cost_usd", "state", "pid", "host"}
 )
 
 
@@ -133,6 +136,8 @@ class Store:
             "total_cost_usd": 0.0,
             "config": _dumps(_redact_tree(config)),
             "state": _dumps({}),
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
         }
         for _attempt in range(20):
             run_id = new_run_id(now)
@@ -194,6 +199,37 @@ class Store:
     def latest_run(self) -> RunRecord | None:
         found = self.list_runs(limit=1)
         return found[0] if found else None
+
+    def claim_run(self, run_id: str) -> None:
+        """Mark the run as executed by this process from now on (start and resume)."""
+        self.update_run(run_id, status="running", pid=os.getpid(), host=socket.gethostname())
+
+    def mark_orphans(self) -> list[str]:
+        """Runs left "running" by a process of this host that is gone become "interrupted".
+
+        A run killed with SIGKILL, or by a crash of the machine, cannot record its own end;
+        `runs` and `show` call this so such a run never shows as running forever. Runs of
+        another host (a shared PostgreSQL store) are left alone: their pid means nothing here.
+        """
+        host = socket.gethostname()
+        runs = schema.runs
+        query = select(runs.c.id, runs.c.pid).where(
+            (runs.c.status == "running") & (runs.c.host == host) & runs.c.pid.is_not(None)
+        )
+        with self._read() as conn:
+            candidates = [(row.id, row.pid) for row in conn.execute(query)]
+        orphans = [run_id for run_id, pid in candidates if not pid_alive(pid)]
+        for run_id in orphans:
+            with self._write() as conn:
+                conn.execute(
+                    runs.update()
+                    .where((runs.c.id == run_id) & (runs.c.status == "running"))
+                    .values(
+                        status="interrupted",
+                        reason=f"its process is gone; `council resume {run_id}` continues it",
+                    )
+                )
+        return orphans
 
     # -- events ------------------------------------------------------------------------------
 
@@ -527,6 +563,8 @@ def _run_record(row: Any) -> RunRecord:
         config=json.loads(row.config),
         state=json.loads(row.state),
         kind=row.kind,
+        pid=row.pid,
+        host=row.host,
     )
 
 
