@@ -361,3 +361,48 @@ def test_an_edit_of_the_last_line_follows_the_answer_s_final_newline(tmp_path: P
     root = _repo(tmp_path / "c", {"a.txt": "a\nb"})
     assert apply_edits(root, [_sr("a.txt", "b\n", "")], EditPolicy()).ok
     assert (root / "a.txt").read_text() == "a\n"
+
+
+def _big_module(min_bytes: int) -> tuple[str, int]:
+    """A Python module of at least `min_bytes`: many small functions, each distinct."""
+    parts, i = [], 0
+    size = 0
+    while size < min_bytes:
+        part = f"def function_{i}(x):\n    return x + {i}\n\n\n"
+        parts.append(part)
+        size += len(part)
+        i += 1
+    return "".join(parts), i
+
+
+def test_search_replace_applies_to_a_one_megabyte_file(tmp_path: Path) -> None:
+    text, count = _big_module(1_000_000)
+    root = _repo(tmp_path, {"big.py": text})
+    n = count - 3
+    answer = (
+        "The bug is near the end of the module:\n\n"
+        "big.py\n```python\n<<<<<<< SEARCH\n"
+        f"def function_{n}(x):\n    return x + {n}\n=======\n"
+        f"def function_{n}(x):\n    return x - {n}\n>>>>>>> REPLACE\n```\n"
+    )
+    result = apply_edits(root, parse_edits(answer), EditPolicy())  # the default limit
+    assert result.ok and result.applied == ["big.py"]
+    after = (root / "big.py").read_text()
+    assert f"return x - {n}\n" in after and f"return x + {n}\n" not in after
+    assert len(after) == len(text)  # one character changed, nothing else rewritten
+
+
+def test_the_size_limit_comes_from_council_yaml_and_names_the_setting(tmp_path: Path) -> None:
+    from council.config import parse_config
+
+    config = parse_config("limits: {max_file_kb: 1}\n")
+    assert config.limits.max_file_bytes == 1024
+    assert parse_config("").limits.max_file_kb >= 2048  # the default holds real modules
+    root = _repo(tmp_path, {"a.py": "x = 1\n"})
+    policy = EditPolicy(max_file_bytes=config.limits.max_file_bytes)
+    result = apply_edits(root, [_sr("a.py", "x = 1\n", "x = 1\n" + "y" * 2000 + "\n")], policy)
+    (refusal,) = result.refused
+    assert (
+        "limits.max_file_kb" in refusal.reason and "over the limit of 1024 bytes" in refusal.reason
+    )
+    assert (root / "a.py").read_text() == "x = 1\n"

@@ -352,16 +352,35 @@ def test_lint_reports_findings_with_locations(toolchain, env, tmp_path) -> None:
     assert toolchain.lint(root, env, paths=["README.md"]).passed  # nothing Python to lint
 
 
-def test_format_check_names_the_files(toolchain, env, tmp_path) -> None:
-    root = make_project(tmp_path / "proj", {"app/ugly.py": "x = {  'a':1 }\n"})
+def test_format_check_names_the_files_and_lines(toolchain, env, tmp_path) -> None:
+    ugly = "x = {  'a':1 }\n\n\ndef f():\n    return 1\n\n\ny = [1,\n  2]\n"
+    root = make_project(
+        tmp_path / "proj",
+        {"app/ugly.py": ugly, "pyproject.toml": "[tool.ruff.format]\nquote-style = 'single'\n"},
+    )
     result = toolchain.format_check(root, env)
     assert not result.passed
-    assert [(f.file, f.line, f.code) for f in result.findings] == [("app/ugly.py", 1, "format")]
+    # One finding per block the formatter would rewrite, with the lines it spans.
+    assert [(f.file, f.line, f.end_line, f.code) for f in result.findings] == [
+        ("app/ugly.py", 1, 1, "format"),
+        ("app/ugly.py", 8, 9, "format"),
+    ]
     assert toolchain.format_check(root, env, paths=["app/core.py"]).passed
     (root / "app/bad.py").write_text("def f(:\n", encoding="utf-8")
     broken = toolchain.format_check(root, env, paths=["app/bad.py"])
     assert not broken.passed
     assert [(f.file, f.severity) for f in broken.findings] == [("app/bad.py", "error")]
+
+
+def test_format_gate_is_off_for_a_project_without_a_formatter(toolchain, env, tmp_path) -> None:
+    files = {"app/ugly.py": "x = {  'a':1 }\n", "pyproject.toml": "[tool.ruff]\nline-length = 90\n"}
+    root = make_project(tmp_path / "proj", files)
+    off = toolchain.format_check(root, env)
+    assert off.passed and not off.findings and "format gate off" in off.output_tail
+    # The project says how it formats (a pre-commit hook): the gate is on.
+    hook = "repos:\n- repo: https://github.com/astral-sh/ruff-pre-commit\n  hooks:\n"
+    (root / ".pre-commit-config.yaml").write_text(hook + "  - id: ruff-format\n")
+    assert not toolchain.format_check(root, env).passed
 
 
 def test_sast_finds_shell_injection(toolchain, env, tmp_path) -> None:

@@ -74,6 +74,13 @@ class Limits(BaseModel):
     install_timeout_s: float = Field(900, gt=0)
     max_test_attempts: int = Field(3, ge=1, le=10)  # Guardian tries to produce valid red tests
     max_edit_reasks: int = Field(2, ge=0, le=5)  # edits that do not apply go back this often
+    # Largest file an edit may leave behind. Real projects hold modules of several hundred KB;
+    # edits to them are SEARCH/REPLACE against the file on disk, so size costs no prompt tokens.
+    max_file_kb: int = Field(2048, gt=0)
+
+    @property
+    def max_file_bytes(self) -> int:
+        return self.max_file_kb * 1024
 
 
 class LanguageConfig(BaseModel):

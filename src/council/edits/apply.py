@@ -283,7 +283,7 @@ def apply_edits(root: Path, edits: Sequence[FileEdit], policy: EditPolicy) -> Ap
                 Refusal(
                     edit.path,
                     f"`{norm}` would be {size} bytes, over the limit of "
-                    f"{policy.max_file_bytes} bytes",
+                    f"{policy.max_file_bytes} bytes (`limits.max_file_kb` in council.yaml)",
                 )
             )
             continue

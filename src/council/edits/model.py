@@ -50,7 +50,7 @@ class FileEdit:
 class EditPolicy:
     """What the applier may touch."""
 
-    max_file_bytes: int = 200_000
+    max_file_bytes: int = 2048 * 1024  # council.yaml `limits.max_file_kb`
     # relpath -> sha256 of the content when the file was frozen (accepted tests).
     frozen: Mapping[str, str] = field(default_factory=dict)
     forbidden_globs: Sequence[str] = ()  # extra paths nobody may touch

@@ -32,6 +32,7 @@ from council.pipelines.models import ask_persona, cache_root, make_gateway
 from council.pipelines.tracks import Track, discover_tracks
 from council.store import Store
 from council.toolchains import TestReport
+from council.toolchains.gates import preexisting_note
 from council.workspace import (
     Workspace,
     changed_files,
@@ -46,6 +47,7 @@ from council.workspace import (
     slugify,
     snapshot_tree,
 )
+from council.workspace.changes import change_scope
 from council.workspace.git import out as git_out
 from council.workspace.git import require_commit
 
@@ -642,7 +644,7 @@ class TddPipeline:
             scope = slugify(plan.scope or "feature").replace("-", "_")
             test_files = [f"{track.test_dir}/test_{scope}.py"]
         before = self._snapshot(self._test_files_in_tree(track))
-        policy = EditPolicy()
+        policy = EditPolicy(max_file_bytes=self.config.limits.max_file_bytes)
         feedback = ""
         for attempt in range(1, self.config.limits.max_test_attempts + 1):
             written = self._edit_round(
@@ -733,7 +735,11 @@ class TddPipeline:
     ) -> StepOutput:
         # Parallel tracks keep out of each other's folders.
         others = [f"{t.root}/**" for t in self.tracks if t is not track and t.root]
-        policy = EditPolicy(frozen=frozen, forbidden_globs=others)
+        policy = EditPolicy(
+            frozen=frozen,
+            forbidden_globs=others,
+            max_file_bytes=self.config.limits.max_file_bytes,
+        )
         tests = self._read([p for p in frozen if track.owns(p)])
         previous: StepOutput | None = None
         tree = self._head_tree()  # the tests commit: where iteration 1 starts
@@ -841,13 +847,18 @@ class TddPipeline:
                 raise CouncilError(f"frozen test file {path} changed; refusing to continue")
 
     def _gate_findings(self, paths: list[str]) -> tuple[str, bool, list[dict[str, Any]]]:
-        """Run lint, format, typecheck and SAST on the changed code: (text, must_fix, rows)."""
-        gates = [g for t in self.tracks for g in t.gates(self.ws.path, paths, self.emit)]
+        """Run lint, format, typecheck and SAST on the changed code: (text, must_fix, rows).
+        Only findings on the change count; pre-existing ones are reported apart."""
+        scope = change_scope(self.ws)
+        gates = [g for t in self.tracks for g in t.gates(self.ws.path, paths, self.emit, scope)]
         lines: list[str] = []
         must_fix = False
         rows = []
         for g in gates:
             rows.append({"gate": g.name, "passed": g.passed, "findings": len(g.findings)})
+            if g.preexisting:
+                rows[-1]["preexisting"] = len(g.preexisting)
+                self.emit(Notice(message=preexisting_note(g)))
             for f in g.findings:
                 lines.append(f"- [{g.name}/{f.severity}] {f.file}:{f.line} {f.code} {f.message}")
                 if g.name == "sast" and f.severity.lower() == "high":
@@ -905,7 +916,7 @@ class TddPipeline:
             for c in review.comments
             if c.severity in ("high", "medium")
         )
-        policy = EditPolicy(frozen=frozen)
+        policy = EditPolicy(frozen=frozen, max_file_bytes=self.config.limits.max_file_bytes)
         touched = self._edit_round(
             "artisan",
             "refine",

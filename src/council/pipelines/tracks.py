@@ -7,6 +7,8 @@ paths; a toolchain speaks in paths relative to its project root. A Track transla
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -18,6 +20,8 @@ from council.events import EventSink
 from council.sandbox import Limits
 from council.toolchains import GateResult, PythonToolchain, TestCase, TestReport
 from council.toolchains import classify_collection_error as classify_python
+from council.toolchains.gates import Finding, on_changed_lines, scope_to_change
+from council.workspace.changes import ChangeScope
 
 # Files that mark a project root, per language; where several match, the first wins.
 MARKERS: dict[str, tuple[str, ...]] = {
@@ -31,6 +35,8 @@ CONVENTIONS = {
     "javascript": ("the project's test runner (Jest, Vitest or node:test)", "*.test.js(x)/ts(x)"),
     "java": ("JUnit 5", "src/test/java/**/*Test.java"),
 }
+# Gates whose findings count only on the change (typecheck judges the whole program).
+SCOPED_GATES = ("lint", "format", "sast")
 _SKIP_DIRS = {".git", ".council", "node_modules", ".venv", "venv", "__pycache__", "target", "build"}
 
 
@@ -100,8 +106,18 @@ class Track:
             emit=emit,
         )
 
-    def gates(self, worktree: Path, paths: Sequence[str], emit: EventSink) -> list[GateResult]:
-        """The switched-on gates (lint, format, typecheck, SAST) on this track's changed files."""
+    def gates(
+        self,
+        worktree: Path,
+        paths: Sequence[str],
+        emit: EventSink,
+        scope: ChangeScope | None = None,
+    ) -> list[GateResult]:
+        """The switched-on gates (lint, format, typecheck, SAST) on this track's changed files.
+
+        With a `scope` (the run's change since its base commit), lint, format and SAST findings
+        count only on the change; the rest is reported apart as pre-existing. Typecheck is not
+        scoped: a changed signature breaks callers on lines nobody touched."""
         local = [self.local(p) for p in paths if self.owns(p)]
         if not local:
             return []
@@ -111,8 +127,63 @@ class Track:
             method = getattr(self.toolchain, "format_check" if gate == "format" else gate, None)
             if switch == "" or method is None:
                 continue
-            out.append(method(where, self.env, paths=local, emit=emit))
+            result = method(where, self.env, paths=local, emit=emit)
+            if scope is not None and gate in SCOPED_GATES:
+                result = self._scoped(result, gate, method, scope, where, emit)
+            out.append(result)
         return out
+
+    def _scoped(
+        self,
+        result: GateResult,
+        gate: str,
+        method: Any,
+        scope: ChangeScope,
+        where: Path,
+        emit: EventSink,
+    ) -> GateResult:
+        """`result` split into findings on the change and pre-existing ones. Findings off the
+        changed lines are checked against the same gate on the base versions of their files,
+        so one the change caused elsewhere (an import a deleted line left unused) still counts.
+        A formatter's findings are about their own lines and need no such check."""
+        changed = {self.local(p): lines for p, lines in scope.lines.items() if self.owns(p)}
+        off = sorted({f.file for f in result.findings if not on_changed_lines(f, changed)})
+        before = None
+        if off and gate != "format":
+            before = self._findings_at_base(method, scope, off, where, emit)
+        return scope_to_change(result, changed, before)
+
+    def _findings_at_base(
+        self, method: Any, scope: ChangeScope, files: list[str], where: Path, emit: EventSink
+    ) -> list[Finding] | None:
+        """The gate's findings on the base versions of `files`, run in a scratch copy of the
+        project's top-level config files; None when the gate could not run there."""
+        scratch = Path(tempfile.mkdtemp(prefix="council-base-"))
+        try:
+            for item in where.iterdir():
+                if item.is_file() and not item.is_symlink() and item.stat().st_size < 1_000_000:
+                    shutil.copy2(item, scratch / item.name)
+            if (where / "node_modules").exists():
+                (scratch / "node_modules").symlink_to((where / "node_modules").resolve())
+            present = []
+            for file in files:
+                data = scope.at_base(self.repo_path(file))
+                if data is None:
+                    continue  # new in this change: nothing in it is pre-existing
+                target = scratch / file
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(data)
+                present.append(file)
+            if not present:
+                return []
+            result = method(scratch, self.env, paths=present, emit=emit)
+            if not result.passed and not result.findings:
+                return None  # the tool broke on the old files: judge by lines alone
+            return [*result.findings, *result.preexisting]
+        except OSError:
+            return None
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
 
     def classify(self, case: TestCase) -> str:
         """'missing_code' (a legitimate TDD red) or 'broken_test' (the test itself is wrong)."""

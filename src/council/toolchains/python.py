@@ -1,8 +1,10 @@
 """The Python toolchain: detect a project, build its test env, run pytest, lint, format, SAST.
 
-Tests run through `council.sandbox.run` (no network, bounded time) against the work tree's code,
-uninstalled (PYTHONPATH), and come back as the language-neutral `TestReport`. Ruff and bandit are
-council's own tools (from its venv or PATH), never installed into each project's env.
+Tests run through `council.sandbox.run` (no network, bounded time) against the work tree's code
+(first on PYTHONPATH, and installed editable in the tree's env layer when the project can be
+built), and come back as the language-neutral `TestReport`. Ruff, bandit and black are the
+project's own pinned versions when its dependencies install them, else council's own ruff and
+bandit; the format gate runs only for a project that uses a formatter.
 """
 
 from __future__ import annotations
@@ -24,8 +26,14 @@ from council.toolchains.gates import Finding, GateResult
 from council.toolchains.junit import JUnitError, parse_junit
 from council.toolchains.python_env import PythonEnv, prepare_env, pythonpath_for
 from council.toolchains.python_errors import exception_line, is_test_path
+from council.toolchains.python_gates import (
+    NO_FORMATTER,
+    find_in_env,
+    format_findings,
+    project_tool,
+    python_formatter,
+)
 from council.toolchains.report import TestCase, TestReport, short_traceback, tail_text
-from council.toolchains.tools import require_tool
 
 # Folders that are never the project's own code (envs, caches, build output, council's state).
 SKIP_DIRS = {
@@ -33,6 +41,7 @@ SKIP_DIRS = {
     "build", "dist", ".mypy_cache", ".ruff_cache", ".pytest_cache", "site-packages",
 }  # fmt: skip
 _SEVERITY_RANK = {"low": 1, "medium": 2, "high": 3}
+_BLACK_ERROR = re.compile(r"^error: cannot format (.+?): (.*)$")
 _COLLECTION_FAILURE = "collection failure"  # pytest's message for a module that failed to import
 GATE_TIMEOUT_S = 300.0
 # The tool each gate drives; council.yaml's command for the gate must start with it.
@@ -144,7 +153,7 @@ class PythonToolchain:
                 limits=self.limits,
                 network=self.network,
                 writable=[scratch],
-                readable=[env.path],
+                readable=list(env.paths),
                 env=self._test_env(root, env),
                 emit=emit,
             )
@@ -164,11 +173,11 @@ class PythonToolchain:
         targets = _python_targets(paths)
         if targets is None:
             return GateResult("lint", True, [], "no Python files to lint")
-        ruff = require_tool("ruff", "lint Python code")
+        ruff = project_tool(env, "ruff", "lint Python code")
         argv = [ruff, "check", "--no-cache", "--no-fix", "--output-format", "json"]
         argv += ["--force-exclude", "--extend-exclude", ".council"]
         argv += [*self.extra_args.get("lint", []), *targets]
-        result = self._gate_run(argv, root, emit)
+        result = self._gate_run(argv, root, emit, env)
         try:
             items = json.loads(result.stdout or "[]")
         except json.JSONDecodeError:
@@ -187,16 +196,24 @@ class PythonToolchain:
         paths: Sequence[str] = (),
         emit: EventSink = null_sink,
     ) -> GateResult:
-        """`ruff format --check`: one finding per file that would be reformatted."""
+        """`ruff format --check` (or the project's own black) when the project uses that
+        formatter: one finding per block that would be rewritten, with its lines."""
+        formatter = python_formatter(root)
+        if formatter is None:
+            return GateResult("format", True, [], NO_FORMATTER)
         targets = _python_targets(paths)
         if targets is None:
             return GateResult("format", True, [], "no Python files to check")
-        ruff = require_tool("ruff", "check Python formatting")
+        black = find_in_env(env, "black") if formatter == "black" else None
+        if black is not None:
+            return self._black_check(root, env, black, targets, emit)
+        ruff = project_tool(env, "ruff", "check Python formatting")
         argv = [ruff, "format", "--check", "--no-cache", "--force-exclude", "--output-format"]
         argv += ["json", "--extend-exclude", ".council"]
         argv += [*self.extra_args.get("format", []), *targets]
-        result = self._gate_run(argv, root, emit)
+        result = self._gate_run(argv, root, emit, env)
         findings: list[Finding] = []
+        unformatted: list[str] = []
         try:
             items = json.loads(result.stdout or "[]")
         except json.JSONDecodeError:
@@ -204,12 +221,33 @@ class PythonToolchain:
         for item in items if isinstance(items, list) else []:
             finding = _ruff_finding(item, root)
             if finding.code == "unformatted":
-                finding.code, finding.severity = "format", "warning"
-                finding.message = "would be reformatted (run `ruff format`)"
-            findings.append(finding)
+                unformatted.append(finding.file)
+            else:
+                findings.append(finding)
+        if unformatted:
+            diff_argv = [ruff, "format", "--diff", "--no-cache", "--force-exclude"]
+            diff_argv += ["--extend-exclude", ".council", *self.extra_args.get("format", [])]
+            shown = self._gate_run([*diff_argv, *unformatted], root, emit, env)
+            findings += format_findings(shown.stdout, root, unformatted, "ruff format")
         passed = result.exit_code == 0 and not result.timed_out
         tail = _json_gate_tail(result, f"ruff format: {len(findings)} findings")
         return GateResult("format", passed, findings, tail)
+
+    def _black_check(
+        self, root: Path, env: PythonEnv | None, black: str, targets: list[str], emit: EventSink
+    ) -> GateResult:
+        """The project's own black (from its env): `--check --diff` names the blocks."""
+        argv = [black, "--check", "--diff", "--quiet", "--no-color", *targets]
+        result = self._gate_run(argv, root, emit, env)
+        findings = format_findings(result.stdout, root, [], "black")
+        for line in result.stderr.splitlines():
+            if match := _BLACK_ERROR.match(line.strip()):
+                file, message = _rel(match.group(1), root), match.group(2)
+                findings.append(Finding(file, 0, "error", "syntax-error", message))
+        passed = result.exit_code == 0 and not result.timed_out
+        if not passed and not findings:
+            return GateResult("format", False, [], _tail(result))
+        return GateResult("format", passed, findings, f"black: {len(findings)} findings")
 
     def sast(
         self,
@@ -224,10 +262,10 @@ class PythonToolchain:
         targets = _python_targets(paths)
         if targets is None:
             return GateResult("sast", True, [], "no Python files to scan")
-        bandit = require_tool("bandit", "scan Python code for security issues")
+        bandit = project_tool(env, "bandit", "scan Python code for security issues")
         argv = [bandit, "-f", "json", "-q", "-r", "-x", ",".join(sorted(SKIP_DIRS))]
         argv += [*self.extra_args.get("sast", []), *targets]
-        result = self._gate_run(argv, root, emit)
+        result = self._gate_run(argv, root, emit, env)
         data = _json_object(result.stdout)
         if data is None or result.exit_code not in (0, 1):
             return GateResult("sast", False, [], _tail(result))
@@ -259,21 +297,24 @@ class PythonToolchain:
     def _test_env(self, root: Path, env: PythonEnv) -> dict[str, str]:
         return {
             "PYTHONPATH": os.pathsep.join(str(p) for p in pythonpath_for(root)),
-            "VIRTUAL_ENV": str(env.path),
-            "PATH": os.pathsep.join([str(env.bin_dir), os.environ.get("PATH", os.defpath)]),
+            "VIRTUAL_ENV": str(env.runtime),
+            "PATH": os.pathsep.join([*map(str, env.bin_dirs), os.environ.get("PATH", os.defpath)]),
             # No __pycache__ litter in the work tree (it would show in diffs).
             "PYTHONDONTWRITEBYTECODE": "1",
             "PYTHONUNBUFFERED": "1",
             "PYTEST_ADDOPTS": "",  # the caller's options are not the project's
         }
 
-    def _gate_run(self, argv: list[str], root: Path, emit: EventSink) -> CommandResult:
+    def _gate_run(
+        self, argv: list[str], root: Path, emit: EventSink, env: PythonEnv | None = None
+    ) -> CommandResult:
         return run(
             argv,
             root.resolve(),
             timeout_s=GATE_TIMEOUT_S,
             limits=self.limits,
             network=False,
+            readable=env.paths if env is not None else (),
             emit=emit,
         )
 

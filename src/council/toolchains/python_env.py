@@ -1,14 +1,26 @@
 """Build and cache a Python project's test environment with uv, keyed by its dependencies.
 
-The env holds the project's dependencies (plus pytest), never the project itself: tests run with
-PYTHONPATH pointing at the work tree, so edits are picked up without reinstalling. Envs live under
-`<cache_dir>/envs/<key>` where the key hashes the dependency declarations and the interpreter, so
-every iteration and every later run on the same dependencies reuses one env without calling uv.
-An env is built in a temporary folder and renamed into place: a crash never leaves half an env.
+Two layers. The base env holds the project's dependencies (its own, its test extras and groups,
+its requirement files) plus pytest, and lives under `<cache_dir>/envs/<key>` where the key hashes
+the dependency declarations and the interpreter: every iteration and every later run on the same
+dependencies reuses it without calling uv. It is built the way users install a project:
+`uv pip install -e .[extras] -r requirements...` run from the project root, so `-e .` or
+`.[testutils]` in a requirements file and `name[extra]` naming the project itself mean this
+tree, never a release from the index; then the project itself is uninstalled again, because an
+editable install points at one work tree and the base env is shared by many.
+
+The overlay is per work tree (`<cache_dir>/envs/overlays/`): a small venv whose site-packages
+chains to the base env's, with the project installed into it by `uv pip install --no-deps -e`,
+so code that reads its own installed metadata (version, entry points) works on every tree for
+the price of one editable build. Tests still put the tree first on PYTHONPATH, so new modules
+are importable without reinstalling. A project that cannot be built gets deps only (as before)
+and a notice. Envs are built in a temporary folder and renamed into place: a crash never leaves
+half an env.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -19,6 +31,8 @@ import sys
 import tempfile
 import time
 import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,32 +41,55 @@ from council.events import EventSink, Notice, null_sink
 from council.toolchains.report import tail_text
 from council.toolchains.tools import require_tool, run_installer
 
-ENV_FORMAT = 1  # bump when the layout of a cached env changes, to stop reusing old ones
+ENV_FORMAT = 2  # bump when the layout of a cached env changes, to stop reusing old ones
 MARKER = "council-env.json"
+OVERLAY_MARKER = "council-overlay.json"
 TEST_TOOLS = ("pytest",)
 TEST_EXTRAS = ("dev", "test", "tests", "testing")
 _STALE_BUILD_S = 24 * 3600
 _REQ_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[([^\]]*)\])?")
 _REQ_INCLUDE = re.compile(r"^\s*(?:-r|-c|--requirement|--constraint)[\s=]+(\S+)")
+_EDITABLE = re.compile(r"^\s*(?:-e|--editable)[\s=]+")
+_PATH_EXTRAS = re.compile(r"^(?P<path>.*?)(?:\[(?P<extras>[^\]]*)\])?$")
+# Files a build backend reads: a change to them may change what an editable install provides.
+_BUILD_INPUTS = ("pyproject.toml", "setup.py", "setup.cfg")
 
 
 @dataclass(frozen=True)
 class PythonEnv:
-    """A ready virtual environment with a project's test dependencies."""
+    """A ready virtual environment with a project's test dependencies (and, in its overlay,
+    the project itself)."""
 
-    path: Path
+    path: Path  # the base env: dependencies, shared by every tree with the same ones
     key: str
     requirements: tuple[str, ...] = ()
     requirement_files: tuple[str, ...] = ()
     reused: bool = False
+    overlay: Path | None = None  # this work tree's layer with the project installed
+    project: str | None = None  # the project's distribution name when it is installed
+
+    @property
+    def runtime(self) -> Path:
+        """The env tests run in: the overlay when there is one, else the base env."""
+        return self.overlay or self.path
 
     @property
     def bin_dir(self) -> Path:
-        return self.path / ("Scripts" if os.name == "nt" else "bin")
+        return _bin(self.runtime)
 
     @property
     def python(self) -> Path:
         return self.bin_dir / ("python.exe" if os.name == "nt" else "python")
+
+    @property
+    def bin_dirs(self) -> tuple[Path, ...]:
+        """Script folders, the project's layer first (its console scripts), then its deps'."""
+        return tuple(dict.fromkeys([self.bin_dir, _bin(self.path)]))
+
+    @property
+    def paths(self) -> tuple[Path, ...]:
+        """Folders a sandboxed run must be able to read."""
+        return tuple(dict.fromkeys([self.runtime, self.path]))
 
 
 @dataclass
@@ -62,13 +99,21 @@ class Dependencies:
     requirements: list[str] = field(default_factory=list)  # PEP 508 strings
     files: list[Path] = field(default_factory=list)  # passed to uv as `-r FILE`
     hashed: dict[str, str] = field(default_factory=dict)  # file name -> content, for the key
+    installable: bool = False  # a build backend can install the project (pyproject/setup.py)
+    name: str = ""  # the project's normalised name, when pyproject.toml says it
+    extras: list[str] = field(default_factory=list)  # of the project itself, to install with it
+    backend_files: list[Path] = field(default_factory=list)  # deps only a build backend reads
 
 
 def discover_dependencies(root: Path) -> Dependencies:
-    """pyproject (deps, test extras, dependency groups), requirements files, or setup.py."""
+    """pyproject (deps, test extras, dependency groups), requirements files, or setup.py.
+
+    References to the project itself (`name[extra]` in a group or an extra, `-e .` or
+    `.[extra]` in a requirements file) become extras of the project's own install."""
     deps = Dependencies()
     pyproject = root / "pyproject.toml"
     has_project_table = False
+    data: dict = {}
     if pyproject.is_file():
         try:
             data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
@@ -77,19 +122,38 @@ def discover_dependencies(root: Path) -> Dependencies:
         project = data.get("project")
         if isinstance(project, dict):
             has_project_table = True
-            if "dependencies" in project.get("dynamic", []):
-                # Only a build backend knows them; uv can ask it.
-                _add_file(deps, pyproject, root)
-            deps.requirements += _project_requirements(project)
-        deps.requirements += _group_requirements(data.get("dependency-groups", {}))
+            deps.name = _normalise(str(project.get("name", "")))
+    deps.installable = (
+        has_project_table
+        or isinstance(data.get("build-system"), dict)
+        or (root / "setup.py").is_file()
+    )
+    for req in _group_requirements(data.get("dependency-groups", {})):
+        extras = _self_extras(req, deps.name, root)
+        if extras is None:
+            deps.requirements.append(req)
+        else:
+            deps.extras += extras
     for path in _requirement_files(root):
         _add_file(deps, path, root)
-    if not has_project_table and not deps.files:
+    if has_project_table:
+        project = data["project"]
+        if "dependencies" in project.get("dynamic", []):
+            # Only a build backend knows them: the project's own install brings them (or,
+            # when it cannot be built, uv asks the backend for them).
+            _hash_file(deps, pyproject, root)
+            deps.backend_files.append(pyproject)
+        own, extras = _project_requirements(project, [*TEST_EXTRAS, *deps.extras])
+        deps.requirements += own
+        deps.extras = [e for e in deps.extras if e not in extras] + extras
+    else:
         for name in ("setup.py", "setup.cfg"):
-            if (root / name).is_file():
-                _add_file(deps, root / name, root)
+            if (root / name).is_file():  # install_requires and extras live here
+                _hash_file(deps, root / name, root)
+                deps.backend_files.append(root / name)
                 break
     deps.requirements = list(dict.fromkeys(r.strip() for r in deps.requirements if r.strip()))
+    deps.extras = sorted(set(deps.extras))
     return deps
 
 
@@ -100,6 +164,8 @@ def env_key(deps: Dependencies, python_id: str) -> str:
             "python": python_id,
             "requirements": sorted(deps.requirements),
             "files": sorted(deps.hashed.items()),
+            "installable": deps.installable,
+            "extras": deps.extras,
             "tools": TEST_TOOLS,
         },
         sort_keys=True,
@@ -123,7 +189,9 @@ def prepare_env(
     install_timeout_s: float = 900,
     emit: EventSink = null_sink,
 ) -> PythonEnv:
-    """The cached env for `root`'s dependencies, built with uv only when no usable one exists."""
+    """The cached env for `root`'s dependencies, built with uv only when no usable one exists,
+    with the project installed into `root`'s own overlay when it can be built."""
+    root = root.resolve()
     deps = discover_dependencies(root)
     key = env_key(deps, python_id(python))
     envs = cache_dir / "envs"
@@ -136,7 +204,30 @@ def prepare_env(
     )
     if _usable(final):
         emit(Notice(message=f"python env {key}: reusing {final}"))
-        return _reused(env)
+        env = _reused(env)
+    else:
+        _build_base(root, deps, final, python=python, uv=uv, timeout_s=install_timeout_s, emit=emit)
+    if not deps.installable:
+        return env  # nothing to build: tests run from the tree as it is
+    installed = _overlay(root, env, uv=uv, timeout_s=install_timeout_s, emit=emit)
+    if installed is None:
+        return env
+    overlay, project = installed
+    return dataclasses.replace(env, overlay=overlay, project=project)
+
+
+def _build_base(
+    root: Path,
+    deps: Dependencies,
+    final: Path,
+    *,
+    python: str | None,
+    uv: str | None,
+    timeout_s: float,
+    emit: EventSink,
+) -> None:
+    envs = final.parent
+    key = final.name
     envs.mkdir(parents=True, exist_ok=True)
     _remove_stale_builds(envs)
     if final.exists():  # a folder without our marker: not ours or damaged, never half-built by us
@@ -150,22 +241,64 @@ def prepare_env(
             [uv_path, "venv", "--quiet", "--relocatable", "--python", python or sys.executable]
             + [str(venv)],
             cwd=build_dir,
-            timeout_s=install_timeout_s,
+            timeout_s=timeout_s,
             emit=emit,
             what="create the virtual environment",
         )
         built = PythonEnv(path=venv, key=key)
         # Bytecode now: tests run with PYTHONDONTWRITEBYTECODE, so it could never be cached later.
         install = [uv_path, "pip", "install", "--compile-bytecode", "--python", str(built.python)]
-        install += [*deps.requirements, *TEST_TOOLS]
-        for path in deps.files:
-            install += ["-r", str(path)]
-        _uv(install, cwd=build_dir, timeout_s=install_timeout_s, emit=emit, what="install deps")
+        files = [_without_self(p, deps, root, build_dir) for p in deps.files]
+        rest = [*deps.requirements, *TEST_TOOLS, *(a for f in files for a in ("-r", str(f)))]
+        project = ""
+        if deps.installable:
+            # As users install it, from its root: `.` in a requirements file is this tree.
+            extras = f"[{','.join(deps.extras)}]" if deps.extras else ""
+            try:
+                with _tree_untouched(root):
+                    _uv(
+                        [*install, "-e", f"{root}{extras}", *rest],
+                        cwd=root,
+                        timeout_s=timeout_s,
+                        emit=emit,
+                        what="install the project",
+                    )
+                project = _installed_from(venv, root)
+            except ToolchainError as exc:
+                emit(
+                    Notice(
+                        level="warning",
+                        message="python env: the project itself could not be installed, so its "
+                        f"tests run from the tree uninstalled: {_gist(exc.message)}",
+                    )
+                )
+        if project:
+            # The base env is shared by every tree: the editable install of this one goes, its
+            # dependencies stay; each tree installs the project into its own overlay.
+            _uv(
+                [uv_path, "pip", "uninstall", "--python", str(built.python), project],
+                cwd=build_dir,
+                timeout_s=timeout_s,
+                emit=emit,
+                what="uninstall the project",
+            )
+        else:
+            fallback = _static_requirements(deps)
+            with _tree_untouched(root):
+                _uv(
+                    [*install, *fallback, *rest],
+                    cwd=root,
+                    timeout_s=timeout_s,
+                    emit=emit,
+                    what="install deps",
+                )
         marker = {
             "key": key,
             "root": str(root),
             "requirements": deps.requirements,
             "files": [str(p) for p in deps.files],
+            "extras": deps.extras,
+            "project": project,
             "python": python_id(python),
             "created": time.time(),
         }
@@ -175,10 +308,73 @@ def prepare_env(
         except OSError:
             if not _usable(final):  # not a lost race with a concurrent build: a real failure
                 raise
-            return _reused(env)
     finally:
         shutil.rmtree(build_dir, ignore_errors=True)
-    return env
+
+
+def _overlay(
+    root: Path, env: PythonEnv, *, uv: str | None, timeout_s: float, emit: EventSink
+) -> tuple[Path, str] | None:
+    """This tree's layer over the base env, with the project installed editable (no deps):
+    reused while the tree, the base env and the build files stay the same. None when the
+    project cannot be built (remembered until its build files change)."""
+    overlays = env.path.parent / "overlays"
+    overlays.mkdir(parents=True, exist_ok=True)
+    _remove_orphan_overlays(overlays)
+    digest = hashlib.sha256(str(root).encode()).hexdigest()[:16]
+    final = overlays / f"{env.key}-{digest}"
+    inputs = _build_inputs_hash(root)
+    marker = _read_marker(final / OVERLAY_MARKER)
+    if marker.get("root") == str(root) and marker.get("inputs") == inputs:
+        if not marker.get("project"):
+            return None  # failed before with these very build files; said so then
+        if _bin(final).is_dir():
+            return final, str(marker["project"])
+    shutil.rmtree(final, ignore_errors=True)
+    uv_path = uv or require_tool("uv", "install the project into its test environment")
+    started = time.monotonic()
+    project = ""
+    try:
+        _uv(
+            [uv_path, "venv", "--quiet", "--relocatable", "--python", str(env.python), str(final)],
+            cwd=overlays,
+            timeout_s=timeout_s,
+            emit=emit,
+            what="create the project's layer",
+        )
+        # A .pth line starting with `import` runs at start-up: addsitedir also processes the
+        # base env's own .pth files (namespace packages, editable dependencies).
+        (_site_packages(final) / "_council_base.pth").write_text(
+            f"import site; site.addsitedir({str(_site_packages(env.path))!r})\n",
+            encoding="utf-8",
+        )
+        python = str(_bin(final) / "python")
+        with _tree_untouched(root):
+            _uv(
+                [uv_path, "pip", "install", "--no-deps", "--python", python, "-e", str(root)],
+                cwd=root,
+                timeout_s=timeout_s,
+                emit=emit,
+                what="install the project",
+            )
+        project = _installed_from(final, root)
+    except ToolchainError as exc:
+        shutil.rmtree(final, ignore_errors=True)
+        final.mkdir(parents=True)
+        emit(
+            Notice(
+                level="warning",
+                message="python env: the project could not be installed, so its tests run from "
+                f"the tree uninstalled: {_gist(exc.message)}",
+            )
+        )
+    record = {"root": str(root), "base": env.key, "inputs": inputs, "project": project}
+    (final / OVERLAY_MARKER).write_text(json.dumps(record, indent=2), encoding="utf-8")
+    if not project:
+        return None
+    took = time.monotonic() - started
+    emit(Notice(message=f"python env {env.key}: {project} installed for this tree in {took:.1f}s"))
+    return final, project
 
 
 def pythonpath_for(root: Path) -> list[Path]:
@@ -192,12 +388,29 @@ def pythonpath_for(root: Path) -> list[Path]:
 
 
 def _reused(env: PythonEnv) -> PythonEnv:
-    return PythonEnv(env.path, env.key, env.requirements, env.requirement_files, reused=True)
+    return dataclasses.replace(env, reused=True)
 
 
 def _usable(path: Path) -> bool:
     # exists() follows the interpreter symlink: a removed base Python makes the env unusable.
     return (path / MARKER).is_file() and PythonEnv(path=path, key="").python.exists()
+
+
+def _bin(env_path: Path) -> Path:
+    return env_path / ("Scripts" if os.name == "nt" else "bin")
+
+
+def _site_packages(env_path: Path) -> Path:
+    found = sorted(env_path.glob("lib/python*/site-packages")) or [env_path / "Lib/site-packages"]
+    return found[0]
+
+
+def _read_marker(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _uv(argv: list[str], *, cwd: Path, timeout_s: float, emit: EventSink, what: str) -> None:
@@ -214,13 +427,16 @@ def _uv(argv: list[str], *, cwd: Path, timeout_s: float, emit: EventSink, what: 
     )
 
 
-def _project_requirements(project: dict[str, object]) -> list[str]:
-    """[project] dependencies plus the test extras, following `name[extra]` self-references."""
+def _project_requirements(
+    project: dict[str, object], wanted: list[str]
+) -> tuple[list[str], list[str]]:
+    """[project] dependencies plus those of the `wanted` extras (test extras, extras the
+    project names itself with), following `name[extra]` self-references; and the extras used."""
     name = _normalise(str(project.get("name", "")))
     optional = project.get("optional-dependencies") or {}
     if not isinstance(optional, dict):
         optional = {}
-    wanted = [extra for extra in TEST_EXTRAS if extra in optional]
+    wanted = [extra for extra in wanted if extra in optional]
     seen: set[str] = set()
     out = [str(r) for r in project.get("dependencies") or [] if isinstance(r, str)]
     while wanted:
@@ -234,7 +450,35 @@ def _project_requirements(project: dict[str, object]) -> list[str]:
                 wanted += [e.strip() for e in (match.group(2) or "").split(",") if e.strip()]
                 continue
             out.append(str(req))
-    return out
+    return out, sorted(seen)
+
+
+def _self_extras(line: str, name: str, root: Path) -> list[str] | None:
+    """The extras a requirement asks of the project itself (`name[a,b]`, `-e .[a]`, `.`,
+    `./`, `file:.`), or None when it names something else."""
+    text = line.split(" #", 1)[0].strip()
+    text = _EDITABLE.sub("", text, count=1).strip()
+    if not text or text.startswith("-"):
+        return None
+    target = text.split(";", 1)[0].strip()  # environment markers
+    if "@" in target:  # `name @ file:///...` or `name[x] @ ./`: the name decides
+        target = target.split("@", 1)[0].strip()
+    else:
+        match = _PATH_EXTRAS.match(target)
+        path = (match.group("path") if match else target).removeprefix("file:")
+        if path.startswith((".", "/")) or path.startswith("file:"):
+            try:
+                same = (root / path).resolve() == root.resolve()
+            except OSError:
+                same = False
+            if not same:
+                return None
+            extras = (match.group("extras") if match else None) or ""
+            return [e.strip() for e in extras.split(",") if e.strip()]
+    match = _REQ_NAME.match(target)
+    if not match or not name or _normalise(match.group(1)) != name:
+        return None
+    return [e.strip() for e in (match.group(2) or "").split(",") if e.strip()]
 
 
 def _group_requirements(groups: object) -> list[str]:
@@ -266,9 +510,20 @@ def _requirement_files(root: Path) -> list[Path]:
 
 
 def _add_file(deps: Dependencies, path: Path, root: Path) -> None:
-    """Use a requirements-like file and hash it with everything it includes (-r / -c)."""
+    """Use a requirements file (and what it includes): hash it, note the project's extras it
+    asks for."""
     if path not in deps.files:
         deps.files.append(path)
+    for current in _hash_file(deps, path, root):
+        for line in current.read_text(encoding="utf-8", errors="replace").splitlines():
+            extras = _self_extras(line, deps.name, root)
+            if extras is not None:
+                deps.extras += extras
+
+
+def _hash_file(deps: Dependencies, path: Path, root: Path) -> list[Path]:
+    """Hash a requirements-like file with everything it includes (-r / -c); the files read."""
+    read: list[Path] = []
     pending = [path]
     while pending:
         current = pending.pop()
@@ -277,11 +532,99 @@ def _add_file(deps: Dependencies, path: Path, root: Path) -> None:
             continue
         text = current.read_text(encoding="utf-8", errors="replace")
         deps.hashed[label] = text
+        read.append(current)
         if current.suffix == ".txt":
             for line in text.splitlines():
                 match = _REQ_INCLUDE.match(line)
                 if match:
                     pending.append((current.parent / match.group(1)).resolve())
+    return read
+
+
+def _without_self(path: Path, deps: Dependencies, root: Path, scratch: Path) -> Path:
+    """`path`, or a copy without its lines naming the project (the project's own install
+    covers them); includes in the copy point back at the originals."""
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    if not any(_self_extras(line, deps.name, root) is not None for line in lines):
+        return path
+    kept = []
+    for line in lines:
+        if _self_extras(line, deps.name, root) is not None:
+            continue
+        match = _REQ_INCLUDE.match(line)
+        if match:
+            line = line.replace(match.group(1), str((path.parent / match.group(1)).resolve()))
+        kept.append(line)
+    copy = scratch / f"{len(list(scratch.glob('*.txt')))}-{path.name}"
+    copy.write_text("\n".join(kept) + "\n", encoding="utf-8")
+    return copy
+
+
+def _static_requirements(deps: Dependencies) -> list[str]:
+    """When the project cannot be installed: what its build backend reports as dependencies
+    (uv reads pyproject.toml / setup.py as requirement sources)."""
+    return [arg for path in deps.backend_files for arg in ("-r", str(path))]
+
+
+def _installed_from(venv: Path, root: Path) -> str:
+    """The distribution in `venv` installed from `root` (its direct_url.json says so)."""
+    site = _site_packages(venv)
+    for info in site.glob("*.dist-info"):
+        url = _read_marker(info / "direct_url.json").get("url", "")
+        if url and url in (root.as_uri(), f"file://{root}"):
+            metadata = (info / "METADATA").read_text(encoding="utf-8", errors="replace")
+            for line in metadata.splitlines():
+                if line.startswith("Name:"):
+                    return line.split(":", 1)[1].strip()
+    return ""
+
+
+def _gist(message: str) -> str:
+    """The line of an installer's failure that says what broke (the last error line)."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    errors = [line for line in lines if re.match(r"^(?:\w+(?:Error|Exception)\b|error:)", line)]
+    return (errors or lines or ["unknown error"])[-1][:300]
+
+
+def _build_inputs_hash(root: Path) -> str:
+    digest = hashlib.sha256()
+    for name in _BUILD_INPUTS:
+        path = root / name
+        digest.update(name.encode() + b"\0" + (path.read_bytes() if path.is_file() else b"-"))
+    return digest.hexdigest()[:20]
+
+
+@contextmanager
+def _tree_untouched(root: Path) -> Iterator[None]:
+    """Remove what a build backend leaves in the source tree (`*.egg-info`, a new `build/`):
+    it would show in the run's diff and be committed with the change."""
+
+    def litter() -> set[Path]:
+        found = set(root.glob("*.egg-info")) | set(root.glob("*/*.egg-info"))
+        return found | ({root / "build"} if (root / "build").exists() else set())
+
+    before = litter()
+    try:
+        yield
+    finally:
+        for path in litter() - before:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+
+
+def _remove_orphan_overlays(overlays: Path) -> None:
+    """Layers of work trees that are gone (a finished run removed its worktree)."""
+    now = time.time()
+    for folder in overlays.iterdir():
+        marker = _read_marker(folder / OVERLAY_MARKER)
+        try:
+            if marker:
+                if not Path(str(marker.get("root", ""))).is_dir():
+                    shutil.rmtree(folder, ignore_errors=True)
+            elif now - folder.stat().st_mtime > _STALE_BUILD_S:
+                shutil.rmtree(folder, ignore_errors=True)
+        except OSError:
+            continue
 
 
 def _label(path: Path, root: Path) -> str:

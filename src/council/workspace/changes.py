@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 
 from council.events import CommitMade, EventSink, null_sink
-from council.workspace.git import git, git_dir, has_identity, out
+from council.workspace.git import git, git_dir, git_env, has_identity, out
 from council.workspace.worktree import Workspace
 
 COUNCIL_NAME = "AI Council"
@@ -115,6 +118,69 @@ def changed_files(ws: Workspace) -> list[str]:
         ws.path, "diff", "--name-only", "--no-renames", "-z", ws.base_sha, snapshot_tree(ws)
     )
     return sorted(name for name in names.split("\0") if name)
+
+
+_HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)(?:,(\d+))? @@")
+
+
+@dataclass
+class ChangeScope:
+    """What a run changed since its base commit: per repo-relative path, the line numbers of
+    the current file that are new or modified, and the file's content at the base commit."""
+
+    base_sha: str
+    lines: dict[str, frozenset[int]] = field(default_factory=dict)
+    ws: Workspace | None = field(default=None, repr=False)
+
+    def at_base(self, path: str) -> bytes | None:
+        """`path` as it was at the base commit; None when it did not exist there."""
+        if self.ws is None:
+            return None
+        done = subprocess.run(  # bytes: a file need not be UTF-8
+            ["git", "show", f"{self.base_sha}:{path}"],
+            cwd=self.ws.path,
+            env=git_env(),
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+        return done.stdout if done.returncode == 0 else None
+
+
+def change_scope(ws: Workspace) -> ChangeScope:
+    """The lines changed from the base commit to the worktree as it is now (untracked files
+    included: every line of a new file is changed)."""
+    text = out(
+        ws.path,
+        "-c",
+        "core.quotepath=off",
+        "diff",
+        "-U0",
+        "--no-color",
+        "--no-ext-diff",
+        "--no-renames",
+        ws.base_sha,
+        snapshot_tree(ws),
+    )
+    return ChangeScope(ws.base_sha, parse_changed_lines(text), ws)
+
+
+def parse_changed_lines(diff_text: str) -> dict[str, frozenset[int]]:
+    """New-side line numbers per file from a `-U0` diff. A pure deletion marks the lines on
+    both sides of the gap: joining them is what the deletion changed."""
+    found: dict[str, set[int]] = {}
+    current: set[int] | None = None
+    for line in diff_text.splitlines():
+        if line.startswith("+++ "):
+            name = line[4:]
+            current = None if name == "/dev/null" else found.setdefault(name[2:], set())
+        elif current is not None and (match := _HUNK.match(line)):
+            start, count = int(match.group(1)), int(match.group(2) or 1)
+            if count:
+                current.update(range(start, start + count))
+            else:
+                current.update((max(start, 1), start + 1))
+    return {path: frozenset(lines) for path, lines in found.items()}
 
 
 def head_sha(ws: Workspace) -> str:
