@@ -316,7 +316,9 @@ def syntax_error(dest: Path, server: ScriptedModelServer) -> Seeded:
 
 
 def format_drift(dest: Path, server: ScriptedModelServer) -> Seeded:
-    repo = make_project(dest, "def add( a,b ):\n    return a+b\n")
+    # The project formats with ruff (its [format] settings): the format gate is on for it.
+    extra = {"ruff.toml": '[format]\nquote-style = "double"\n'}
+    repo = make_project(dest, "def add( a,b ):\n    return a+b\n", extra=extra)
     gates = [{"name": "install"}, {"name": "format"}, {"name": "test"}]
     return Seeded(repo, config={"gates": gates})
 
