@@ -148,20 +148,31 @@ def test_requirements_installing_the_project_with_an_extra_build_and_pass(
     assert report.passed == 2
     assert _status(root) == ""  # no egg-info or build folder left in the tree
 
-    # Another worktree of the same project: the dependencies are reused (no install of them),
-    # the project gets its own layer, pointing at that tree.
+    # Another worktree of the same project: the dependencies are reused, and the project's
+    # install is the first tree's re-pointed at this one (same build files: no build at all).
     other = tmp_path / "meta-2"
     shutil.copytree(root, other)
-    (other / "src/meta_proj/__init__.py").write_text(
-        (other / "src/meta_proj/__init__.py").read_text().replace("hello from", "hi from")
-    )
+    init = other / "src/meta_proj/__init__.py"
+    init.write_text(init.read_text().replace("hello from", "hi from"))
     events: list = []
     second = toolchain.prepare(other, cache_dir=cache_dir, emit=events.append)
     assert second.reused and second.path == env.path and second.overlay != env.overlay
-    installs = [e.argv for e in events if isinstance(e, CommandRun) and "install" in e.argv]
-    assert all("--no-deps" in argv for argv in installs) and len(installs) == 1
+    assert not [e.argv for e in events if isinstance(e, CommandRun) and "install" in e.argv]
     changed = toolchain.run_tests(other, second, timeout_s=120)
     assert not changed.green and "hi from 1.2.3" in changed.output_tail  # that tree's code ran
+
+    # A tree whose build files differ (a new console script): the project is built for it,
+    # without its dependencies.
+    third = tmp_path / "meta-3"
+    shutil.copytree(root, third)
+    pyproject = third / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text() + 'meta-bye = "meta_proj:hello"\n')
+    events.clear()
+    built = toolchain.prepare(third, cache_dir=cache_dir, emit=events.append)
+    installs = [e.argv for e in events if isinstance(e, CommandRun) and "install" in e.argv]
+    assert len(installs) == 1 and "--no-deps" in installs[0]
+    assert (built.bin_dir / "meta-bye").is_file()
+    assert toolchain.run_tests(third, built, timeout_s=120).green
 
     # The same tree again: nothing to install at all.
     events.clear()

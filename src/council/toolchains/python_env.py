@@ -44,6 +44,7 @@ from council.toolchains.tools import require_tool, run_installer
 ENV_FORMAT = 2  # bump when the layout of a cached env changes, to stop reusing old ones
 MARKER = "council-env.json"
 OVERLAY_MARKER = "council-overlay.json"
+TEMPLATE_DIR = "council-project"  # in a base env: the project's editable install, to re-point
 TEST_TOOLS = ("pytest",)
 TEST_EXTRAS = ("dev", "test", "tests", "testing")
 _STALE_BUILD_S = 24 * 3600
@@ -264,6 +265,8 @@ def _build_base(
                         what="install the project",
                     )
                 project = _installed_from(venv, root)
+                if project:
+                    _save_template(venv, root, project)
             except ToolchainError as exc:
                 emit(
                     Notice(
@@ -348,16 +351,18 @@ def _overlay(
             f"import site; site.addsitedir({str(_site_packages(env.path))!r})\n",
             encoding="utf-8",
         )
-        python = str(_bin(final) / "python")
-        with _tree_untouched(root):
-            _uv(
-                [uv_path, "pip", "install", "--no-deps", "--python", python, "-e", str(root)],
-                cwd=root,
-                timeout_s=timeout_s,
-                emit=emit,
-                what="install the project",
-            )
-        project = _installed_from(final, root)
+        project = _from_template(env.path, final, root, inputs)
+        if not project:
+            python = str(_bin(final) / "python")
+            with _tree_untouched(root):
+                _uv(
+                    [uv_path, "pip", "install", "--no-deps", "--python", python, "-e", str(root)],
+                    cwd=root,
+                    timeout_s=timeout_s,
+                    emit=emit,
+                    what="install the project",
+                )
+            project = _installed_from(final, root)
     except ToolchainError as exc:
         shutil.rmtree(final, ignore_errors=True)
         final.mkdir(parents=True)
@@ -566,16 +571,90 @@ def _static_requirements(deps: Dependencies) -> list[str]:
     return [arg for path in deps.backend_files for arg in ("-r", str(path))]
 
 
-def _installed_from(venv: Path, root: Path) -> str:
-    """The distribution in `venv` installed from `root` (its direct_url.json says so)."""
+def _save_template(venv: Path, root: Path, project: str) -> None:
+    """Keep the files of the project's editable install (they are small: a .pth or a finder
+    module, its dist-info, console scripts), so another tree gets its own install by copying
+    them with the tree's path changed, instead of a build. Not for compiled projects: their
+    extension modules are built for one tree."""
+    info = _dist_info(venv, root)
+    if info is None or _compiled(root):
+        return
     site = _site_packages(venv)
-    for info in site.glob("*.dist-info"):
+    template = venv / TEMPLATE_DIR
+    files: list[str] = []
+    for line in (info / "RECORD").read_text(encoding="utf-8", errors="replace").splitlines():
+        name = line.rsplit(",", 2)[0] if line.count(",") >= 2 else line
+        source = Path(os.path.normpath(site / name))
+        if not name or "__pycache__" in name or not source.is_file():
+            continue
+        if source.suffix in (".so", ".pyd", ".dylib"):
+            shutil.rmtree(template, ignore_errors=True)
+            return
+        rel = source.relative_to(venv)
+        (template / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, template / rel)
+        files.append(rel.as_posix())
+    record = {"root": str(root), "project": project, "inputs": _build_inputs_hash(root)}
+    (template / "template.json").write_text(json.dumps({**record, "files": files}, indent=2))
+
+
+def _from_template(base: Path, overlay: Path, root: Path, inputs: str) -> str:
+    """Install the project into `overlay` from the base env's template, pointed at `root`;
+    the project's name, or "" when there is no template for these build files."""
+    template = base / TEMPLATE_DIR
+    meta = _read_marker(template / "template.json")
+    if not meta.get("project") or meta.get("inputs") != inputs:
+        return ""
+    old = str(meta["root"])
+    swaps = [(Path(old).as_uri(), root.as_uri()), (old, str(root))]
+    for rel in meta.get("files", []):
+        source, target = template / rel, overlay / rel
+        data = source.read_bytes()
+        for before, after in swaps:
+            data = data.replace(before.encode(), after.encode())
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+        shutil.copymode(source, target)
+    return str(meta["project"])
+
+
+def _compiled(root: Path) -> bool:
+    """Whether building the project compiles extension modules (they live in the tree)."""
+    backend = str(_read_toml(root / "pyproject.toml").get("build-system", {}).get("build-backend"))
+    if backend.startswith(("mesonpy", "scikit_build", "maturin", "setuptools_rust")):
+        return True
+    setup = root / "setup.py"
+    text = setup.read_text(encoding="utf-8", errors="replace") if setup.is_file() else ""
+    return "ext_modules" in text or "Extension(" in text
+
+
+def _read_toml(path: Path) -> dict:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _dist_info(venv: Path, root: Path) -> Path | None:
+    """The dist-info in `venv` of the distribution installed from `root` (its
+    direct_url.json says so)."""
+    for info in _site_packages(venv).glob("*.dist-info"):
         url = _read_marker(info / "direct_url.json").get("url", "")
         if url and url in (root.as_uri(), f"file://{root}"):
-            metadata = (info / "METADATA").read_text(encoding="utf-8", errors="replace")
-            for line in metadata.splitlines():
-                if line.startswith("Name:"):
-                    return line.split(":", 1)[1].strip()
+            return info
+    return None
+
+
+def _installed_from(venv: Path, root: Path) -> str:
+    """The name of the distribution in `venv` installed from `root`, or ""."""
+    info = _dist_info(venv, root)
+    if info is None:
+        return ""
+    metadata = (info / "METADATA").read_text(encoding="utf-8", errors="replace")
+    for line in metadata.splitlines():
+        if line.startswith("Name:"):
+            return line.split(":", 1)[1].strip()
     return ""
 
 
