@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -20,3 +21,11 @@ def model_server() -> Iterator[ScriptedModelServer]:
     """A scripted OpenAI-compatible server on 127.0.0.1, stopped after the test."""
     with ScriptedModelServer() as server:
         yield server
+
+
+@pytest.fixture
+def env_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Council's cache for test environments, shared by the tests of a session (as by runs)."""
+    root = tmp_path_factory.getbasetemp() / "council-cache"
+    monkeypatch.setenv("COUNCIL_CACHE_DIR", str(root))
+    return root

@@ -96,13 +96,6 @@ def test_an_import_left_unused_by_a_deleted_line_counts_though_its_line_did_not_
 
 
 @pytest.fixture
-def env_cache(tmp_path_factory, monkeypatch) -> Path:
-    root = tmp_path_factory.getbasetemp() / "council-cache"
-    monkeypatch.setenv("COUNCIL_CACHE_DIR", str(root))
-    return root
-
-
-@pytest.fixture
 def project(tmp_path, env_cache) -> Path:
     """The example project with a lint finding already in app/main.py (an unused import)."""
     repo = cs.make_repo(tmp_path / "profile-service")

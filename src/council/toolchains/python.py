@@ -33,6 +33,7 @@ from council.toolchains.python_gates import (
     project_tool,
     python_formatter,
 )
+from council.toolchains.python_gates import rel_path as _rel
 from council.toolchains.report import TestCase, TestReport, short_traceback, tail_text
 
 # Folders that are never the project's own code (envs, caches, build output, council's state).
@@ -431,18 +432,6 @@ def _json_object(text: str) -> dict | None:
     except json.JSONDecodeError:
         return None
     return data if isinstance(data, dict) else None
-
-
-def _rel(path: str, root: Path) -> str:
-    if not path:
-        return ""
-    candidate = Path(path)
-    if candidate.is_absolute():
-        try:
-            return candidate.resolve().relative_to(root.resolve()).as_posix()
-        except ValueError:
-            return candidate.as_posix()
-    return PurePosixPath(path.replace("\\", "/")).as_posix().removeprefix("./")
 
 
 def _json_gate_tail(result: CommandResult, summary: str) -> str:

@@ -620,7 +620,8 @@ def _from_template(base: Path, overlay: Path, root: Path, inputs: str) -> str:
 
 def _compiled(root: Path) -> bool:
     """Whether building the project compiles extension modules (they live in the tree)."""
-    backend = str(_read_toml(root / "pyproject.toml").get("build-system", {}).get("build-backend"))
+    system = read_toml(root / "pyproject.toml").get("build-system")
+    backend = str(system.get("build-backend", "")) if isinstance(system, dict) else ""
     if backend.startswith(("mesonpy", "scikit_build", "maturin", "setuptools_rust")):
         return True
     setup = root / "setup.py"
@@ -628,7 +629,7 @@ def _compiled(root: Path) -> bool:
     return "ext_modules" in text or "Extension(" in text
 
 
-def _read_toml(path: Path) -> dict:
+def read_toml(path: Path) -> dict:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):

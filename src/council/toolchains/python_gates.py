@@ -4,12 +4,11 @@ blocks a formatter would rewrite (so a format finding has lines, like a lint fin
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
 from council.toolchains.gates import Finding
-from council.toolchains.python_env import PythonEnv
+from council.toolchains.python_env import PythonEnv, read_toml
 from council.toolchains.tools import require_tool
 
 NO_FORMATTER = (
@@ -51,12 +50,12 @@ def python_formatter(root: Path) -> str | None:
     ruff.toml, black among its declared dependencies, or the formatter named in its hooks,
     task runners or CI. A `[tool.ruff]` table alone configures the linter only.
     """
-    pyproject = _toml(root / "pyproject.toml")
+    pyproject = read_toml(root / "pyproject.toml")
     tool = pyproject.get("tool") if isinstance(pyproject.get("tool"), dict) else {}
     ruff = tool.get("ruff") if isinstance(tool, dict) else None
     if isinstance(ruff, dict) and "format" in ruff:
         return "ruff"
-    if any("format" in _toml(root / name) for name in ("ruff.toml", ".ruff.toml")):
+    if any("format" in read_toml(root / name) for name in ("ruff.toml", ".ruff.toml")):
         return "ruff"
     if isinstance(tool, dict) and "black" in tool:
         return "black"
@@ -115,14 +114,21 @@ def format_findings(diff: str, root: Path, expected: Sequence[str], tool: str) -
 
 
 def _diff_path(text: str, root: Path) -> str:
-    name = text.split("\t", 1)[0].strip()
-    path = Path(name)
-    if path.is_absolute():
+    return rel_path(text.split("\t", 1)[0].strip(), root)
+
+
+def rel_path(path: str, root: Path) -> str:
+    """A tool's path for a file (absolute, or relative with ./ or backslashes) relative to the
+    project root, in posix form."""
+    if not path:
+        return ""
+    candidate = Path(path)
+    if candidate.is_absolute():
         try:
-            return path.resolve().relative_to(root.resolve()).as_posix()
+            return candidate.resolve().relative_to(root.resolve()).as_posix()
         except ValueError:
-            return path.as_posix()
-    return PurePosixPath(name).as_posix().removeprefix("./")
+            return candidate.as_posix()
+    return PurePosixPath(path.replace("\\", "/")).as_posix().removeprefix("./")
 
 
 def _declared_names(pyproject: dict, root: Path) -> set[str]:
@@ -141,14 +147,6 @@ def _declared_names(pyproject: dict, root: Path) -> set[str]:
         if match:
             names.add(match.group(1).lower())
     return names
-
-
-def _toml(path: Path) -> dict:
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def _read(path: Path, limit: int = 200_000) -> str:
