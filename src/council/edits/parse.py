@@ -9,7 +9,6 @@ model wrote them (which is the order they are applied).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from council.edits.model import FileEdit
 from council.edits.paths import (
@@ -20,6 +19,7 @@ from council.edits.paths import (
     path_from_prose,
 )
 from council.edits.udiff import is_header, looks_like_diff, parse_diff
+from council.fences import DIFF_LANGS, Fence, closes, dedent, diff_end, fence_end, open_fence
 
 # ORIGINAL/UPDATED is the older aider spelling some models still produce.
 SEARCH = re.compile(r"^(\s*)<{5,9} ?(?:SEARCH|ORIGINAL)\s*$")
@@ -31,78 +31,6 @@ _USAGE = re.compile(
     r"command|invoke|try it)s?\b",
     re.IGNORECASE,
 )
-_FENCE = re.compile(r"^( *)(`{3,}|~{3,})(.*)$")
-_DIFF_LANGS = {"diff", "patch", "udiff"}
-
-
-@dataclass
-class Fence:
-    indent: int
-    marker: str  # the run of backticks or tildes that opened it
-    info: str
-
-
-def open_fence(line: str) -> Fence | None:
-    m = _FENCE.match(line)
-    if not m:
-        return None
-    indent, marker, info = len(m.group(1)), m.group(2), m.group(3).strip()
-    if marker[0] == "`" and "`" in info:
-        return None  # inline code such as ```x``` on one line, not a fence
-    return Fence(indent, marker, info)
-
-
-def closes(line: str, fence: Fence) -> bool:
-    """A bare run of at least as many fence characters, not indented into the content."""
-    m = _FENCE.match(line)
-    return bool(
-        m
-        and not m.group(3).strip()
-        and m.group(2)[0] == fence.marker[0]
-        and len(m.group(2)) >= len(fence.marker)
-        and len(m.group(1)) < fence.indent + 4
-    )
-
-
-def fence_end(lines: list[str], start: int, fence: Fence) -> int:
-    """Index of the line closing the fence opened at `start` (len(lines) when unclosed).
-
-    Content may hold fences of its own (markdown in a docstring, a README with examples). An
-    inner fence that opens with a language nests; a bare fence closes the innermost one.
-    """
-    depth = 0
-    for i in range(start + 1, len(lines)):
-        line = lines[i]
-        if closes(line, fence) or (depth and _bare_fence(line)):
-            if depth == 0:
-                return i
-            depth -= 1
-            continue
-        inner = open_fence(line)
-        if inner and inner.info and inner.indent < fence.indent + 4:
-            depth += 1
-    return len(lines)
-
-
-def _diff_end(lines: list[str], start: int, fence: Fence) -> int:
-    """Diff lines carry a prefix character: only a closer at the fence's own indent ends them."""
-    for i in range(start + 1, len(lines)):
-        line = lines[i]
-        if closes(line, fence) and len(line) - len(line.lstrip(" ")) <= fence.indent:
-            return i
-    return len(lines)
-
-
-def _bare_fence(line: str) -> bool:
-    f = open_fence(line)
-    return f is not None and not f.info
-
-
-def _dedent(body: list[str], width: int) -> list[str]:
-    if not width:
-        return body
-    prefix = " " * width
-    return [line[width:] if line.startswith(prefix) else line.lstrip(" ") for line in body]
 
 
 def _text(lines: list[str]) -> str:
@@ -202,7 +130,7 @@ def _label_before(lines: list[str], fence_line: int) -> tuple[str | None, bool]:
 
 
 def _whole_file(lines: list[str], start: int, end: int, fence: Fence) -> FileEdit | None:
-    body = _dedent(lines[start + 1 : end], fence.indent)
+    body = dedent(lines[start + 1 : end], fence.indent)
     lang, path = parse_info(fence.info)
     if not path:
         label, from_label = _label_before(lines, start)
@@ -251,10 +179,10 @@ def parse_edits(text: str) -> list[FileEdit]:
             i += 1
             continue
         lang, info_path = parse_info(fence.info)
-        if lang in _DIFF_LANGS or looks_like_diff(lines, i + 1):
+        if lang in DIFF_LANGS or looks_like_diff(lines, i + 1):
             fallback = info_path or _label_before(lines, i)[0]
-            end = _diff_end(lines, i, fence)
-            body = _dedent(lines[i + 1 : end], fence.indent)
+            end = diff_end(lines, i, fence)
+            body = dedent(lines[i + 1 : end], fence.indent)
             edits.extend(parse_diff(body, 0, fenced=True, fallback_path=fallback)[0])
             i = end + 1
             continue

@@ -9,10 +9,10 @@ validation and repair re-ask.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
-_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
+from council.fences import blocks
+
 _SMART_QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"'})
 
 
@@ -37,7 +37,7 @@ _MISSING = object()
 def _candidates(text: str) -> list[str]:
     """Pieces of text that may hold the JSON, most likely first."""
     found: list[str] = [text.strip()]
-    fenced = [(lang.lower(), body) for lang, body in _FENCE.findall(text)]
+    fenced = [(block.lang, block.body) for block in blocks(text)]
     # A block labelled json wins over an unlabelled one (which may be example code).
     found += [body for lang, body in fenced if lang in ("json", "json5", "jsonc")]
     found += [body for lang, body in fenced if lang not in ("json", "json5", "jsonc")]

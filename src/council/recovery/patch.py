@@ -17,9 +17,8 @@ from pathlib import Path
 
 from council.edits import EditPolicy, FileEdit, apply_edits, parse_edits
 from council.edits.validate import refusal_reason
+from council.fences import DIFF_LANGS, blocks
 
-_FENCE_OPEN = re.compile(r"^\s*```+\s*(?P<lang>[\w+-]*)\s*$")
-_DIFF_LANGS = {"diff", "patch", "udiff"}
 _BARE_HUNK = re.compile(r"^@@(?!\s*-\d)")
 GIT_TIMEOUT_S = 60
 
@@ -36,28 +35,16 @@ class PatchResult:
 
 def diff_text(answer: str) -> str:
     """The unified diff(s) in a model answer: ```diff blocks, else a bare `--- a/` ... diff."""
-    blocks: list[str] = []
+    found = [
+        block.body
+        for block in blocks(answer)
+        if block.lang in DIFF_LANGS or block.body.startswith(("--- ", "diff --git"))
+    ]
     lines = answer.splitlines()
-    i = 0
-    while i < len(lines):
-        opened = _FENCE_OPEN.match(lines[i])
-        if opened is None:
-            i += 1
-            continue
-        end = next((j for j in range(i + 1, len(lines)) if lines[j].strip().startswith("```")), -1)
-        if end == -1:
-            end = len(lines)
-        body = lines[i + 1 : end]
-        is_diff = opened.group("lang").lower() in _DIFF_LANGS or (
-            body and (body[0].startswith(("--- ", "diff --git")))
-        )
-        if is_diff:
-            blocks.append("\n".join(body))
-        i = end + 1
-    if not blocks and any(ln.startswith("--- ") for ln in lines):
+    if not found and any(ln.startswith("--- ") for ln in lines):
         start = next(k for k, ln in enumerate(lines) if ln.startswith("--- "))
-        blocks.append("\n".join(lines[start:]))
-    text = "\n".join(b.rstrip("\n") for b in blocks if b.strip())
+        found.append("\n".join(lines[start:]))
+    text = "\n".join(b.rstrip("\n") for b in found if b.strip())
     return text + "\n" if text else ""
 
 

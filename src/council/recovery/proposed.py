@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from council.events import EventSink, null_sink
+from council.fences import blocks
 from council.recovery.policy import PolicyDecision, check
 from council.sandbox import Limits, run
 
@@ -24,14 +25,13 @@ COMMAND_TIMEOUT_S = 120.0
 def proposed_commands(answer: str) -> list[str]:
     """Shell lines a model put in ```bash / ```sh blocks (comments and blank lines dropped)."""
     out: list[str] = []
-    lang: str | None = None
-    for line in answer.splitlines():
-        stripped = line.strip()
-        if stripped.startswith("```"):
-            lang = None if lang is not None else (stripped[3:].strip().lower() or "")
+    for block in blocks(answer):
+        if block.lang not in SHELL_LANGS:
             continue
-        if lang in SHELL_LANGS and stripped and not stripped.startswith("#"):
-            out.append(stripped.removeprefix("$ "))
+        for line in block.body.splitlines():
+            stripped = line.strip()
+            if stripped and not stripped.startswith("#"):
+                out.append(stripped.removeprefix("$ "))
     return out
 
 

@@ -36,6 +36,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from packaging.utils import canonicalize_name
+
 from council.errors import ToolchainError
 from council.events import EventSink, Notice, null_sink
 from council.toolchains.report import tail_text
@@ -715,7 +717,7 @@ def _label(path: Path, root: Path) -> str:
 
 
 def _normalise(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
+    return canonicalize_name(name)  # PEP 503
 
 
 def _remove_stale_builds(envs: Path) -> None:
