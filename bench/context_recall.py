@@ -48,6 +48,8 @@ PACKAGES = {
 QUICK = ("requests", "click", "rich")
 COUNCIL = "council"  # this checkout
 HISTORY_CASES = 10
+# History pairs come from commits up to this one, so the cases do not move as main grows.
+HISTORY_REF = "111a15338c0f55ed2e0a2f1fcd1f1c7ae5c1f01f"
 KS = (1, 3, 5, 10)
 
 
@@ -382,7 +384,7 @@ def prepare_repos(work: Path, names: list[str]) -> dict[str, Path]:
 def history_cases(checkout: Path, limit: int) -> list[Case]:
     """This project's own fixes and features that changed exactly one source file."""
     log = subprocess.run(
-        ["git", "-C", str(checkout), "log", "--no-merges", "--format=%H%x00%s"],
+        ["git", "-C", str(checkout), "log", "--no-merges", "--format=%H%x00%s", HISTORY_REF],
         capture_output=True,
         text=True,
         check=False,
@@ -468,7 +470,9 @@ def in_budget(ctx, case: Case) -> bool:
     return False
 
 
-def run(cases: list[Case], roots: dict[str, Path], cache: Path, verbose: bool) -> list[Result]:
+def run(
+    cases: list[Case], roots: dict[str, Path], cache: Path, verbose: bool, only: str | None
+) -> list[Result]:
     defaults = ContextConfig()
     results = []
     seen: dict[str, int] = {}
@@ -478,6 +482,8 @@ def run(cases: list[Case], roots: dict[str, Path], cache: Path, verbose: bool) -
         index = seen.get(case.repo, 0)
         seen[case.repo] = index + 1
         split = "dev" if index % 2 == 0 else "held-out"
+        if only and split != only:
+            continue
         start = time.perf_counter()
         ctx = build_context(
             root,
@@ -576,6 +582,7 @@ def main() -> int:
     parser.add_argument("--work", type=Path, help="scratch folder (default: a cache folder)")
     parser.add_argument("--verbose", action="store_true", help="one line per case")
     parser.add_argument("--no-timings", action="store_true", help="skip cold/warm index runs")
+    parser.add_argument("--split", choices=["dev", "held-out"], help="run only these cases")
     args = parser.parse_args()
     work = args.work or Path.home() / ".cache" / "council" / "bench-context"
     work.mkdir(parents=True, exist_ok=True)
@@ -587,7 +594,7 @@ def main() -> int:
         roots[COUNCIL] = checkout
         cases += history_cases(checkout, HISTORY_CASES)
     cache = work / "index-cache"
-    results = run(cases, roots, cache, args.verbose)
+    results = run(cases, roots, cache, args.verbose, args.split)
     timings = (
         {}
         if args.no_timings

@@ -17,8 +17,18 @@ from council.context.lexicon import IDENT, STOPWORDS, query_terms
 _QUOTED = re.compile(
     r"\"([^\"\n]{3,300})\"|(?<![\w])'([^'\n]{3,300})'(?![\w])|`([^`\n]{2,300})`|“([^”\n]{3,300})”"
 )
-# The last line of a Python traceback or a log line: `ValueError: message`.
-_ERROR_LINE = re.compile(r"\b([A-Z][A-Za-z0-9]*(?:Error|Exception|Warning)):\s*(\S[^\n]{2,300})")
+# The last line of a Python traceback or a log line: `ValueError: message`, `InvalidURL: ...`.
+_ERROR_LINE = re.compile(
+    r"\b([A-Z][A-Za-z0-9]*(?:Error|Exception|Warning|Exit)|[A-Z][a-z]+[A-Z]\w*):\s*(\S[^\n]{2,300})"
+)
+# An error message quotes values (`'http://'`, 3) the code fills in: its literal pieces lie
+# between them and between clauses.
+_MESSAGE_BREAK = re.compile(r"'[^']*'|\"[^\"]*\"|\b\d[\w.]*|[,;:.!?()]\s|\s[-–—]\s")
+_ERROR_NAME = re.compile(r"(Error|Exception|Warning)$")
+# Code-like tokens: `snake_case`, `camelCase`/`PascalCase`, `name(`, `.attr`, `x2`.
+_CODE_TOKEN = re.compile(r"_|[a-z][A-Z]|[A-Z]{2,}[a-z]|[A-Za-z][0-9]")
+_CALLED = re.compile(r"\b([A-Za-z_]\w*)\s*\(")
+_BACKTICKED = re.compile(r"`([^`\n]+)`")
 _PY_FRAME = re.compile(r'File "([^"\n]+)", line (\d+)(?:, in ([A-Za-z_<][\w<>.]*))?')
 # `path/to/mod.py:123` (pytest, linters, JS stacks) and Java's `at pkg.Cls.m(Cls.java:12)`.
 _PATH_LINE = re.compile(r"([\w./\\-]+\.(?:py|pyi|js|jsx|mjs|cjs|ts|tsx|java)):(\d+)")
@@ -46,7 +56,8 @@ class Query:
 
     text: str
     terms: list[str] = field(default_factory=list)  # index terms, stopwords removed
-    identifiers: set[str] = field(default_factory=set)  # names as written, len >= 3
+    identifiers: set[str] = field(default_factory=set)  # code-like names, as written
+    names: set[str] = field(default_factory=set)  # plain words that may be names (`idiff`)
     phrases: list[str] = field(default_factory=list)  # quoted text and error messages
     paths: list[str] = field(default_factory=list)  # path-like tokens and dotted modules
     frames: list[Frame] = field(default_factory=list)  # innermost (most relevant) last
@@ -56,10 +67,26 @@ class Query:
     @classmethod
     def parse(cls, text: str) -> Query:
         phrases = [next(g for g in m.groups() if g) for m in _QUOTED.finditer(text)]
-        phrases += [m.group(2).strip() for m in _ERROR_LINE.finditer(text)]
-        identifiers = {m for m in IDENT.findall(text) if len(m) >= 3 and m.lower() not in STOPWORDS}
+        for m in _ERROR_LINE.finditer(text):
+            message = m.group(2).strip()
+            phrases.append(message)
+            phrases += [piece.strip() for piece in _MESSAGE_BREAK.split(message)]
+        code_like = {m for m in IDENT.findall(text) if _CODE_TOKEN.search(m.strip("_"))}
+        code_like.update(_CALLED.findall(text))
+        for quoted in _BACKTICKED.findall(text):
+            code_like.update(IDENT.findall(quoted))
         for dotted in _DOTTED.findall(text):
-            identifiers.update(p for p in dotted.split(".") if len(p) >= 3)
+            code_like.update(dotted.split("."))
+        identifiers = {
+            m
+            for m in code_like
+            if len(m) >= 3 and m.lower() not in STOPWORDS and not _ERROR_NAME.search(m)
+        }
+        names = {
+            m
+            for m in IDENT.findall(text)
+            if len(m) >= 4 and m.lower() not in STOPWORDS and m not in identifiers
+        }
         paths = [p.replace("\\", "/") for p in _PATHLIKE.findall(text)]
         paths += [d.replace(".", "/") for d in _DOTTED.findall(text)]
         lowered = {w.lower() for w in IDENT.findall(text)}
@@ -67,7 +94,8 @@ class Query:
             text=text,
             terms=query_terms(text),
             identifiers=identifiers,
-            phrases=list(dict.fromkeys(p.strip() for p in phrases if p.strip())),
+            names=names,
+            phrases=list(dict.fromkeys(p.strip() for p in phrases if len(p.strip()) >= 3)),
             paths=list(dict.fromkeys(paths)),
             frames=parse_frames(text),
             about_tests=bool(lowered & _TEST_WORDS),

@@ -16,14 +16,14 @@ import math
 import re
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import PurePosixPath
 
 import numpy as np
 
 from council.context.bm25 import bm25_scores, term_weights
-from council.context.lexicon import IDENT, STOPWORDS, identifier_terms, split_words, text_terms
+from council.context.lexicon import STOPWORDS, identifier_terms, split_words, text_terms
 from council.context.query import Query, match_path
 from council.context.tags import Tag
 
@@ -40,10 +40,14 @@ WEIGHTS = {
     "traceback": 2.0,
     "graph": 0.3,
 }
+RARE_NAME_FILES = 3  # a plain word found in at most this many files ...
+RARE_NAME_SHARE = 0.01  # ... or this share of them may be a name the report quotes
 MAP_FILES = 200  # files whose definitions are scored for the map; no budget shows more
 MAX_PHRASE_NGRAMS = 200
 MAX_PHRASE_CANDIDATES = 300  # files holding all of a run's words; more means common words
 _LOWER_WORD = re.compile(r"[a-z0-9_]+")
+# Two words (a message), or an option (`--profile`): a lone quoted word or URL is a value.
+_MESSAGE_LIKE = re.compile(r"[A-Za-z]{2,}[^A-Za-z\n]+[A-Za-z]{2,}\b(?<!http)|^--?[A-Za-z]")
 _TEST_DIRS = frozenset({"test", "tests", "testing", "_testing", "__tests__", "spec", "specs"})
 _TEST_NAME = re.compile(
     r"^(test_.*\.py|.*_tests?\.py|conftest\.py|.*\.(test|spec)\.[cm]?[jt]sx?|.*Tests?\.java)$"
@@ -74,6 +78,7 @@ class Ranking:
     mentioned: list[str] = field(default_factory=list)  # ranked first, in the order given
     signals: dict[str, list[str]] = field(default_factory=dict)  # signal -> its top files
     term_weights: dict[str, float] = field(default_factory=dict)  # query term -> idf
+    query: Query | None = None  # the query as ranked, plain words that are names resolved
 
 
 def is_test_path(path: str) -> bool:
@@ -92,6 +97,7 @@ def rank(corpus: Corpus, query: str | Query, mentioned: Sequence[str] = ()) -> R
     q = query if isinstance(query, Query) else Query.parse(query)
     paths = list(corpus.paths)
     weights = term_weights(q.terms, corpus.terms)
+    q = _resolve_names(q, corpus)
     lists: dict[str, dict[str, float]] = {
         "content": bm25_scores(q.terms, corpus.terms),
         "path": _path_scores(paths, q),
@@ -143,7 +149,7 @@ def rank(corpus: Corpus, query: str | Query, mentioned: Sequence[str] = ()) -> R
         ),
     )
     def_scores = _def_scores(ordered[:MAP_FILES], corpus.tags, corpus.refs, pagerank, q, weights)
-    return Ranking(ordered, fused, def_scores, list(mentioned_order), orders, weights)
+    return Ranking(ordered, fused, def_scores, list(mentioned_order), orders, weights, q)
 
 
 def personalised_pagerank(
@@ -198,6 +204,19 @@ def personalised_pagerank(
     return {n: float(rank_of[i]) for n, i in index.items()}
 
 
+def _resolve_names(q: Query, corpus: Corpus) -> Query:
+    """Plain words of the query that are rare names in this code base (`idiff`) count as
+    identifiers; common words (`output`, `option`) that some file also defines do not."""
+    limit = max(RARE_NAME_FILES, RARE_NAME_SHARE * len(corpus.paths))
+    rare = set()
+    for word in q.names:
+        term = word.lower()
+        freq = sum(1 for counts in corpus.terms.values() if term in counts)
+        if 0 < freq <= limit:
+            rare.add(word)
+    return replace(q, identifiers=q.identifiers | rare) if rare else q
+
+
 def _normalised(scores: Mapping[str, float]) -> dict[str, float]:
     top = max(scores.values(), default=0.0)
     return {p: s / top for p, s in scores.items()} if top > 0 else {}
@@ -206,7 +225,9 @@ def _normalised(scores: Mapping[str, float]) -> dict[str, float]:
 def _path_scores(paths: Sequence[str], q: Query) -> dict[str, float]:
     """BM25 over the words of each path: `frame.py` for a report about DataFrame."""
     docs = {p: text_terms(p) for p in paths}
-    return bm25_scores(q.terms, docs)
+    # Words in most paths (the package's own name) say nothing about which file is meant.
+    common = {t for t in q.terms if sum(1 for d in docs.values() if t in d) > len(docs) / 4}
+    return bm25_scores([t for t in q.terms if t not in common], docs)
 
 
 def _definition_scores(
@@ -277,7 +298,7 @@ def _quoted_scores(corpus: Corpus, q: Query) -> dict[str, float]:
     for phrase in q.phrases:
         needle = phrase.lower()
         needed = [t for t in text_terms(phrase) if t not in STOPWORDS]
-        if len(needle) < 4 or not needed or IDENT.fullmatch(phrase):
+        if len(needle) < 4 or not needed or not _MESSAGE_LIKE.search(phrase):
             continue
         hits = [
             p

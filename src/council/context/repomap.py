@@ -108,7 +108,9 @@ def build_context(
     corpus = Corpus(candidates, tags_by_path, refs_by_path, terms_by_path, texts)
     ranking = rank(corpus, q, [p for p in mentioned if p in texts])
     units = {
-        p: score_units(p, texts[p], tags_by_path.get(p, []), q, ranking.term_weights)
+        p: score_units(
+            p, texts[p], tags_by_path.get(p, []), ranking.query or q, ranking.term_weights
+        )
         for p in ranking.paths[:LOCALISED_FILES]
     }
     _promote_localised(ranking, units)
