@@ -17,6 +17,7 @@ from council.context.tags import Tag
 from council.context.tokens import count_tokens
 
 ELISION = "⋮"
+ELISION_COST = 2  # the mark and its line break
 MAX_UNITS = 6  # definitions per excerpt
 HEADER_LINES = 30  # the module's imports, when cheap
 WINDOW = 12  # lines kept either side of the best line of a definition too large to show
@@ -129,8 +130,24 @@ def make_excerpt(
     chosen: set[int] = set()
     names: list[str] = []
 
+    line_cost: dict[int, int] = {}
+
     def cost_with(extra: set[int]) -> int:
-        return count_tokens(_render(lines, sorted(chosen | extra)))
+        # Equals count_tokens(_render(...)): each rendered line costs its tokens plus its line
+        # break, each `⋮` two; summing cached line costs avoids re-counting the whole text.
+        numbers = sorted(chosen | extra)
+        total = 0
+        previous = 0
+        for n in numbers:
+            if n > previous + 1:
+                total += ELISION_COST
+            if n not in line_cost:
+                line_cost[n] = count_tokens(lines[n - 1]) + 1
+            total += line_cost[n]
+            previous = n
+        if numbers and previous < len(lines):
+            total += ELISION_COST
+        return total
 
     for unit in wanted:
         if len(names) >= MAX_UNITS:

@@ -4,14 +4,13 @@ are small and excerpts of their relevant definitions when they are not."""
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from council.context.cache import FileIndex, IndexCache, content_key
+from council.context.cache import IndexCache, content_key
 from council.context.excerpts import Excerpt, Unit, make_excerpt, score_units
-from council.context.lexicon import text_terms
+from council.context.indexer import index_file
 from council.context.query import Query
 from council.context.ranking import MAP_FILES, Corpus, Ranking, rank
 from council.context.render import FileLayout, MapEntry, fit_map, render_map
@@ -21,7 +20,7 @@ from council.context.sources import (
     normalize_rel_path,
     read_text_file,
 )
-from council.context.tags import Tag, extract_tags
+from council.context.tags import Tag
 from council.context.tokens import count_tokens
 
 log = logging.getLogger(__name__)
@@ -90,17 +89,37 @@ def build_context(
     refs_by_path: dict[str, dict[str, int]] = {}
     terms_by_path: dict[str, dict[str, int]] = {}
     cache = IndexCache(cache_dir)
+    misses: list[tuple[str, str, bytes]] = []
     for path in paths:
         data = read_text_file(root, path)
         if data is None:
             continue
         stats.files_seen += 1
-        text = data.decode("utf-8", errors="replace")
-        texts[path] = text
-        index = _index_for(path, data, text, cache, stats)
-        tags_by_path[path] = index.defs
-        refs_by_path[path] = index.refs
-        terms_by_path[path] = index.terms
+        texts[path] = data.decode("utf-8", errors="replace")
+        key = content_key(language_for(path) or "text", data)
+        index = cache.get(key, path)
+        if index is None:
+            misses.append((path, key, data))
+            continue
+        stats.cache_hits += 1
+        tags_by_path[path], refs_by_path[path], terms_by_path[path] = (
+            index.defs,
+            index.refs,
+            index.terms,
+        )
+    # Only files whose content is new to the cache are parsed and tokenised.
+    for path, key, data in misses:
+        index, failed = index_file(path, data, texts[path])
+        stats.indexed_files += 1
+        stats.reindexed.append(path)
+        stats.parsed_files += language_for(path) is not None
+        stats.parse_failures += failed
+        cache.put(key, index)
+        tags_by_path[path], refs_by_path[path], terms_by_path[path] = (
+            index.defs,
+            index.refs,
+            index.terms,
+        )
     cache.save()
 
     candidates = [p for p in paths if p in texts]
@@ -136,32 +155,6 @@ def _existing_mentions(root: Path, mentioned_paths: Sequence[str]) -> list[str]:
         if rel and rel not in found and (root / rel).is_file():
             found.append(rel)
     return found
-
-
-def _index_for(
-    path: str, data: bytes, text: str, cache: IndexCache, stats: ContextStats
-) -> FileIndex:
-    language = language_for(path)
-    key = content_key(language or "text", data)
-    cached = cache.get(key, path)
-    if cached is not None:
-        stats.cache_hits += 1
-        return cached
-    stats.indexed_files += 1
-    stats.reindexed.append(path)
-    tags: list[Tag] = []
-    if language is not None:
-        stats.parsed_files += 1
-        try:
-            tags = extract_tags(path, data, language)
-        except Exception as exc:  # noqa: BLE001 - one odd file must not sink the whole map
-            log.warning("could not extract tags from %s: %s", path, exc)
-            stats.parse_failures += 1
-    defs = [t for t in tags if t.kind == "def"]
-    refs = Counter(t.name for t in tags if t.kind == "ref")
-    index = FileIndex(defs, dict(refs), dict(text_terms(text)))
-    cache.put(key, index)
-    return index
 
 
 def _layout(text: str, tags: list[Tag]) -> FileLayout:
@@ -202,7 +195,10 @@ def _pack_files(
         if not text.strip():
             continue
         share = min(remaining, max(int(remaining * FIRST_SHARE), MIN_SHARE_TOKENS))
-        cost = count_tokens(text)
+        # A word costs a token per four characters at least: a file far too large for its
+        # share is known without counting it.
+        visible = len(text) - text.count(" ") - text.count("\n")
+        cost = count_tokens(text) if visible <= 4 * share else share + 1
         if cost <= share:
             chosen[path] = text
             used += cost
