@@ -14,7 +14,7 @@ from council.pipelines.tdd import TddPipeline
 from council.pipelines.tracks import Track
 from council.store import Store
 from council.toolchains import PythonToolchain
-from council.toolchains.gates import Finding, GateResult, scope_to_change
+from council.toolchains.gates import Finding, GateResult, rewrite_findings, scope_to_change
 from council.workspace import Workspace
 from council.workspace.changes import change_scope, parse_changed_lines
 from tests.fakes import council_script as cs
@@ -64,6 +64,14 @@ def test_scope_splits_findings_and_a_gate_failing_only_on_old_code_passes() -> N
     assert not caused.passed and caused.findings == [old]
     broken = scope_to_change(GateResult("lint", False, [], "ruff crashed"), {"a.py": {7}})
     assert not broken.passed  # a tool that broke is not a pass
+
+
+def test_a_formatter_rewrite_becomes_findings_with_the_lines_it_spans() -> None:
+    current = "a = 1\nb=2\nc = 3\nd=[1,\n 2]\ne = 5\n"
+    formatted = "a = 1\nb = 2\nc = 3\nd = [1, 2]\ne = 5\n\n"
+    blocks = rewrite_findings("x.py", current, formatted, "ruff format")
+    assert [(f.line, f.end_line) for f in blocks] == [(2, 2), (4, 5), (6, 7)]
+    assert all(f.code == "format" and "ruff format" in f.message for f in blocks)
 
 
 def test_an_import_left_unused_by_a_deleted_line_counts_though_its_line_did_not_change(

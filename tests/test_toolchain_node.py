@@ -321,7 +321,10 @@ def test_lint_and_format_gates_use_the_projects_eslint_and_prettier(
 
     fmt = toolchain.format_check(root, env, paths=["src/messy.js", "src/clean.js"])
     assert not fmt.passed
-    assert [(f.file, f.code) for f in fmt.findings] == [("src/messy.js", "format")]
+    # The block prettier rewrites, with its lines: `const c = {d:2}` only.
+    assert [(f.file, f.line, f.end_line, f.code) for f in fmt.findings] == [
+        ("src/messy.js", 2, 2, "format")
+    ]
     assert toolchain.format_check(root, env, paths=["src/clean.js"]).passed
 
     sast = toolchain.sast(root, env)
@@ -543,6 +546,43 @@ def test_the_node_modules_link_stays_out_of_git(toolchain, cache_dir, jest_seed,
     assert "node_modules" not in status
     assert ".gitignore" in status  # the user's file is untouched and still shows as new
     assert (root / ".gitignore").read_text() == "node_modules/\n"
+
+
+def test_a_dependency_inside_the_project_is_installed_in_the_tree(toolchain, cache_dir, tmp_path):
+    """`file:` dependencies point into the project: the install happens in the tree (links to
+    this tree's folders), so the tests see the package's code as it is in this tree."""
+    package = package_json({}, "node --test", dependencies={"mylib": "file:./packages/mylib"})
+    root = make_project(
+        tmp_path / "repo",
+        {
+            "package.json": package,
+            "packages/mylib/package.json": '{"name": "mylib", "version": "1.0.0"}\n',
+            "packages/mylib/index.js": "exports.twice = (x) => 2 * x;\n",
+            "test/lib.test.js": """
+                const { test } = require('node:test');
+                const assert = require('node:assert');
+                const { twice } = require('mylib');
+                test('twice', () => assert.strictEqual(twice(2), 4));
+            """,
+        },
+    )
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    events: list = []
+    env = toolchain.prepare(root, cache_dir=cache_dir, emit=events.append)
+    assert env.path == root and (root / "node_modules").is_dir()
+    assert not (root / "node_modules").is_symlink()
+    assert any("in the work tree" in getattr(e, "message", "") for e in events)
+    assert toolchain.run_tests(root, env, timeout_s=60).green
+    (root / "packages/mylib/index.js").write_text("exports.twice = (x) => 3 * x;\n")
+    assert not toolchain.run_tests(root, env, timeout_s=60).green  # this tree's code, live
+    status = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all"],
+        cwd=root,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert "node_modules" not in status and "package-lock.json" not in status
 
 
 # --- detection and naming ---------------------------------------------------------------------

@@ -3,6 +3,7 @@ split into findings on a change and findings that were there before it."""
 
 from __future__ import annotations
 
+import difflib
 from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -107,3 +108,18 @@ def preexisting_note(result: GateResult, shown: int = 5) -> str:
         f"{result.name}: {len(found)} pre-existing finding(s) not on the change, not counted: "
         f"{where}{more}"
     )
+
+
+def rewrite_findings(file: str, current: str, formatted: str, tool: str) -> list[Finding]:
+    """One format finding per block of `current` that a formatter rewrites into `formatted`,
+    spanning the block's lines (lines only inserted mark the two lines around them)."""
+    message = f"would be reformatted (run `{tool}`)"
+    old, new = current.splitlines(), formatted.splitlines()
+    findings = []
+    matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
+    for tag, i1, i2, _j1, _j2 in matcher.get_opcodes():
+        if tag == "equal":
+            continue
+        first, last = (i1 + 1, i2) if i2 > i1 else (max(i1, 1), i1 + 1)
+        findings.append(Finding(file, first, "warning", "format", message, last))
+    return findings

@@ -21,7 +21,7 @@ from typing import Any
 from council.errors import ToolchainError
 from council.events import EventSink, null_sink
 from council.sandbox import CommandResult, Limits, run
-from council.toolchains.gates import Finding, GateResult
+from council.toolchains.gates import Finding, GateResult, rewrite_findings
 from council.toolchains.node_env import (
     NodeEnv,
     find_node,
@@ -271,7 +271,30 @@ class NodeToolchain:
         passed = result.exit_code == 0 and not result.timed_out
         if not passed and not findings:
             return GateResult("format", False, [], _tail(result, root))
+        findings = [
+            block
+            for finding in findings
+            for block in self._prettier_blocks(finding, root, env, prettier, emit)
+        ]
         return GateResult("format", passed, findings, f"prettier: {len(findings)} findings")
+
+    def _prettier_blocks(
+        self, finding: Finding, root: Path, env: NodeEnv, prettier: Path, emit: EventSink
+    ) -> list[Finding]:
+        """A file-level "would be reformatted" as one finding per block prettier rewrites,
+        with its lines (so the gate can tell a change's formatting from older code's)."""
+        if finding.code != "format" or finding.line:
+            return [finding]
+        argv = [str(env.node), str(prettier), "--no-color", finding.file]
+        shown = self._gate_run(argv, root, env, emit)
+        try:
+            current = (root / finding.file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return [finding]
+        if shown.exit_code != 0 or shown.timed_out:
+            return [finding]
+        blocks = rewrite_findings(finding.file, current, shown.stdout, "prettier --write")
+        return blocks or [finding]
 
     def sast(
         self,

@@ -171,6 +171,11 @@ def prepare_env(
         # A checkout the user installed into: never replace their folder.
         emit(Notice(message=f"node: using the project's own {own} as it is"))
         return NodeEnv(root, "own", node_path, version, tools_dir, True, True, runs_dir)
+    local = local_packages(read_package_json(root))
+    if local:
+        _install_in_tree(root, npm=find_npm(node_path, npm), allow_scripts=allow_scripts,
+                         timeout_s=install_timeout_s, emit=emit, local=local)  # fmt: skip
+        return NodeEnv(root, "in-tree", node_path, version, tools_dir, False, True, runs_dir)
     key = env_key(root, version, allow_scripts=allow_scripts)
     envs = cache_dir / "node"
     final = envs / key
@@ -185,6 +190,43 @@ def prepare_env(
             raise ToolchainError(f"node env {key}: install did not land in {final}")
     link_node_modules(root, env.node_modules)
     return env
+
+
+def local_packages(package: dict) -> list[str]:
+    """Dependencies that live in the project itself (`file:`, `link:`, `workspace:` or path
+    specs, npm workspaces): an install in a cache folder cannot see them."""
+    found = []
+    for field in ("dependencies", "devDependencies", "optionalDependencies"):
+        value = package.get(field)
+        for name, spec in value.items() if isinstance(value, dict) else []:
+            if str(spec).startswith(("file:", "link:", "workspace:", "./", "../")):
+                found.append(str(name))
+    if package.get("workspaces"):
+        found.append("its workspaces")
+    return found
+
+
+def _install_in_tree(
+    root: Path, *, npm: str, allow_scripts: bool, timeout_s: float, emit: EventSink, local: list
+) -> None:
+    """npm in the tree itself, as its users install it, for a project whose dependencies point
+    into it (they are linked from node_modules to their folders in this tree); node_modules
+    stays out of git. Not cached across trees: the links are this tree's."""
+    command = "ci" if lockfile(root) else "install"
+    emit(
+        Notice(
+            message=f"node: npm {command} in the work tree ({', '.join(local[:3])} "
+            "live in the project itself)"
+        )
+    )
+    argv = [npm, command, "--no-audit", "--no-fund", "--include=dev", "--loglevel=warn"]
+    if command == "install":
+        argv.append("--no-package-lock")  # no new lockfile in the change
+    if not allow_scripts:
+        argv.append("--ignore-scripts")
+    run_npm(argv, cwd=root, timeout_s=timeout_s, emit=emit, what=f"npm {command}")
+    (root / "node_modules").mkdir(exist_ok=True)
+    _exclude_from_git(root)
 
 
 def link_node_modules(root: Path, target: Path) -> None:
