@@ -75,6 +75,16 @@ def jest_seed(toolchain, cache_dir, tmp_path_factory) -> NodeEnv:
     return toolchain.prepare(root, cache_dir=cache_dir)
 
 
+def git_status(root: Path) -> str:
+    return subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all"],
+        cwd=root,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+
+
 def prepared(toolchain: NodeToolchain, cache_dir: Path, root: Path) -> NodeEnv:
     return toolchain.prepare(root, cache_dir=cache_dir)
 
@@ -536,13 +546,7 @@ def test_the_node_modules_link_stays_out_of_git(toolchain, cache_dir, jest_seed,
     root = jest_project(tmp_path / "repo", {**MATH, ".gitignore": "node_modules/\n"})
     subprocess.run(["git", "init", "-q"], cwd=root, check=True)
     prepared(toolchain, cache_dir, root)
-    status = subprocess.run(
-        ["git", "status", "--porcelain", "--untracked-files=all"],
-        cwd=root,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
+    status = git_status(root)
     assert "node_modules" not in status
     assert ".gitignore" in status  # the user's file is untouched and still shows as new
     assert (root / ".gitignore").read_text() == "node_modules/\n"
@@ -575,13 +579,7 @@ def test_a_dependency_inside_the_project_is_installed_in_the_tree(toolchain, cac
     assert toolchain.run_tests(root, env, timeout_s=60).green
     (root / "packages/mylib/index.js").write_text("exports.twice = (x) => 3 * x;\n")
     assert not toolchain.run_tests(root, env, timeout_s=60).green  # this tree's code, live
-    status = subprocess.run(
-        ["git", "status", "--porcelain", "--untracked-files=all"],
-        cwd=root,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
+    status = git_status(root)
     assert "node_modules" not in status and "package-lock.json" not in status
 
 
