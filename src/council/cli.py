@@ -112,10 +112,27 @@ def _emitter(as_json: bool, verbose: bool = False):
 
     emit = Emitter()
     if as_json:
-        emit.subscribe(lambda e: print(e.model_dump_json(), flush=True))
+        emit.subscribe(_JsonLines())
     else:
         emit.subscribe(LiveRenderer(_out(), verbose=verbose))
     return emit
+
+
+class _JsonLines:
+    """`--json`: every event as a line; a call's progress at most every JSON_PROGRESS_EVERY_S."""
+
+    JSON_PROGRESS_EVERY_S = 2.0
+
+    def __init__(self) -> None:
+        self._last: dict[str, float] = {}  # call id -> elapsed at its last progress line
+
+    def __call__(self, event) -> None:
+        if event.kind == "model_progress":
+            last = self._last.get(event.call_id)
+            if last is not None and event.elapsed_s - last < self.JSON_PROGRESS_EVERY_S:
+                return
+            self._last[event.call_id] = event.elapsed_s
+        print(event.model_dump_json(), flush=True)
 
 
 def detect_languages(repo: Path) -> dict[str, LanguageConfig]:

@@ -59,6 +59,20 @@ class ModelCall(_Event):
     error: str | None = None
 
 
+class ModelProgress(_Event):
+    """A model call in flight: time and answer tokens so far. Transient: rendered as a live line
+    (and, throttled, in `--json`), never stored; the ModelCall that ends the call is the fact."""
+
+    kind: Literal["model_progress"] = "model_progress"
+    call_id: str  # one model call; its progress events share it
+    persona: str | None = None
+    alias: str
+    model: str = ""
+    elapsed_s: float = 0.0
+    tokens: int = 0  # answer tokens received so far (0 while the model reads the prompt)
+    tokens_per_s: float = 0.0
+
+
 class CommandRun(_Event):
     kind: Literal["command_run"] = "command_run"
     argv: list[str]
@@ -124,6 +138,7 @@ Event = Annotated[
     | StepStarted
     | StepFinished
     | ModelCall
+    | ModelProgress
     | CommandRun
     | TestsReported
     | EditApplied
@@ -189,3 +204,5 @@ class Emitter:
 
 
 BaseEvent = _Event
+
+TRANSIENT_KINDS = frozenset({"model_progress"})  # shown while they matter, never stored

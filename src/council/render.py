@@ -8,6 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from council.events import (
     BaseEvent,
@@ -16,6 +17,7 @@ from council.events import (
     EditApplied,
     EditRefused,
     ModelCall,
+    ModelProgress,
     Notice,
     ReviewMade,
     RunFinished,
@@ -39,14 +41,84 @@ def _short(argv: list[str], limit: int = 90) -> str:
     return escape(text if len(text) <= limit else text[: limit - 1] + "…")
 
 
+PLAIN_PROGRESS_EVERY_S = 10.0  # not a terminal (a pipe, a CI log): one line per call this often
+
+
+def progress_text(event: ModelProgress) -> str:
+    """`Pacer · openai/gpt-4o · 12.3s · 340 tokens · 27.6 tok/s` (plain text)."""
+    who = PERSONA_TITLES.get(event.persona or "", event.persona or "?")
+    parts = [who, event.model or event.alias, f"{event.elapsed_s:.1f}s"]
+    if event.tokens:
+        parts.append(f"{event.tokens} tokens")
+        if event.tokens_per_s:
+            parts.append(f"{event.tokens_per_s:.1f} tok/s")
+    else:
+        parts.append("reading the prompt")
+    return " · ".join(parts)
+
+
+class _ProgressLines:
+    """What is in flight, as rich renders it under the printed lines (one line per call)."""
+
+    def __init__(self) -> None:
+        self.calls: dict[str, ModelProgress] = {}
+
+    def __rich__(self) -> Text:
+        return Text("\n".join("  … " + progress_text(e) for e in self.calls.values()), style="dim")
+
+
 class LiveRenderer:
-    """An event sink that prints one line per fact, with tokens and cost so far."""
+    """An event sink that prints one line per fact, with tokens and cost so far.
+
+    A model call in flight is a live line (persona, model, elapsed, tokens, tokens/s) on a
+    terminal, redrawn in place and gone when the call ends; elsewhere a plain line every
+    PLAIN_PROGRESS_EVERY_S seconds of the call.
+    """
 
     def __init__(self, console: Console, *, verbose: bool = False) -> None:
         self.console = console
         self.verbose = verbose
+        self._lines = _ProgressLines()
+        self._live: Any = None
+        self._printed_at: dict[str, float] = {}  # plain mode: call id -> elapsed at last line
 
-    def __call__(self, event: BaseEvent) -> None:  # noqa: C901 - one branch per event kind
+    def __call__(self, event: BaseEvent) -> None:
+        if isinstance(event, ModelProgress):
+            self._progress(event)
+            return
+        if isinstance(event, ModelCall | RunFinished):
+            self._end_calls(event)
+        self._print(event)
+
+    def _progress(self, event: ModelProgress) -> None:
+        if not self.console.is_terminal:
+            last = self._printed_at.get(event.call_id, 0.0)
+            if event.elapsed_s - last >= PLAIN_PROGRESS_EVERY_S:
+                self._printed_at[event.call_id] = event.elapsed_s
+                self.console.print("  … " + progress_text(event), style="dim", markup=False)
+            return
+        self._lines.calls[event.call_id] = event
+        if self._live is None:
+            from rich.live import Live
+
+            self._live = Live(
+                self._lines, console=self.console, transient=True, refresh_per_second=4
+            )
+            self._live.start()
+        self._live.refresh()
+
+    def _end_calls(self, event: BaseEvent) -> None:
+        """A ModelCall ends the calls of its persona and step (RunFinished ends all of them)."""
+        for call_id, p in list(self._lines.calls.items()):
+            if isinstance(event, RunFinished) or (
+                p.persona == event.persona and p.step == event.step
+            ):
+                del self._lines.calls[call_id]
+        if not self._lines.calls and self._live is not None:
+            self._live.stop()
+            self._live = None
+
+    def _print(self, event: BaseEvent) -> None:  # noqa: C901 - one branch per event kind
         c = self.console
         if isinstance(event, RunStarted):
             c.print(f"[bold]run {event.run_id}[/] on branch [cyan]{escape(event.branch)}[/]")

@@ -3,6 +3,10 @@
 Tests queue replies per requested model name (`server.script("m", "answer", Reply(status=500))`);
 the server answers them in order and records every request body. An empty queue answers
 HTTP 500 "script exhausted" so a test that makes more calls than it scripted notices.
+
+A request with `"stream": true` is answered as OpenAI does: server-sent events, one
+`chat.completion.chunk` per word (`Reply.chunk_delay_s` apart), the finish reason in the last
+content chunk, a usage chunk when `stream_options.include_usage` asks for it, then `[DONE]`.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ class Reply:
     usage: dict[str, int] | None = None
     finish_reason: str = "stop"
     error: str = "scripted failure"
+    chunk_delay_s: float = 0.0  # streamed answers: the pause before each chunk
 
 
 Script = str | Reply | Callable[[dict[str, Any]], "Reply | str"]
@@ -172,7 +177,28 @@ def _make_handler(state: _State) -> type[BaseHTTPRequestHandler]:
                 error = {"message": reply.error, "type": "server_error", "code": reply.status}
                 self._send(reply.status, {"error": error})
                 return
-            self._send(200, _completion(body, model, reply))
+            if body.get("stream"):
+                self._stream(body, model, reply)
+            else:
+                self._send(200, _completion(body, model, reply))
+
+        def _stream(self, body: dict[str, Any], model: str, reply: Reply) -> None:
+            try:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Cache-Control", "no-cache")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                for chunk in _chunks(body, model, reply):
+                    if reply.chunk_delay_s and chunk.get("choices"):
+                        time.sleep(reply.chunk_delay_s)
+                    self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                    self.wfile.flush()
+                self.wfile.write(b"data: [DONE]\n\n")
+                self.wfile.flush()
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up
+            self.close_connection = True
 
         def _send(self, status: int, payload: dict[str, Any]) -> None:
             data = json.dumps(payload).encode()
@@ -188,13 +214,53 @@ def _make_handler(state: _State) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def _completion(body: dict[str, Any], model: str, reply: Reply) -> dict[str, Any]:
-    usage = reply.usage or {
-        "prompt_tokens": _rough_tokens(_prompt_text(body)),
-        "completion_tokens": _rough_tokens(reply.content),
-    }
-    usage = dict(usage)
+def _usage(body: dict[str, Any], reply: Reply) -> dict[str, int]:
+    usage = dict(
+        reply.usage
+        or {
+            "prompt_tokens": _rough_tokens(_prompt_text(body)),
+            "completion_tokens": _rough_tokens(reply.content),
+        }
+    )
     usage.setdefault("total_tokens", usage["prompt_tokens"] + usage["completion_tokens"])
+    return usage
+
+
+def _pieces(text: str) -> list[str]:
+    """The answer in word-sized pieces (whitespace kept), as a streaming server sends tokens."""
+    pieces: list[str] = []
+    for word in text.split(" "):
+        pieces.append(word if not pieces else " " + word)
+    return [p for p in pieces if p] or [""]
+
+
+def _chunks(body: dict[str, Any], model: str, reply: Reply) -> list[dict[str, Any]]:
+    head = {
+        "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+    }
+    pieces = _pieces(reply.content)
+    chunks = []
+    for i, piece in enumerate(pieces):
+        delta: dict[str, Any] = {"content": piece}
+        if i == 0:
+            delta["role"] = "assistant"
+        last = i == len(pieces) - 1
+        choice = {
+            "index": 0,
+            "delta": delta,
+            "finish_reason": reply.finish_reason if last else None,
+        }
+        chunks.append({**head, "choices": [choice]})
+    if (body.get("stream_options") or {}).get("include_usage"):
+        chunks.append({**head, "choices": [], "usage": _usage(body, reply)})
+    return chunks
+
+
+def _completion(body: dict[str, Any], model: str, reply: Reply) -> dict[str, Any]:
+    usage = _usage(body, reply)
     return {
         "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
         "object": "chat.completion",

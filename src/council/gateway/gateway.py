@@ -19,6 +19,7 @@ from council.events import EventSink, ModelCall, Notice, null_sink
 from council.gateway.cache import ExchangeCache, cache_key
 from council.gateway.litellm_api import answering_model_id
 from council.gateway.pricing import Price, deployment_price, price_map_model
+from council.gateway.progress import CallProgress
 from council.gateway.router import build_router, litellm_module
 from council.gateway.structured import parse_answer, repair_messages, with_schema_instruction
 from council.local.files import model_identity
@@ -198,7 +199,8 @@ class Gateway:
             kwargs["max_tokens"] = max_tokens
         started = time.perf_counter()
         try:
-            response = self._get_router().completion(model=alias, messages=messages, **kwargs)
+            with CallProgress(self._emit, persona, alias, self._models(alias)[0]) as progress:
+                response = self._ask(alias, messages, kwargs, progress)
         except Exception as exc:  # noqa: BLE001 - every provider failure becomes one ModelError
             latency_ms = (time.perf_counter() - started) * 1000
             with self._lock:
@@ -234,6 +236,42 @@ class Gateway:
         )
         self._emit_completion(persona, messages, completion)
         return completion
+
+    def _ask(
+        self, alias: str, messages: list[dict], kwargs: dict[str, Any], progress: CallProgress
+    ) -> Any:
+        """One Router call. Streamed where every deployment that may answer can stream, so the
+        answer's tokens are counted as they come; the chunks are then built into the same
+        response a plain call returns (text, usage, answering deployment, cost)."""
+        router = self._get_router()
+        if not self._streams(alias):
+            return router.completion(model=alias, messages=messages, **kwargs)
+        # The Router retries and falls back while the stream opens; a failure once the answer
+        # is flowing ends the call (a ModelError, like any other failure).
+        stream = router.completion(
+            model=alias,
+            messages=messages,
+            stream=True,
+            stream_options={"include_usage": True},
+            **kwargs,
+        )
+        chunks = []
+        for chunk in stream:
+            chunks.append(chunk)
+            if any(getattr(c.delta, "content", None) for c in chunk.choices or ()):
+                progress.tokens()
+        response = litellm_module().stream_chunk_builder(chunks, messages=messages)
+        if response is None:
+            raise ModelError(f"model alias {alias!r} streamed an empty answer")
+        return response
+
+    def _streams(self, alias: str) -> bool:
+        """Whether calls to `alias` stream: not when the embedded model may answer (its
+        provider answers whole; the progress line still shows the time)."""
+        names = [alias, *self._fallbacks.get(alias, [])]
+        return not any(
+            is_local(d["litellm_params"]["model"]) for n in names for d in self._aliases.get(n, [])
+        )
 
     def _get_router(self) -> Any:
         with self._lock:

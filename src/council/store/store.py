@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 
 from council.errors import UsageError
 from council.events import (
+    TRANSIENT_KINDS,
     BaseEvent,
     CommandRun,
     ModelCall,
@@ -239,6 +240,8 @@ class Store:
         ModelCall and CommandRun events also fill the exchanges and commands tables, and
         RunStarted / RunFinished keep the run's branch, worktree, status and cost in step.
         """
+        if event.kind in TRANSIENT_KINDS:
+            return  # progress of a call in flight: its ModelCall is the fact worth keeping
         if event.run_id is None:
             raise ValueError(f"{type(event).__name__} has no run_id: the store cannot file it")
         payload = _redact_tree(event.model_dump(mode="json"))
