@@ -177,3 +177,110 @@ def test_missing_tool_needs_a_person(seeded, model_server):
     assert outcome.status == "failed"
     assert "council-no-such-tool" in outcome.reason and "Install the tool" in outcome.reason
     assert model_server.requests == []
+
+
+# --- held-out shapes ---------------------------------------------------------------------------
+
+
+def _worktree(repo: Path, branch: str) -> Path:
+    listing = hc.git(repo, "worktree", "list", "--porcelain").split("\n\n")
+    (entry,) = [e for e in listing if f"branch refs/heads/{branch}" in e]
+    return Path(entry.splitlines()[0].removeprefix("worktree "))
+
+
+def _reruns(outcome) -> list[str]:
+    return [it["rerun"] for it in outcome.iterations if "rerun" in it]
+
+
+@pytest.mark.parametrize("seeded", ["flaky every other run"], indirect=True)
+def test_a_test_proven_flaky_stays_flaky_for_the_whole_heal(seeded, model_server):
+    """Fails on runs 1 and 3, passes on 2 and 4: one re-run proves it flaky, and its next
+    failure is reported as flaky again, never sent to Builder."""
+    outcome = hc.heal(seeded, model_server)
+    test = "tests/test_calc.py::test_add_under_load"
+    assert outcome.status == "green", outcome.reason
+    assert outcome.flaky == [test] and "flaky" in outcome.reason
+    assert model_server.requests == [] and outcome.commits == []
+    # Runs 1 (failed), 2 (the re-run: passed), 3 (failed again: known flaky, not patched).
+    assert (_worktree(seeded.repo, outcome.branch) / ".flaky-count").read_text() == "3"
+    assert [it.get("result") for it in outcome.iterations] == [
+        "flaky: passed on a re-run of the same code; nothing edited",
+        "green",
+    ]
+
+
+@pytest.mark.parametrize("seeded", ["import the index resolves (dns)"], indirect=True)
+def test_an_import_missing_from_the_table_is_resolved_by_the_index_and_pinned(seeded, model_server):
+    outcome = hc.heal(seeded, model_server)
+    assert outcome.status == "green", outcome.reason
+    assert model_server.requests == []
+    index = seeded.facts["index"]
+    assert "/pypi/dns/json" in index.requests and "/pypi/dnspython/json" in index.requests
+    recovery = outcome.iterations[0]["recovery"]
+    assert recovery["action"] == "add_python_dependency"
+    installed = recovery["installed"]
+    major, minor = installed.split(".")[:2]
+    assert recovery["pinned"] == f"dnspython>={major}.{minor},<{int(major) + 1}"
+    pyproject = hc.git(seeded.repo, "show", f"{outcome.branch}:pyproject.toml")
+    assert f'"dnspython>={major}.{minor},<{int(major) + 1}"' in pyproject
+    assert '"dns"' not in pyproject
+
+
+@pytest.mark.parametrize("seeded", ["import that does not install"], indirect=True)
+def test_a_dependency_that_does_not_install_is_taken_back(seeded, model_server):
+    outcome = hc.heal(seeded, model_server)
+    assert outcome.status == "failed"
+    assert "python-councilheal-nonesuch" in outcome.reason
+    assert "installing it failed" in outcome.reason and "reverted" in outcome.reason
+    assert outcome.commits == [] and model_server.requests == []
+    assert outcome.iterations[0]["recovery"]["reverted"] is True
+    # Taken back in the heal's worktree itself, not merely left uncommitted.
+    worktree = _worktree(seeded.repo, outcome.branch)
+    assert (worktree / "pyproject.toml").read_text() == hc.PYPROJECT
+    assert "nonesuch" not in hc.git(seeded.repo, "show", f"{outcome.branch}:pyproject.toml")
+
+
+@pytest.mark.parametrize("seeded", ["infinite loop"], indirect=True)
+def test_code_that_loops_forever_goes_to_builder_with_where_it_hangs(seeded, model_server):
+    outcome = hc.heal(seeded, model_server)
+    assert outcome.status == "green", outcome.reason
+    first, second = outcome.iterations[:2]
+    assert first["recovery"]["action"] == "retry_longer"
+    assert "calc.py:5 in add" in second["hang"] or "calc.py:4 in add" in second["hang"]
+    prompt = model_server.requests_for("builder")[0]["messages"][-1]["content"]
+    assert "The tests hang (killed at the time limit twice)" in prompt
+    assert "calc.py:" in prompt.split("The tests hang", 1)[1].split("\n\n", 1)[0]
+    assert hc.git(seeded.repo, "show", f"{outcome.branch}:calc.py").count("b -= 1") == 1
+
+
+@pytest.mark.parametrize("seeded", ["port in use, no number in the output"], indirect=True)
+def test_a_port_clash_without_a_number_names_the_holder(seeded, model_server):
+    holder, port = seeded.facts["holder"], seeded.facts["port"]
+    outcome = hc.heal(seeded, model_server)
+    assert outcome.status == "failed"
+    assert outcome.iterations[0]["classification"][0] == "port_in_use"
+    assert f"port {port} is held by pid {holder.pid}" in outcome.reason
+    assert "did not start" in outcome.reason
+    assert outcome.iterations[0]["recovery"]["facts"]["found_in"] == "the failing code's source"
+    assert holder.poll() is None and model_server.requests == []
+
+
+@pytest.mark.parametrize(
+    ("seeded", "row"),
+    [
+        ("javac compile error", "java_compile_error"),
+        ("circular import", "circular_import"),
+        ("unsatisfiable pin", "unsatisfiable_pin"),
+    ],
+    indirect=["seeded"],
+)
+def test_compile_errors_circular_imports_and_bad_pins_go_to_builder_without_a_rerun(
+    seeded, row, model_server
+):
+    outcome = hc.heal(seeded, model_server)
+    assert outcome.status == "green", outcome.reason
+    first = outcome.iterations[0]
+    assert first["classification"][0] == row
+    assert _reruns(outcome) == []  # no re-run of the same code before Builder was asked
+    assert first["result"].startswith("patch applied")
+    assert len(model_server.requests_for("builder")) == 1

@@ -19,15 +19,23 @@ from council.recovery.actions import (
     add_npm_dependency,
     add_python_dependency,
     add_to_pyproject,
+    compatible_range,
     free_port,
+    installed_version,
+    pin_npm_dependency,
+    pin_python_dependency,
+    port_in_use_for,
     recover,
     retry_longer,
     retry_more_memory,
+    undo,
     who_holds_port,
 )
 from council.recovery.catalogue import classify
+from council.recovery.index import Resolution, resolve_import, wheel_top_levels
 from council.recovery.signature import GateRun
 from council.sandbox import run
+from tests.fakes.heal_corpus import FakeIndex
 
 PYPROJECT = """\
 # The project's own comment stays.
@@ -353,3 +361,159 @@ def test_recoveries_that_need_a_model_or_a_person_do_nothing(tmp_path: Path) -> 
     assert "person" in recover(auth, tmp_path).description
     assert not recover(assertion, tmp_path).applied and not recover(auth, tmp_path).applied
     assert _snapshot(tmp_path) == before
+
+
+# -- the package index, pins and undo ---------------------------------------------------------
+
+
+@pytest.fixture
+def index(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[FakeIndex]:
+    fake = FakeIndex(
+        {
+            "dns": ("0.0.1", []),  # the name exists on the index and installs nothing
+            "dnspython": ("2.8.0", ["dns"]),
+            "python-slugify": ("8.0.4", ["slugify"]),
+        }
+    )
+    monkeypatch.setenv("COUNCIL_PYPI_JSON", fake.url)
+    monkeypatch.setenv("COUNCIL_CACHE_DIR", str(tmp_path / "cache"))
+    yield fake
+    fake.close()
+
+
+def test_the_index_says_which_project_installs_an_import(index: FakeIndex, tmp_path: Path) -> None:
+    found = resolve_import("dns.resolver", {})
+    assert found == Resolution("dnspython", "index", "2.8.0")
+    assert index.requests == [
+        "/pypi/dns/json",
+        "/pypi/dnspython/json",
+        "/files/dnspython-2.8.0-py3-none-any.whl",
+    ]
+    # Cached on disk by project and version: the wheel is not fetched again.
+    index.requests.clear()
+    assert resolve_import("dns", {}) == found
+    assert not [r for r in index.requests if r.startswith("/files/")]
+    # The table answers first, without the index; an unknown import is None.
+    index.requests.clear()
+    assert resolve_import("yaml", {"yaml": "PyYAML"}) == Resolution("PyYAML", "table")
+    assert resolve_import("councilheal_nothing", {}) is None
+    assert index.requests and all("councilheal" in r for r in index.requests)
+
+
+def test_offline_asks_only_an_index_on_this_machine(
+    index: FakeIndex, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COUNCIL_OFFLINE", "1")
+    assert resolve_import("dns", {}) is not None  # a loopback mirror is still asked
+    monkeypatch.setenv("COUNCIL_PYPI_JSON", "https://pypi.invalid/pypi")
+    assert resolve_import("dns", {}) is None
+
+
+def test_recover_declares_the_index_s_distribution(index: FakeIndex, tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(PYPROJECT)
+    (tmp_path / "main.py").write_text("import dns.name\n")
+    failed = run([sys.executable, "main.py"], tmp_path, timeout_s=30)
+    match = classify(failed, root=tmp_path)[0]
+    assert match.id == "missing_python_module" and "distribution" not in match.facts
+    result = recover(match, tmp_path)
+    assert result.applied and result.facts["distribution"] == "dnspython"
+    assert '    "dnspython",\n' in (tmp_path / "pyproject.toml").read_text()
+
+
+def test_wheel_top_levels_without_top_level_txt() -> None:
+    import io
+    import zipfile
+
+    blob = io.BytesIO()
+    with zipfile.ZipFile(blob, "w") as wheel:
+        for name in ("dns/__init__.py", "six.py", "_cffi.cpython-311-x86_64-linux-gnu.so",
+                     "x-1.0.dist-info/RECORD", "x-1.0.data/scripts/tool"):  # fmt: skip
+            wheel.writestr(name, "")
+    assert wheel_top_levels(blob.getvalue()) == {"dns", "six", "_cffi"}
+
+
+@pytest.mark.parametrize(
+    ("version", "spec"),
+    [
+        ("6.0.3", ">=6.0,<7"),
+        ("2.8.0", ">=2.8,<3"),
+        ("0.15.2", ">=0.15,<0.16"),
+        ("10.1", ">=10.1,<11"),
+    ],
+)
+def test_compatible_range(version: str, spec: str) -> None:
+    assert compatible_range(version) == spec
+
+
+def test_pin_rewrites_only_that_entry_keeping_comments(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(PYPROJECT)
+    assert add_python_dependency(tmp_path, "PyYAML").applied
+    pinned = pin_python_dependency(tmp_path, "pyyaml", "6.0.3")
+    assert pinned.applied and pinned.facts["requirement"] == "pyyaml>=6.0,<7"
+    assert (tmp_path / "pyproject.toml").read_text() == PYPROJECT.replace(
+        '    "click",\n', '    "click",\n    "pyyaml>=6.0,<7",\n'
+    )
+    (tmp_path / "requirements.txt").write_text("# pins\nrequests==2.31.0\nattrs  # note\n")
+    assert pin_python_dependency(tmp_path, "attrs", "24.2.0").applied
+    assert (tmp_path / "requirements.txt").read_text() == (
+        "# pins\nrequests==2.31.0\nattrs>=24.2,<25\n"
+    )
+
+
+def test_undo_puts_the_declaration_back(tmp_path: Path) -> None:
+    (tmp_path / "package.json").write_text('{\n    "name": "x",\n    "dependencies": {}\n}\n')
+    before = _snapshot(tmp_path)
+    added = add_npm_dependency(tmp_path, "left-pad")
+    assert added.applied
+    undo(tmp_path, added)
+    assert _snapshot(tmp_path) == before
+    added = add_npm_dependency(tmp_path, "left-pad")
+    pinned = pin_npm_dependency(tmp_path, "left-pad", "1.3.0")
+    assert pinned.applied
+    assert json.loads((tmp_path / "package.json").read_text())["dependencies"] == {
+        "left-pad": "^1.3.0"
+    }
+    assert (tmp_path / "package.json").read_text().startswith('{\n    "name"')  # indent kept
+
+
+def test_installed_version_reads_a_venv_and_node_modules(tmp_path: Path) -> None:
+    site = tmp_path / "venv" / "lib" / "python3.11" / "site-packages"
+    (site / "PyYAML-6.0.3.dist-info").mkdir(parents=True)
+    (tmp_path / "nm" / "node_modules" / "left-pad").mkdir(parents=True)
+    (tmp_path / "nm" / "node_modules" / "left-pad" / "package.json").write_text(
+        '{"version": "1.3.0"}'
+    )
+
+    class Venv:
+        path = tmp_path / "venv"
+
+    class Modules:
+        node_modules = tmp_path / "nm" / "node_modules"
+
+    assert installed_version(Venv(), "pyyaml") == "6.0.3"
+    assert installed_version(Modules(), "left-pad") == "1.3.0"
+    assert installed_version(Venv(), "requests") is None
+
+
+# -- a port the output does not name ---------------------------------------------------------
+
+
+def test_the_port_comes_from_the_failing_test_s_source(
+    server: tuple[subprocess.Popen[str], int], tmp_path: Path
+) -> None:
+    proc, port = server
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_srv.py").write_text(
+        f"import socket\n\nOTHER_PORT = 1\nPORT = {port}\n\n\ndef test_it():\n"
+        "    socket.socket().bind(('127.0.0.1', PORT))\n"
+    )
+    output = "tests/test_srv.py:8: in test_it\nE   OSError: [Errno 98] Address already in use\n"
+    assert port_in_use_for(tmp_path, output) == port
+    match = classify(GateRun("test", 1, output))[0]
+    assert match.id == "port_in_use" and "port" not in match.facts
+    refused = recover(match, tmp_path, output=output)
+    assert not refused.applied and f"port {port} is held by pid {proc.pid}" in refused.description
+    assert refused.facts["found_in"] == "the failing code's source"
+    # The holder comes with who started it.
+    (holder,) = who_holds_port(port)
+    assert holder.parents and f"pid {os.getpid()}" in holder.parents[0]

@@ -339,3 +339,48 @@ def test_flaky_from_real_reruns(tmp_path: Path) -> None:
     assert is_flaky(first, second)
     assert not is_flaky(second, second)
     assert is_flaky(GateResult("test", False), GateResult("test", True))
+
+
+# -- classified at once, never re-run first: compile errors, circular imports, bad pins -------
+
+
+def test_javac_error_from_a_real_compile(tmp_path: Path) -> None:
+    (tmp_path / "Calc.java").write_text("class Calc { int add() { return 1 } }\n")
+    result = run(["javac", "-d", str(tmp_path / "out"), "Calc.java"], tmp_path, timeout_s=60)
+    match = _top(result)
+    assert match.id == "java_compile_error" and match.recovery is Recovery.MODEL_PATCH
+    assert (match.facts["file"], match.facts["line"]) == ("Calc.java", "1")
+    assert not match.row.retriable
+
+
+def test_circular_import_from_a_real_import(tmp_path: Path) -> None:
+    (tmp_path / "a.py").write_text("from b import g\n\n\ndef f():\n    return 1\n")
+    (tmp_path / "b.py").write_text("from a import f\n\n\ndef g():\n    return f()\n")
+    result = _py(tmp_path, "import a\n")
+    ids = [m.id for m in classify(result, root=tmp_path)]
+    assert ids[0] == "circular_import"
+    assert "missing_python_module" not in ids and "failing_assertion" not in ids
+
+
+@pytest.mark.parametrize(
+    ("output", "row"),
+    [
+        # tsc --noEmit, both of its formats
+        ("src/a.ts(3,7): error TS2322: Type 'string' is not assignable to type 'number'.",
+         "typescript_compile_error"),
+        ("src/a.ts:3:7 - error TS2339: Property 'x' does not exist on type 'Y'.",
+         "typescript_compile_error"),
+        # uv, pip and npm on a pin no release satisfies
+        ("  × No solution found when resolving dependencies:\n  ╰─▶ Because there is no version "
+         "of pyyaml==99.0 and you require pyyaml==99.0, we can conclude that your requirements "
+         "are unsatisfiable.", "unsatisfiable_pin"),
+        ("ERROR: Could not find a version that satisfies the requirement PyYAML==99.0",
+         "unsatisfiable_pin"),
+        ("npm error code ETARGET\nnpm error notarget No matching version found for "
+         "left-pad@^99.0.0.", "unsatisfiable_pin"),
+    ],
+)  # fmt: skip
+def test_compile_and_resolution_failures_have_rows(output: str, row: str) -> None:
+    match = classify(GateRun("gate", 1, output))[0]
+    assert match.id == row
+    assert match.recovery is Recovery.MODEL_PATCH and not match.row.retriable

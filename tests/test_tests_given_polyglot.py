@@ -178,7 +178,9 @@ def test_java_tests_that_need_an_absent_library_stop_naming_it(tmp_path, model_s
         )
         .replace(
             "    @Test void divisibleBy400()",
-            '    @Test void asJson() { assertEquals("true", new Gson().toJson(Leap.isLeap(2000))); }\n'
+            "    @Test void asJson() {\n"
+            '        assertEquals("true", new Gson().toJson(Leap.isLeap(2000)));\n'
+            "    }\n"
             "    @Test void divisibleBy400()",
         )
     )

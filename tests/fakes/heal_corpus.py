@@ -10,6 +10,8 @@ real answers (prose around a fenced diff). Each case says what a correct heal do
 
 from __future__ import annotations
 
+import http.server
+import io
 import json
 import os
 import shlex
@@ -18,7 +20,9 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -335,8 +339,8 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _hold_port(seeded: Seeded, *, council_started: bool) -> None:
-    port = _free_port()
+def _hold_port(seeded: Seeded, *, council_started: bool, port: int | None = None) -> None:
+    port = port or _free_port()
     holder = subprocess.Popen(
         [
             sys.executable,
@@ -455,12 +459,306 @@ def polyglot(dest: Path, server: ScriptedModelServer) -> Seeded:
     (node / "package.json").write_text(json.dumps({**package, "scripts": {"test": "node --test"}}))
     (node / "src" / "math.js").write_text(JS_MATH)
     (node / "test" / "math.test.js").write_text(JS_TEST)
+    return _scripted(dest, server, JS_DIFF)
+
+
+def _scripted(dest: Path, server: ScriptedModelServer, diff: str) -> Seeded:
+    """Commit what is in `dest` as the repository; Builder answers `diff`, Guardian approves."""
     git(dest, "init", "-q", "-b", "main")
     git(dest, "add", "-A")
     git(dest, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
-    server.script("builder", JS_DIFF)
+    server.script("builder", diff)
     server.script("guardian", APPROVE)
     return Seeded(dest)
+
+
+# --- held-out shapes: what heal missed on projects its tests never saw --------------------------
+
+# Fails on every other run, for ever: proven flaky once, it stays flaky for the whole heal.
+EVERY_OTHER_RUN_TEST = """from pathlib import Path
+
+from calc import add
+
+
+def test_add_under_load():
+    # A race with a worker: every other run loses it. Counted outside tests/ (read-only there).
+    counter = Path(__file__).resolve().parents[1] / ".flaky-count"
+    runs = int(counter.read_text()) if counter.exists() else 0
+    counter.write_text(str(runs + 1))
+    assert runs % 2 == 1, "timed out waiting for the worker"
+    assert add(2, 3) == 5
+"""
+
+
+def flaky_every_other_run(dest: Path, server: ScriptedModelServer) -> Seeded:
+    repo = make_project(dest, GOOD, test=EVERY_OTHER_RUN_TEST, extra={".gitignore": IGNORE})
+    return Seeded(repo, only_gates=["install", "test"])
+
+
+IGNORE = ".flaky-ran\n.flaky-count\n__pycache__/\n"
+
+
+class FakeIndex:
+    """A PyPI-style JSON API on 127.0.0.1: `/<project>/json` and the wheels it lists. A wheel
+    holds only the file list the resolver reads (the install itself goes to the real index)."""
+
+    def __init__(self, projects: dict[str, tuple[str, list[str]]]) -> None:
+        # project -> (version, top-level import names its wheel installs)
+        wheels: dict[str, bytes] = {}
+        docs: dict[str, dict[str, Any]] = {}
+        self.requests: list[str] = []
+        requests = self.requests
+        self.server = http.server.ThreadingHTTPServer(
+            ("127.0.0.1", 0), self._handler(docs, wheels, requests)
+        )
+        base = f"http://127.0.0.1:{self.server.server_address[1]}"
+        for project, (version, tops) in projects.items():
+            files = []
+            if tops:
+                name = f"{project.replace('-', '_')}-{version}-py3-none-any.whl"
+                blob = io.BytesIO()
+                with zipfile.ZipFile(blob, "w") as wheel:
+                    for top in tops:
+                        wheel.writestr(f"{top}/__init__.py", "")
+                    info = f"{project.replace('-', '_')}-{version}.dist-info"
+                    wheel.writestr(f"{info}/METADATA", f"Name: {project}\nVersion: {version}\n")
+                    wheel.writestr(f"{info}/RECORD", "")
+                wheels[name] = blob.getvalue()
+                files.append(
+                    {
+                        "filename": name,
+                        "packagetype": "bdist_wheel",
+                        "url": f"{base}/files/{name}",
+                        "size": len(wheels[name]),
+                    }
+                )
+            docs[project] = {"info": {"name": project, "version": version}, "urls": files}
+        self.url = f"{base}/pypi"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @staticmethod
+    def _handler(docs: dict, wheels: dict, requests: list) -> type:
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+                requests.append(self.path)
+                parts = self.path.strip("/").split("/")
+                body: bytes | None = None
+                if len(parts) == 3 and parts[0] == "pypi" and parts[2] == "json":
+                    doc = docs.get(parts[1])
+                    body = json.dumps(doc).encode() if doc is not None else None
+                elif len(parts) == 2 and parts[0] == "files":
+                    body = wheels.get(parts[1])
+                self.send_response(200 if body is not None else 404)
+                self.end_headers()
+                self.wfile.write(body or b"not found")
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        return Handler
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _with_index(seeded: Seeded, projects: dict[str, tuple[str, list[str]]]) -> Seeded:
+    index = FakeIndex(projects)
+    old = os.environ.get("COUNCIL_PYPI_JSON")
+    os.environ["COUNCIL_PYPI_JSON"] = index.url
+
+    def stop() -> None:
+        index.close()
+        if old is None:
+            os.environ.pop("COUNCIL_PYPI_JSON", None)
+        else:
+            os.environ["COUNCIL_PYPI_JSON"] = old
+
+    seeded.cleanup.append(stop)
+    seeded.facts["index"] = index
+    return seeded
+
+
+def import_the_index_resolves(dest: Path, server: ScriptedModelServer) -> Seeded:
+    """`import dns` is the dnspython project; the `dns` project on the index installs nothing."""
+    repo = make_project(dest, "import dns.name\n\n\n" + GOOD)
+    seeded = Seeded(repo, only_gates=["install", "test"])
+    return _with_index(seeded, {"dns": ("0.0.1", []), "dnspython": ("2.8.0", ["dns"])})
+
+
+def import_that_does_not_install(dest: Path, server: ScriptedModelServer) -> Seeded:
+    """The index says which project provides the import, but that project does not install:
+    the declaration is taken back and the heal stops saying so."""
+    repo = make_project(dest, "import councilheal_nonesuch\n\n\n" + GOOD)
+    seeded = Seeded(repo, only_gates=["install", "test"])
+    projects = {"python-councilheal-nonesuch": ("1.0.0", ["councilheal_nonesuch"])}
+    return _with_index(seeded, projects)
+
+
+# `b` counts up instead of down: add(2, 3) never returns.
+LOOPING = """def add(a, b):
+    total = a
+    while b != 0:
+        total += 1
+        b += 1
+    return total
+"""
+
+LOOP_DIFF = """`b` must count down to zero, not up.
+
+```diff
+--- a/calc.py
++++ b/calc.py
+@@ -2,5 +2,5 @@
+     total = a
+     while b != 0:
+         total += 1
+-        b += 1
++        b -= 1
+     return total
+```
+"""
+
+
+def infinite_loop(dest: Path, server: ScriptedModelServer) -> Seeded:
+    limits = {"max_iterations": 4, "budget_usd": 1.0, "test_timeout_s": 4}
+    return _model_case(dest, server, LOOPING, (LOOP_DIFF,), config={"limits": limits})
+
+
+PORT_TEST = """import socket
+
+from calc import add
+
+PORT = {port}
+
+
+def test_serves_the_sum():
+    server = socket.socket()
+    server.bind(("127.0.0.1", PORT))
+    server.listen()
+    server.close()
+    assert add(2, 3) == 5
+"""
+
+
+def port_without_a_number(dest: Path, server: ScriptedModelServer) -> Seeded:
+    """ "Address already in use" and no port in the output: the test's source names it."""
+    port = _free_port()
+    seeded = Seeded(make_project(dest, GOOD, test=PORT_TEST.format(port=port)))
+    _hold_port(seeded, council_started=False, port=port)
+    seeded.config.pop("gates")
+    seeded.only_gates = ["install", "test"]
+    return seeded
+
+
+JAVA_CALC = """package demo;
+
+public class Calc {
+    public int add(int a, int b) {
+        return a + b
+    }
+}
+"""
+JAVA_TEST = """package demo;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import org.junit.jupiter.api.Test;
+
+class CalcTest {
+    @Test
+    void adds() {
+        assertEquals(5, new Calc().add(2, 3));
+    }
+}
+"""
+JAVA_DIFF = """The return statement is missing its semicolon.
+
+```diff
+--- a/src/main/java/demo/Calc.java
++++ b/src/main/java/demo/Calc.java
+@@ -3,5 +3,5 @@
+ public class Calc {
+     public int add(int a, int b) {
+-        return a + b
++        return a + b;
+     }
+ }
+```
+"""
+
+
+def javac_error(dest: Path, server: ScriptedModelServer) -> Seeded:
+    for rel, text in {
+        "src/main/java/demo/Calc.java": JAVA_CALC,
+        "src/test/java/demo/CalcTest.java": JAVA_TEST,
+    }.items():
+        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+        (dest / rel).write_text(text)
+    return _scripted(dest, server, JAVA_DIFF)
+
+
+HELPERS = "from calc import add\n\n\ndef twice(a):\n    return add(a, a)\n"
+CIRCULAR = (
+    "from helpers import twice\n\n\n" + GOOD + "\n\ndef quad(a):\n    return twice(twice(a))\n"
+)
+CIRCULAR_DIFF = """`calc` and `helpers` import each other; import lazily inside `quad`.
+
+```diff
+--- a/calc.py
++++ b/calc.py
+@@ -1,11 +1,10 @@
+-from helpers import twice
+-
+-
+ def add(a, b):
+     return a + b
+
+
+ def quad(a):
++    from helpers import twice
++
+     return twice(twice(a))
+```
+"""
+
+
+def circular_import(dest: Path, server: ScriptedModelServer) -> Seeded:
+    repo = make_project(dest, CIRCULAR, extra={"helpers.py": HELPERS})
+    server.script("builder", CIRCULAR_DIFF)
+    server.script("guardian", APPROVE)
+    return Seeded(repo, only_gates=["install", "test"])
+
+
+PIN_DIFF = """PyYAML 99.0 does not exist; 6.0 is the current series.
+
+```diff
+--- a/pyproject.toml
++++ b/pyproject.toml
+@@ -4,6 +4,6 @@
+ requires-python = ">=3.11"
+ dependencies = [
+-    "PyYAML==99.0",
++    "PyYAML>=6.0,<7",
+ ]
+
+```
+"""
+
+
+def unsatisfiable_pin(dest: Path, server: ScriptedModelServer) -> Seeded:
+    repo = make_project(dest, "import yaml\n\n\n" + GOOD)
+    text = (
+        (repo / "pyproject.toml")
+        .read_text()
+        .replace("dependencies = [\n]", 'dependencies = [\n    "PyYAML==99.0",\n]')
+    )
+    (repo / "pyproject.toml").write_text(text)
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "pin")
+    server.script("builder", PIN_DIFF)
+    server.script("guardian", APPROVE)
+    return Seeded(repo, only_gates=["install", "test"])
 
 
 CORPUS: tuple[Case, ...] = (
@@ -481,6 +779,15 @@ CORPUS: tuple[Case, ...] = (
     Case("forbidden command", "given up", forbidden_command),
     Case("denied by council.yaml", "given up", denied_by_council_yaml),
     Case("missing tool", "given up", missing_tool),
+    # held out: shapes heal missed on projects its tests never saw
+    Case("flaky every other run", "flaky", flaky_every_other_run),
+    Case("import the index resolves (dns)", "deterministic", import_the_index_resolves),
+    Case("import that does not install", "given up", import_that_does_not_install),
+    Case("infinite loop", "model", infinite_loop),
+    Case("port in use, no number in the output", "given up", port_without_a_number),
+    Case("javac compile error", "model", javac_error),
+    Case("circular import", "model", circular_import),
+    Case("unsatisfiable pin", "model", unsatisfiable_pin),
 )
 CASES = {case.name: case for case in CORPUS}
 

@@ -43,13 +43,20 @@ from council.recovery import (
     recover,
     signature,
 )
-from council.recovery.actions import run_formatter
+from council.recovery.actions import (
+    ActionResult,
+    installed_version,
+    pin_npm_dependency,
+    pin_python_dependency,
+    run_formatter,
+    undo,
+)
 from council.recovery.memory import PATCH
 from council.recovery.patch import apply_patch, diff_text
 from council.recovery.proposed import first_forbidden, proposed_commands, run_allowed
 from council.sandbox import Limits, run
 from council.store import Store
-from council.toolchains.report import TestReport
+from council.toolchains.report import TestReport, first_line, normalise_message
 from council.workspace import Workspace, commit_all, create_worktree, file_sha256
 from council.workspace.git import out as git_out
 
@@ -68,6 +75,7 @@ _PATH_IN_LOG = re.compile(r"([\w./-]+\.(?:py|[cm]?[jt]sx?|java))\b")
 # Failures worth one re-run of the same code before anyone edits anything: a flaky test fails
 # an assertion (or fails some unknown way) and passes on the next run.
 _RERUN_FIRST = {"failing_assertion"}
+_DEPENDENCY = (Recovery.ADD_PYTHON_DEPENDENCY, Recovery.ADD_NPM_DEPENDENCY)
 
 
 @dataclass
@@ -189,6 +197,30 @@ def precheck(edits: list[Any], tracks: list[Track]) -> list[str]:
     return list(dict.fromkeys(reasons))
 
 
+def _failure_key(case: Any) -> tuple[str, str]:
+    """One test's failure, without what differs between two runs of it."""
+    return case.id, normalise_message(first_line(case.message or case.traceback))
+
+
+_STILL_RUNNING = "Still running at the time limit:"
+
+
+def _hangs(subject: Any) -> bool:
+    """A test run killed at its limit whose runner dumped where it was (faulthandler, a JVM
+    thread dump)."""
+    return (
+        isinstance(subject, TestReport)
+        and subject.timed_out
+        and (_STILL_RUNNING in subject.output_tail)
+    )
+
+
+def hang_location(report: TestReport) -> str:
+    """The runner's "Still running at the time limit:" block: the project's frames."""
+    block = report.output_tail.split(_STILL_RUNNING, 1)[1].split("\n\n", 1)[0]
+    return f"The tests hang (killed at the time limit twice). {_STILL_RUNNING}{block}"
+
+
 def _lines_of(edit: Any) -> tuple[list[str], list[str]]:
     if edit.kind == "udiff":
         removed = [ln[1:] for h in edit.hunks or [] for ln in h.lines if ln[:1] == "-"]
@@ -230,6 +262,9 @@ class HealPipeline:
         self.retried: dict[str, int] = {}
         self.rerun_done: set[str] = set()
         self.flaky: list[str] = []
+        # Failures (test id, normalised message) a re-run proved flaky: flakiness belongs to
+        # the test, so the same failure later in this heal is flaky too, never Builder's.
+        self.flaky_failures: set[tuple[str, str]] = set()
         self.results: dict[str, str] = {}  # gate label -> passed / failed / not run, last round
         self.stamp = time.strftime("%Y%m%d-%H%M%S") + f"-{time.time_ns() % 1_000_000:06d}"
         self.gateway = make_gateway(config, emit)
@@ -447,6 +482,7 @@ class HealPipeline:
         for group in self.groups:
             for slot in group:
                 ok, subject = self._run_gate(slot)
+                ok = ok or self._only_known_flaky(subject)
                 self.results[slot.label] = "passed" if ok else "failed"
                 if ok:
                     passed += 1
@@ -456,6 +492,25 @@ class HealPipeline:
                 if slot.gate.required:
                     break
         return passed, failures
+
+    def _only_known_flaky(self, subject: Any) -> bool:
+        """A test run whose every failure a re-run already proved flaky in this heal: reported
+        again, not a failure to fix (no re-run, no patch, no Builder call)."""
+        if not isinstance(subject, TestReport) or subject.timed_out or subject.collection_errors:
+            return False
+        bad = subject.not_passing
+        if not bad or not all(_failure_key(c) in self.flaky_failures for c in bad):
+            return False
+        tests = [c.id for c in bad]
+        self.flaky.extend(tests)
+        self.emit(
+            Notice(
+                level="warning",
+                message=f"flaky again: {', '.join(tests)} (proven flaky earlier in this heal; "
+                "reported, not patched)",
+            )
+        )
+        return True
 
     def _root(self, slot: GateSlot) -> Path:
         return slot.track.project_dir(self.workdir) if slot.track else self.workdir
@@ -558,9 +613,15 @@ class HealPipeline:
             memory_mb=self.memory_mb[label],
             attempts=attempts,
             registry=self.registry,
+            output=gate_run(failure.subject).output,
         )
         entry["recovery"] = result.to_dict()
         if kind in (Recovery.RETRY_LONGER, Recovery.RETRY_MORE_MEMORY, Recovery.FREE_PORT):
+            if not result.applied and kind is Recovery.RETRY_LONGER and _hangs(failure.subject):
+                # Timed out again with the longer limit, and the runner said where it was
+                # stuck: an infinite loop is a bug like any other, Builder gets it.
+                entry["hang"] = hang_location(failure.subject)
+                return None
             if not result.applied:
                 why = result.description
                 raise _Stop("failed", why if why.startswith(label) else f"{label}: {why}")
@@ -574,13 +635,52 @@ class HealPipeline:
             if slot.track is not None and kind is not Recovery.RUN_FORMATTER:
                 slot.track.env = None  # the next run builds the env again
             if result.applied:
+                if kind in _DEPENDENCY and slot.track is not None:
+                    self._install_and_pin(slot, result, entry, root)
                 self._commit(slot, failure.sig, kind.value, Fix.action(kind.value, **result.facts))
             return result.description
         return None
 
+    def _install_and_pin(
+        self, slot: GateSlot, added: ActionResult, entry: dict[str, Any], root: Path
+    ) -> None:
+        """Install a dependency just declared; pin it to a compatible range of the version that
+        was installed, or, when it does not install, take the declaration back and stop."""
+        track = slot.track
+        assert track is not None
+        try:
+            track.prepare(self.workdir, cache_root() / "envs", self.emit)
+        except CouncilError as exc:
+            undo(root, added)
+            track.env = None
+            entry["recovery"]["reverted"] = True
+            why = first_line(str(exc)) or "the install failed"
+            raise _Stop(
+                "failed",
+                f"{slot.label}: {added.description}, but installing it failed ({why}); the "
+                "edit was reverted",
+            ) from None
+        name = added.facts.get("distribution") or added.facts.get("package", "")
+        version = installed_version(track.env, name)
+        if version is None:
+            return
+        if "distribution" in added.facts:
+            pinned = pin_python_dependency(root, name, version)
+        else:
+            pinned = pin_npm_dependency(root, name, version)
+        if pinned.applied:
+            track.env = None  # the declaration changed again: the next run prepares it
+            rng = pinned.facts.get("requirement") or f"{name}@{pinned.facts['range']}"
+            added.facts["requirement"] = rng
+            added.description += f"; pinned to {rng} (installed {version})"
+            entry["recovery"] = {**entry["recovery"], "pinned": rng, "installed": version}
+            entry["recovery"]["description"] = added.description
+
     def _flaky(self, failure: Failure, match: Any, entry: dict[str, Any]) -> bool:
         """Re-run a failed gate once, unchanged: a failure that goes away was flaky."""
         worth = match is None or match.id in _RERUN_FIRST or match.row.retriable
+        if match is not None and match.recovery is Recovery.RETRY_LONGER:
+            worth = False  # it already ran twice, the second time with a longer limit
         if not worth or failure.sig.hash in self.rerun_done:
             return False
         self.rerun_done.add(failure.sig.hash)
@@ -593,6 +693,11 @@ class HealPipeline:
             if isinstance(failure.subject, TestReport) and isinstance(again, TestReport)
             else []
         ) or [failure.slot.label]
+        if isinstance(failure.subject, TestReport):
+            flipped = set(tests)
+            self.flaky_failures |= {
+                _failure_key(c) for c in failure.subject.not_passing if c.id in flipped
+            }
         self.flaky.extend(tests)
         entry["recovery"] = {"kind": Recovery.RERUN.value, "flaky": tests, "edited": False}
         self.emit(Notice(level="warning", message=f"flaky: {', '.join(tests)} passed on a re-run"))
@@ -602,9 +707,15 @@ class HealPipeline:
         if record.kind == PATCH:
             return self._apply_answer(record.payload.get("diff", ""))[0]
         if record.kind == Recovery.ADD_PYTHON_DEPENDENCY.value:
-            result = add_python_dependency(root, record.payload.get("distribution", ""))
+            dist = record.payload.get("distribution", "")
+            pinned = str(record.payload.get("requirement", ""))
+            spec = pinned[len(dist) :] if pinned.startswith(dist) and dist else ""
+            result = add_python_dependency(root, dist, specifier=spec)
         elif record.kind == Recovery.ADD_NPM_DEPENDENCY.value:
-            result = add_npm_dependency(root, record.payload.get("package", ""))
+            package = record.payload.get("package", "")
+            pinned = str(record.payload.get("requirement", ""))
+            version = pinned.rpartition("@")[2] if pinned.startswith(f"{package}@^") else "latest"
+            result = add_npm_dependency(root, package, version=version)
         elif record.kind == Recovery.RUN_FORMATTER.value:
             return run_formatter(root, emit=self.emit).applied
         else:
@@ -626,6 +737,9 @@ class HealPipeline:
     def _model_patch(self, failure: Failure, entry: dict[str, Any], match: Any) -> str:
         slot, sig = failure.slot, failure.sig
         log = trimmed_log(gate_run(failure.subject).output)
+        if _hangs(failure.subject):
+            # The tail of a killed run is noise; where it was stuck goes first, whole.
+            log = f"{hang_location(failure.subject)}\n\n{trimmed_log(log, LOG_LINES // 2)}"
         facts = {
             "gate": slot.label,
             "signature": sig.render(),

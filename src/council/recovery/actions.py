@@ -10,26 +10,36 @@ the caller to prepare the env again before re-running the gate.
 from __future__ import annotations
 
 import fcntl
-import ipaddress
 import json
 import os
 import re
 import signal
 import time
 import tomllib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psutil
+import tomlkit
+import tomlkit.exceptions
+import tomlkit.items
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
 from council.events import EventSink, null_sink
 from council.recovery.catalogue import (
+    IMPORT_TO_DISTRIBUTION,
     Match,
     Recovery,
-    distribution_for,
     module_origin,
     npm_package_name,
 )
+from council.recovery.index import index_url, resolve_import
+from council.recovery.index import offline as index_offline
 
 PEP508_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?$")
 _REQ_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
@@ -50,6 +60,8 @@ class ActionResult:
     needs_prepare: bool = False  # dependency declarations changed: build the env again
     dry_run: bool = False
     facts: dict[str, Any] = field(default_factory=dict)
+    # file -> its text before the action (None: it did not exist), so it can be undone
+    originals: dict[str, str | None] = field(default_factory=dict, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -69,7 +81,7 @@ class ActionResult:
 
 def canonical_name(name: str) -> str:
     """PEP 503 normal form: `PyYAML`, `pyyaml` and `py_yaml` name one project only if equal here."""
-    return re.sub(r"[-_.]+", "-", name).lower()
+    return str(canonicalize_name(name))
 
 
 def add_python_dependency(
@@ -115,6 +127,7 @@ def add_python_dependency(
         return ActionResult(
             action, False, f"would add {requirement} to {rel}", dry_run=True, facts=facts
         )
+    original = _read(target) if target.is_file() else None
     _write_atomic(target, new_text)
     return ActionResult(
         action,
@@ -123,14 +136,17 @@ def add_python_dependency(
         files_changed=[rel],
         needs_prepare=True,
         facts=facts,
+        originals={rel: original},
     )
 
 
 def python_dependency_for_module(module: str, root: Path) -> str | None:
-    """The distribution to declare for a missing module, or None when none can fix it."""
+    """The distribution to declare for a missing module: the catalogue's table, else the package
+    index's answer; None when none can fix it (the project's own module) or nobody knows."""
     if module_origin(module, root) != "dependency":
         return None
-    return distribution_for(module)
+    resolved = resolve_import(module, IMPORT_TO_DISTRIBUTION)
+    return resolved.distribution if resolved is not None else None
 
 
 def declared_python_dependencies(root: Path) -> dict[str, str]:
@@ -149,9 +165,9 @@ def declared_python_dependencies(root: Path) -> dict[str, str]:
         for group in (data.get("dependency-groups") or {}).values():
             requirements += [item for item in group or [] if isinstance(item, str)]
         for item in requirements:
-            match = _REQ_NAME.match(str(item))
-            if match:
-                found.setdefault(canonical_name(match.group(1)), "pyproject.toml")
+            name = _requirement_name(str(item))
+            if name:
+                found.setdefault(name, "pyproject.toml")
     for path in sorted(root.glob("requirements*.txt")):
         for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
             line = line.split("#", 1)[0]
@@ -162,9 +178,11 @@ def declared_python_dependencies(root: Path) -> dict[str, str]:
 
 
 def _safe_specifier(spec: str) -> bool:
-    return bool(
-        re.fullmatch(r"\s*(?:[<>=!~]=?|===)\s*[\w.*+!-]+(?:\s*,\s*[<>=!~]=?\s*[\w.*+!-]+)*", spec)
-    )
+    try:
+        SpecifierSet(spec)
+    except InvalidSpecifier:
+        return False
+    return True
 
 
 def _requirements_file(root: Path) -> Path:
@@ -174,158 +192,73 @@ def _requirements_file(root: Path) -> Path:
     return others[0] if others else root / "requirements.txt"
 
 
-def _code_mask(text: str) -> list[bool]:
-    """True for each character of TOML that is code: not inside a string or a comment."""
-    mask = [True] * len(text)
-    i, n = 0, len(text)
-    while i < n:
-        ch = text[i]
-        if ch == "#":
-            end = text.find("\n", i)
-            end = n if end == -1 else end
-            mask[i:end] = [False] * (end - i)
-            i = end
-        elif ch in "\"'":
-            triple = text.startswith(ch * 3, i)
-            quote = ch * 3 if triple else ch
-            j = i + len(quote)
-            while j < n:
-                if ch == '"' and text[j] == "\\":
-                    j += 2
-                    continue
-                if text.startswith(quote, j):
-                    break
-                if not triple and text[j] == "\n":
-                    break  # unterminated: let tomllib complain later
-                j += 1
-            end = min(n, j + len(quote))
-            mask[i:end] = [False] * (end - i)
-            i = end
-        else:
-            i += 1
-    return mask
-
-
-_HEADER = re.compile(r"^[ \t]*\[(?!\[)[ \t]*([^\]\n]+?)[ \t]*\][ \t]*(?:#.*)?$", re.MULTILINE)
-_DEPS_KEY = re.compile(r"^[ \t]*dependencies[ \t]*=[ \t]*\[", re.MULTILINE)
-
-
 def add_to_pyproject(text: str, requirement: str) -> str | None:
     """`text` with `requirement` appended to [project].dependencies, or None when that cannot be
-    done safely (no [project] table, dynamic or non-array dependencies, unparsable result)."""
-    if "\r\n" in text:
-        edited = add_to_pyproject(text.replace("\r\n", "\n"), requirement)
-        return None if edited is None else edited.replace("\n", "\r\n")
+    done safely (no [project] table, dynamic or non-array dependencies, unparsable result).
+
+    tomlkit edits the document in place, so comments, order, quoting and layout all stay."""
+    return _edit_dependencies(text, lambda deps: [*deps, requirement])
+
+
+def replace_in_pyproject(text: str, name: str, requirement: str) -> str | None:
+    """`text` with the [project].dependencies entry for `name` replaced by `requirement`."""
+
+    def swap(deps: list[str]) -> list[str] | None:
+        hits = [i for i, d in enumerate(deps) if _requirement_name(d) == canonical_name(name)]
+        if len(hits) != 1:
+            return None
+        return [requirement if i == hits[0] else d for i, d in enumerate(deps)]
+
+    return _edit_dependencies(text, swap)
+
+
+def _edit_dependencies(text: str, change: Callable[[list[str]], list[str] | None]) -> str | None:
     try:
         before = tomllib.loads(text)
-    except tomllib.TOMLDecodeError:
+        doc = tomlkit.parse(text)
+    except (tomllib.TOMLDecodeError, tomlkit.exceptions.TOMLKitError):
         return None
     project = before.get("project")
     if not isinstance(project, dict) or "dependencies" in project.get("dynamic", []):
         return None
-    mask = _code_mask(text)
-    depth, depth_at = 0, [0] * (len(text) + 1)
-    for index, ch in enumerate(text):
-        depth_at[index] = depth
-        if mask[index] and ch in "[{":
-            depth += 1
-        elif mask[index] and ch in "]}":
-            depth -= 1
-    headers = [
-        m
-        for m in _HEADER.finditer(text)
-        if mask[text.index("[", m.start())] and depth_at[m.start()] == 0
-    ]
-    starts = [i for i, m in enumerate(headers) if m.group(1) == "project"]
-    if not starts:
-        return None  # `project = {...}` inline or dotted keys: not worth a text edit
-    header = headers[starts[0]]
-    table_end = headers[starts[0] + 1].start() if starts[0] + 1 < len(headers) else len(text)
-    body_start = header.end()
-    key = None
-    for candidate in _DEPS_KEY.finditer(text, body_start, table_end):
-        if mask[candidate.start()] and depth_at[candidate.start()] == 0:
-            key = candidate
-            break
-    quoted = json.dumps(requirement)
-    if key is None:
-        if "dependencies" in project:
-            return None
-        insert_at = _end_of_last_line(text, mask, body_start, table_end)
-        new = text[:insert_at] + f"\ndependencies = [\n    {quoted},\n]" + text[insert_at:]
-    else:
-        open_at = key.end() - 1
-        close_at = _matching_bracket(text, mask, open_at)
-        if close_at is None:
-            return None
-        new = _append_item(text, mask, open_at, close_at, quoted)
+    table = doc.get("project")
+    if not isinstance(table, tomlkit.items.Table) or table.is_super_table():
+        return None  # `project = {...}` inline or dotted keys: not worth an edit
+    current = project.get("dependencies", [])
+    if not isinstance(current, list) or not all(isinstance(d, str) for d in current):
+        return None
+    wanted = change(list(current))
+    if wanted is None:
+        return None
+    deps = table.get("dependencies")
+    if deps is None:
+        deps = tomlkit.array()
+        deps.multiline(True)
+        table.add("dependencies", deps)
+    elif not isinstance(deps, tomlkit.items.Array):
+        return None
+    for index, item in enumerate(wanted):
+        if index < len(deps):
+            if deps[index] != item:
+                deps[index] = item
+        else:
+            deps.append(item)
+    new = tomlkit.dumps(doc)
     try:
         after = tomllib.loads(new)
     except tomllib.TOMLDecodeError:
         return None
-    expected = dict(before)
-    expected["project"] = {
-        **project,
-        "dependencies": [*project.get("dependencies", []), requirement],
-    }
+    # Prove that only that one entry changed.
+    expected = {**before, "project": {**project, "dependencies": wanted}}
     return new if after == expected else None
 
 
-def _end_of_last_line(text: str, mask: list[bool], start: int, end: int) -> int:
-    """Just after the last non-blank line of a table (before the blank lines ahead of the next)."""
-    last = start
-    for index in range(start, end):
-        if not text[index].isspace():
-            last = index
-    newline = text.find("\n", last)
-    return end if newline == -1 or newline > end else newline
-
-
-def _matching_bracket(text: str, mask: list[bool], open_at: int) -> int | None:
-    depth = 0
-    for index in range(open_at, len(text)):
-        if not mask[index]:
-            continue
-        if text[index] in "[{":
-            depth += 1
-        elif text[index] in "]}":
-            depth -= 1
-            if depth == 0:
-                return index
-    return None
-
-
-def _append_item(text: str, mask: list[bool], open_at: int, close_at: int, item: str) -> str:
-    inner = range(open_at + 1, close_at)
-    code = [i for i in inner if mask[i] and not text[i].isspace()]
-    strings = [i for i in inner if not mask[i] and text[i] in "\"'" and (i == 0 or mask[i - 1])]
-    last_code = max([*code, *strings], default=None)
-    if last_code is None:  # empty array
-        return text[: open_at + 1] + item + text[close_at:]
-    if last_code in strings:  # the last item has no trailing comma
-        last_end = _string_end(text, mask, last_code)
-        needs_comma, after_last = True, last_end
-    else:
-        needs_comma, after_last = text[last_code] != ",", last_code + 1
-    multiline = "\n" in text[after_last:close_at]
-    if not multiline:
-        sep = "," if needs_comma else ""
-        gap = " " if text[after_last - 1] != " " else ""
-        return text[:after_last] + sep + gap + item + text[after_last:]
-    # One item per line: the new one goes on its own line, indented like the one before it.
-    line_start = text.rfind("\n", 0, after_last) + 1
-    indent = re.match(r"[ \t]*", text[line_start:]).group(0) or "    "  # type: ignore[union-attr]
-    line_end = text.find("\n", after_last)
-    trailing = "," if not needs_comma else ""  # keep the file's own trailing-comma habit
-    head = text[:after_last] + ("," if needs_comma else "") + text[after_last:line_end]
-    return head + f"\n{indent}{item}{trailing}" + text[line_end:]
-
-
-def _string_end(text: str, mask: list[bool], start: int) -> int:
-    index = start
-    while index < len(text) and not mask[index]:
-        index += 1
-    return index
+def _requirement_name(text: str) -> str:
+    try:
+        return canonical_name(Requirement(text).name)
+    except InvalidRequirement:
+        match = _REQ_NAME.match(text)
+        return canonical_name(match.group(1)) if match else ""
 
 
 # -- npm dependencies ------------------------------------------------------------------------
@@ -386,10 +319,7 @@ def add_npm_dependency(
     entries = dict(data.get(section) or {})
     entries[package] = version
     data[section] = dict(sorted(entries.items()))  # npm keeps these sorted itself
-    indent_match = re.search(r"^\{\s*\n([ \t]+)\"", text)
-    indent: str | int = indent_match.group(1) if indent_match else 2
-    new = json.dumps(data, indent=indent, ensure_ascii=False)
-    _write_atomic(path, new + ("\n" if text.endswith("\n") else ""))
+    _write_package_json(path, text, data)
     return ActionResult(
         action,
         True,
@@ -397,12 +327,128 @@ def add_npm_dependency(
         files_changed=["package.json"],
         needs_prepare=True,
         facts=facts,
+        originals={"package.json": text},
     )
 
 
-# -- ports -----------------------------------------------------------------------------------
+def _write_package_json(path: Path, old_text: str, data: dict[str, Any]) -> None:
+    indent_match = re.search(r"^\{\s*\n([ \t]+)\"", old_text)
+    indent: str | int = indent_match.group(1) if indent_match else 2
+    new = json.dumps(data, indent=indent, ensure_ascii=False)
+    _write_atomic(path, new + ("\n" if old_text.endswith("\n") else ""))
 
-_TCP_LISTEN = "0A"
+
+# -- after the install: pin what was installed, or undo the declaration -----------------------
+
+
+def compatible_range(version: str) -> str:
+    """A PEP 440 range around an installed version that takes its fixes but not its next
+    breaking release: 6.0.3 -> `>=6.0,<7`; 0.15.2 -> `>=0.15,<0.16`."""
+    v = Version(version)
+    if v.major > 0:
+        return f">={v.major}.{v.minor},<{v.major + 1}"
+    return f">=0.{v.minor},<0.{v.minor + 1}"
+
+
+def installed_version(env: Any, name: str) -> str | None:
+    """The version of `name` installed in a prepared env: a Python venv (its dist-info) or a
+    node_modules (the package's package.json)."""
+    node_modules = getattr(env, "node_modules", None)
+    if isinstance(node_modules, Path):
+        try:
+            data = json.loads((node_modules / name / "package.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        version = data.get("version") if isinstance(data, dict) else None
+        return version if isinstance(version, str) else None
+    venv = getattr(env, "path", None)
+    if not isinstance(venv, Path):
+        return None
+    wanted = canonical_name(name)
+    for dist_info in venv.glob("lib*/python*/site-packages/*.dist-info"):
+        project, _, version = dist_info.name.removesuffix(".dist-info").rpartition("-")
+        if canonical_name(project) == wanted:
+            return version
+    return None
+
+
+def pin_python_dependency(root: Path, distribution: str, version: str) -> ActionResult:
+    """Rewrite the declaration of `distribution` to the compatible range of `version`."""
+    action = "pin_python_dependency"
+    try:
+        requirement = distribution + compatible_range(version)
+    except InvalidVersion:
+        return ActionResult(action, False, f"{version!r} is not a version to pin to")
+    where = declared_python_dependencies(root).get(canonical_name(distribution))
+    if where is None:
+        return ActionResult(action, False, f"{distribution} is not declared")
+    path = root / where
+    text = _read(path)
+    if where == "pyproject.toml":
+        new = replace_in_pyproject(text, distribution, requirement)
+    else:
+        lines = text.splitlines(keepends=True)
+        hits = [i for i, ln in enumerate(lines) if _requirement_name(ln.split("#")[0].strip())
+                == canonical_name(distribution)]  # fmt: skip
+        new = None
+        if len(hits) == 1:
+            eol = lines[hits[0]][len(lines[hits[0]].rstrip("\r\n")) :]
+            lines[hits[0]] = requirement + eol
+            new = "".join(lines)
+    if new is None:
+        return ActionResult(action, False, f"cannot rewrite the declaration of {distribution}")
+    if new != text:
+        _write_atomic(path, new)
+    return ActionResult(
+        action,
+        True,
+        f"pinned {requirement} (installed {version}) in {where}",
+        files_changed=[where],
+        needs_prepare=True,
+        facts={"distribution": distribution, "requirement": requirement, "installed": version},
+        originals={where: text},
+    )
+
+
+def pin_npm_dependency(root: Path, package: str, version: str) -> ActionResult:
+    """Rewrite `package`'s range in package.json to `^version` (what npm writes itself)."""
+    action = "pin_npm_dependency"
+    path = root / "package.json"
+    if not re.fullmatch(r"\d+\.\d+\.\d+[\w.+-]*", version):
+        return ActionResult(action, False, f"{version!r} is not a version to pin to")
+    try:
+        text = _read(path)
+        data = json.loads(text)
+    except (OSError, ValueError):
+        return ActionResult(action, False, "package.json cannot be read")
+    for section in NPM_SECTIONS:
+        entries = data.get(section) if isinstance(data, dict) else None
+        if isinstance(entries, dict) and package in entries:
+            entries[package] = f"^{version}"
+            _write_package_json(path, text, data)
+            return ActionResult(
+                action,
+                True,
+                f"pinned {package}@^{version} in package.json {section}",
+                files_changed=["package.json"],
+                needs_prepare=True,
+                facts={"package": package, "range": f"^{version}", "installed": version},
+                originals={"package.json": text},
+            )
+    return ActionResult(action, False, f"{package} is not declared in package.json")
+
+
+def undo(root: Path, result: ActionResult) -> None:
+    """Put back every file an action changed, as it was before."""
+    for rel, text in result.originals.items():
+        path = root / rel
+        if text is None:
+            path.unlink(missing_ok=True)
+        else:
+            _write_atomic(path, text)
+
+
+# -- ports -----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -412,98 +458,121 @@ class PortHolder:
     pid: int | None
     cmdline: str
     address: str
-    inode: int
+    parents: tuple[str, ...] = ()  # its parent processes, nearest first ("pid 12 (bash)")
 
     def render(self) -> str:
         who = f"pid {self.pid}" if self.pid is not None else "an unknown process"
         command = " ".join(self.cmdline.split())[:200] or "?"
-        return f"{who} ({command}) on {self.address}"
+        tree = f", started by {' < '.join(self.parents)}" if self.parents else ""
+        return f"{who} ({command}) on {self.address}{tree}"
 
 
-def _listening_inodes(port: int) -> dict[int, str]:
-    """inode -> address of TCP sockets listening on `port` (this network namespace)."""
-    found: dict[int, str] = {}
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            lines = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            parts = line.split()
-            if len(parts) < 10 or parts[3] != _TCP_LISTEN:
-                continue
-            address, port_hex = parts[1].rsplit(":", 1)
-            if int(port_hex, 16) == port:
-                found[int(parts[9])] = f"{_decode_address(address)}:{port}"
-    return found
+def _address(laddr: Any) -> str:
+    host = laddr.ip
+    return f"[{host}]:{laddr.port}" if ":" in host else f"{host}:{laddr.port}"
 
 
-def _decode_address(hex_address: str) -> str:
-    raw = bytes.fromhex(hex_address)
-    if len(raw) == 4:
-        return ".".join(str(b) for b in raw[::-1])
-    # /proc prints IPv6 as four little-endian 32-bit words.
-    flat = b"".join(raw[i : i + 4][::-1] for i in range(0, 16, 4))
-    return f"[{ipaddress.IPv6Address(flat)}]"
-
-
-def _cmdline(pid: int) -> str:
+def _cmdline(process: psutil.Process) -> str:
     try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
+        return " ".join(process.cmdline()) or process.name()
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
         return ""
-    return " ".join(part.decode(errors="replace") for part in raw.split(b"\0") if part)
+
+
+def _ancestry(process: psutil.Process, depth: int = 3) -> tuple[str, ...]:
+    """Who started the holder (a test runner's child, a service manager's daemon), nearest first."""
+    try:
+        parents = process.parents()[:depth]
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return ()
+    out = []
+    for parent in parents:
+        try:
+            out.append(f"pid {parent.pid} ({parent.name()})")
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return tuple(out)
 
 
 def who_holds_port(port: int) -> list[PortHolder]:
-    """The processes listening on TCP `port`, from /proc/net/tcp{,6} and /proc/*/fd."""
-    inodes = _listening_inodes(port)
-    if not inodes:
-        return []
-    wanted = {f"socket:[{inode}]": inode for inode in inodes}
+    """The processes listening on TCP `port` in this network namespace, with their parents."""
     holders: list[PortHolder] = []
-    seen: set[int] = set()
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
+    seen: set[tuple[int | None, str]] = set()
+    try:
+        connections = psutil.net_connections(kind="tcp")
+    except psutil.AccessDenied:
+        connections = []
+    for conn in connections:
+        if conn.status != psutil.CONN_LISTEN or not conn.laddr or conn.laddr.port != port:
             continue
-        pid = int(entry.name)
+        address = _address(conn.laddr)
+        if (conn.pid, address) in seen:
+            continue
+        seen.add((conn.pid, address))
+        if conn.pid is None:
+            holders.append(PortHolder(None, "", address))
+            continue
         try:
-            fds = os.scandir(f"/proc/{pid}/fd")
-        except OSError:
-            continue  # another user's process, or gone
-        with fds:
-            for fd in fds:
-                try:
-                    target = os.readlink(fd.path)
-                except OSError:
-                    continue
-                inode = wanted.get(target)
-                if inode is not None and (pid, inode) not in {(h.pid, h.inode) for h in holders}:
-                    holders.append(PortHolder(pid, _cmdline(pid), inodes[inode], inode))
-                    seen.add(inode)
-    for inode, address in inodes.items():
-        if inode not in seen:
-            holders.append(PortHolder(None, "", address, inode))
+            process = psutil.Process(conn.pid)
+        except psutil.NoSuchProcess:
+            continue
+        holders.append(PortHolder(conn.pid, _cmdline(process), address, _ancestry(process)))
     return holders
 
 
-def process_start_time(pid: int) -> int | None:
-    """Clock ticks since boot when `pid` started: with the pid, it names one process for good."""
+# Port numbers in code: `PORT = 8765`, `bind(("127.0.0.1", 8765))`, `port=8765`, `:8765`,
+# `listen(8765)`. What a test binds when the error ("Address already in use") names no port.
+_PORT_IN_SOURCE = re.compile(
+    r"(?i)(?:\bport\w*\s*[=:]\s*|\bport\w*\s*\(\s*|[\"']\s*,\s*|listen\(\s*|localhost:|"
+    r"127\.0\.0\.1:|0\.0\.0\.0:)(?P<port>\d{2,5})\b"
+)
+_FILE_IN_OUTPUT = re.compile(r"([\w./-]+\.(?:py|[cm]?[jt]sx?|java))\b")
+
+
+def ports_in_sources(root: Path, output: str, limit: int = 20) -> list[int]:
+    """Port numbers written in the files a failure's output names (its traceback's files
+    first), in order of appearance; only the files inside `root`."""
+    ports: list[int] = []
+    top = root.resolve()
+    for rel in dict.fromkeys(_FILE_IN_OUTPUT.findall(output)):
+        path = (root / rel) if not rel.startswith("/") else Path(rel)
+        try:
+            if not path.resolve().is_relative_to(top) or not path.is_file():
+                continue
+            text = path.read_text(encoding="utf-8", errors="replace")[:200_000]
+        except OSError:
+            continue
+        for match in _PORT_IN_SOURCE.finditer(text):
+            port = int(match.group("port"))
+            if 0 < port < 65536 and port not in ports:
+                ports.append(port)
+        if len(ports) >= limit:
+            break
+    return ports[:limit]
+
+
+def port_in_use_for(root: Path, output: str) -> int | None:
+    """The port an "Address already in use" without a number was about: the first port the
+    failing code names that something listens on now."""
+    for port in ports_in_sources(root, output):
+        if who_holds_port(port):
+            return port
+    return None
+
+
+def process_start_time(pid: int) -> float | None:
+    """When `pid` started (seconds since the epoch): with the pid, it names one process."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
+        return psutil.Process(pid).create_time()
+    except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError):
         return None
-    # The command name (field 2) may hold spaces and parentheses: split after its last ')'.
-    fields = stat.rsplit(")", 1)[1].split()
-    return int(fields[19])
 
 
 def _alive(pid: int) -> bool:
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")  # a zombie holds no sockets
+        return psutil.Process(pid).status() not in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD)
+    except psutil.NoSuchProcess:
+        return False  # a zombie holds no sockets; a reaped process holds nothing
 
 
 class ProcessRegistry:
@@ -560,15 +629,28 @@ class ProcessRegistry:
             pgid = os.getpgid(pid)
         except ProcessLookupError:
             return False
+        lineage = {pid: start}
+        try:
+            for parent in psutil.Process(pid).parents():
+                lineage[parent.pid] = parent.create_time()
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            pass
         for entry in self.entries():
-            if entry.get("pid") == pid and entry.get("start") == start:
+            recorded = entry.get("start")
+            # The process itself or one of its ancestors (a server's worker), by pid AND start
+            # time: a reused pid number is another process.
+            if entry.get("pid") in lineage and _same_start(recorded, lineage[entry["pid"]]):
                 return True
-            # A child in the group started at or after the leader did; a reused pid number in
-            # a new group would not share the group id.
-            leader_start = entry.get("start")
-            if entry.get("pgid") == pgid and leader_start is not None and start >= leader_start:
+            # A child in the group started at or after the leader did (a daemon that left its
+            # parent keeps the group); a reused pid in a new group would not share the group id.
+            leader = recorded if isinstance(recorded, int | float) else None
+            if entry.get("pgid") == pgid and leader is not None and start >= leader:
                 return True
         return False
+
+
+def _same_start(recorded: Any, actual: float) -> bool:
+    return isinstance(recorded, int | float) and abs(recorded - actual) < 0.01
 
 
 def free_port(
@@ -754,8 +836,12 @@ def recover(
     owned_pids: Iterable[int] = (),
     registry: ProcessRegistry | None = None,
     dev: bool = False,
+    output: str = "",
 ) -> ActionResult:
     """Run the deterministic recovery a catalogue match calls for, if it has one and it is safe.
+
+    `output`: the failed run's text, where a recovery looks for what the match did not name
+    (the files whose source says which port a test binds).
 
     Recoveries that need a model (a patch) or a person (credentials, installing a tool) come back
     not applied, saying so: the caller decides what happens next.
@@ -769,22 +855,42 @@ def recover(
             kind.value, False, f"{match.row.description}: needs {needs}.{hint}", dry_run=dry_run
         )
     if kind is Recovery.ADD_PYTHON_DEPENDENCY:
-        dist = facts.get("distribution") or python_dependency_for_module(
-            facts.get("module", ""), root
-        )
+        module = facts.get("module", "")
+        dist = facts.get("distribution") or python_dependency_for_module(module, root)
         if not dist:
-            return ActionResult(kind.value, False, "no distribution to add", dry_run=dry_run)
-        return add_python_dependency(root, dist, dry_run=dry_run)
+            top = module.split(".")[0]
+            why = (
+                "offline: the package index cannot be asked"
+                if index_offline()
+                else f"no project on the package index ({index_url()}) installs `{top}`"
+            )
+            return ActionResult(
+                kind.value,
+                False,
+                f"which distribution provides `import {top}` is unknown ({why}); declare it "
+                "in pyproject.toml yourself",
+                dry_run=dry_run,
+                facts={"module": module},
+            )
+        result = add_python_dependency(root, dist, dry_run=dry_run)
+        result.facts.setdefault("module", module)
+        return result
     if kind is Recovery.ADD_NPM_DEPENDENCY:
         return add_npm_dependency(root, facts.get("package", ""), dev=dev, dry_run=dry_run)
     if kind is Recovery.FREE_PORT:
-        if "port" not in facts:
+        port = int(facts["port"]) if "port" in facts else port_in_use_for(root, output)
+        if port is None:
             return ActionResult(
-                kind.value, False, "the output does not say which port is in use", dry_run=dry_run
+                kind.value,
+                False,
+                "the output does not say which port is in use, and no port the failing code "
+                "names is held by anyone now",
+                dry_run=dry_run,
             )
-        return free_port(
-            int(facts["port"]), owned_pids=owned_pids, registry=registry, dry_run=dry_run
-        )
+        result = free_port(port, owned_pids=owned_pids, registry=registry, dry_run=dry_run)
+        if "port" not in facts:
+            result.facts["found_in"] = "the failing code's source"
+        return result
     if kind is Recovery.RETRY_LONGER:
         return _dry(retry_longer(gate or "gate", timeout_s, attempts=attempts), dry_run)
     if kind is Recovery.RETRY_MORE_MEMORY:

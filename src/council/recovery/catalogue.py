@@ -205,6 +205,65 @@ CATALOGUE: tuple[Row, ...] = (
         ),
         confidence=0.9,
     ),
+    # Compile errors, circular imports and pins nothing satisfies are never flaky: Builder is
+    # asked at once, without a re-run of the same code first.
+    Row(
+        "java_compile_error",
+        "Java source that does not compile (javac)",
+        "compile",
+        Recovery.MODEL_PATCH,
+        safe_without_model=False,
+        patterns=(
+            r"^(?P<file>[^\s:][^:\n]*\.java):(?P<line>\d+): error: (?P<detail>.*)$",
+            r"^\[ERROR\]\s+(?P<file>\S+\.java):\[(?P<line>\d+)(?:,\d+)?\]\s+(?P<detail>.*)$",
+        ),
+        confidence=0.9,
+    ),
+    Row(
+        "typescript_compile_error",
+        "TypeScript that does not type-check (tsc)",
+        "compile",
+        Recovery.MODEL_PATCH,
+        safe_without_model=False,
+        patterns=(
+            r"^(?P<file>[^\s(:]+\.[cm]?tsx?)[(:](?P<line>\d+)[,:]\d+\)?:? "
+            r"-? ?error (?P<code>TS[2-9]\d{3}): (?P<detail>.*)$",
+            r"error (?P<code>TS[2-9]\d{3}): (?P<detail>.*)$",
+        ),
+        confidence=0.9,
+    ),
+    Row(
+        "circular_import",
+        "Two modules import each other (a circular import)",
+        "missing_code",
+        Recovery.MODEL_PATCH,
+        safe_without_model=False,
+        patterns=(
+            r"ImportError: cannot import name '(?P<name>[\w.]+)' from partially initialized "
+            r"module '(?P<module>[\w.]+)'",
+            r"partially initialized module '(?P<module>[\w.]+)'[^\n]*circular import",
+            r"Warning: Accessing non-existent property '(?P<name>[^']+)' of module exports "
+            r"inside circular dependency",
+        ),
+        confidence=0.95,
+    ),
+    Row(
+        "unsatisfiable_pin",
+        "A dependency pin no released version satisfies (or pins that conflict)",
+        "dependency",
+        Recovery.MODEL_PATCH,
+        safe_without_model=False,
+        patterns=(
+            r"No solution found when resolving (?:dependencies|`--with` dependencies)",
+            r"Because (?:there is no version of |only )?(?P<package>[\w.-]+)[^\n]*"
+            r"(?:cannot be used|we can conclude|is unsatisfiable)",
+            r"Could not find a version that satisfies the requirement (?P<package>[\w.-]+)",
+            r"ResolutionImpossible",
+            r"npm (?:ERR!|error) code (?:ETARGET|ERESOLVE)",
+            r"No matching version found for (?P<package>@?[\w./-]+)@",
+        ),
+        confidence=0.9,
+    ),
     Row(
         "failing_assertion",
         "A test assertion failed: the code (or the test) is wrong",
@@ -519,7 +578,9 @@ def _refine(match: Match, root: Path | None) -> Match:
         if origin != "dependency":
             facts["origin"] = origin
             return Match(ROWS["missing_project_module"], facts, match.confidence, match.evidence)
-        facts["distribution"] = distribution_for(module)
+        known = known_distribution(module)
+        if known:
+            facts["distribution"] = known  # else the recovery asks the package index
     elif match.row.id == "missing_npm_module":
         package = npm_package_name(facts.get("package", ""))
         if package is None:
@@ -542,9 +603,13 @@ def _drop_shadowed(found: list[Match]) -> list[Match]:
     ids = {m.row.id for m in found}
     shadows = {
         "failing_assertion": {"missing_python_module", "missing_project_module",
-                              "python_syntax_error", "js_syntax_error", "missing_npm_module"},
-        "network_error": {"port_in_use"},
-        "lint_findings": {"python_syntax_error"},
+                              "python_syntax_error", "js_syntax_error", "missing_npm_module",
+                              "java_compile_error", "typescript_compile_error",
+                              "circular_import"},
+        "missing_python_module": {"circular_import"},
+        "lint_findings": {"python_syntax_error", "typescript_compile_error"},
+        "network_error": {"port_in_use", "unsatisfiable_pin"},
+        "missing_npm_module": {"unsatisfiable_pin"},
         "python_syntax_error": {"js_syntax_error"},
         "permission_denied": {"authentication_failed"},
         "resource_conflict": {"port_in_use"},
@@ -562,14 +627,19 @@ def _line_at(text: str, offset: int) -> str:
 # -- Python modules and npm packages ---------------------------------------------------------
 
 
-def distribution_for(module: str) -> str:
-    """The PyPI distribution that provides an import name; the top-level name when unknown."""
+def known_distribution(module: str) -> str | None:
+    """The table's distribution for an import name (dotted, then its parents), if it has one."""
     parts = module.split(".")
     for end in range(len(parts), 0, -1):
         known = IMPORT_TO_DISTRIBUTION.get(".".join(parts[:end]))
         if known:
             return known
-    return parts[0]
+    return None
+
+
+def distribution_for(module: str) -> str:
+    """The PyPI distribution that provides an import name; the top-level name when unknown."""
+    return known_distribution(module) or module.split(".")[0]
 
 
 def module_origin(module: str, root: Path | None = None) -> str:
