@@ -5,6 +5,7 @@ only how it ended."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -246,7 +247,7 @@ def test_code_that_loops_forever_goes_to_builder_with_where_it_hangs(seeded, mod
     assert outcome.status == "green", outcome.reason
     first, second = outcome.iterations[:2]
     assert first["recovery"]["action"] == "retry_longer"
-    assert "calc.py:5 in add" in second["hang"] or "calc.py:4 in add" in second["hang"]
+    assert re.search(r"calc\.py:[345] in add", second["hang"]), second["hang"]  # the loop
     prompt = model_server.requests_for("builder")[0]["messages"][-1]["content"]
     assert "The tests hang (killed at the time limit twice)" in prompt
     assert "calc.py:" in prompt.split("The tests hang", 1)[1].split("\n\n", 1)[0]

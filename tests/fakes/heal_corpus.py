@@ -622,7 +622,9 @@ LOOP_DIFF = """`b` must count down to zero, not up.
 
 
 def infinite_loop(dest: Path, server: ScriptedModelServer) -> Seeded:
-    limits = {"max_iterations": 4, "budget_usd": 1.0, "test_timeout_s": 4}
+    # 6 s, then 12 s: pytest's faulthandler dumps the stack at 80% of the limit, which must
+    # leave time for its own start-up on a busy machine.
+    limits = {"max_iterations": 4, "budget_usd": 1.0, "test_timeout_s": 6}
     return _model_case(dest, server, LOOPING, (LOOP_DIFF,), config={"limits": limits})
 
 
