@@ -452,7 +452,8 @@ def list_runs(
     elif not runs:
         _out().print("no runs yet")
     else:
-        _out().print(runs_table(runs))
+        # A pipe gets 80 columns; a terminal its own width.
+        _out().print(runs_table(runs, _out().width), soft_wrap=True)
 
 
 def _run_dict(r) -> dict:

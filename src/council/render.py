@@ -193,40 +193,50 @@ class LiveRenderer:
             )
 
 
-def _when(ts: Any) -> str:
+def _when(ts: Any, *, short: bool = False) -> str:
+    layout = "%m-%d %H:%M" if short else "%Y-%m-%d %H:%M"
     if isinstance(ts, dt.datetime):
-        return ts.strftime("%Y-%m-%d %H:%M")
+        return ts.strftime(layout)
     if isinstance(ts, int | float):
-        return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M")
+        return dt.datetime.fromtimestamp(ts).strftime(layout)
     return str(ts or "")
 
 
-def runs_table(runs: list[Any]) -> Table:
-    table = Table(title="council runs")
-    # The id, time, status and cost never wrap (an id is copied into `council show`); on a
-    # narrow terminal or a pipe (80 columns) the branch folds and the feature shortens.
+def runs_table(runs: list[Any], width: int = 80) -> Text:
+    """The run history as plain columns that fit `width` (80 on a pipe): id, time, status and
+    cost never shorten (an id is copied into `council show`); the feature, with the branch
+    under it, takes the rest of the line and ends in "…" when it is longer."""
     rows = [
         (
             r.id,
-            _when(r.created_at),
+            _when(r.created_at, short=True),
             r.status,
             f"${r.total_cost_usd:.4f}",
+            ("heal: " if getattr(r, "kind", "run") == "heal" else "") + " ".join(r.feature.split()),
             r.branch or "",
-            r.feature if len(r.feature) <= 60 else r.feature[:59] + "…",
         )
         for r in runs
     ]
-    for i, col in enumerate(("run", "when", "status", "cost")):
-        width = max([len(col), *(len(row[i]) for row in rows)])
-        table.add_column(col, no_wrap=True, min_width=width)
-    table.add_column("branch", overflow="fold")
-    table.add_column("feature", overflow="ellipsis")
-    for run_id, when, status, cost, branch, feature in rows:
+    heads = ("run", "when", "status", "cost")
+    widths = [max([len(h), *(len(row[i]) for row in rows)]) for i, h in enumerate(heads)]
+    indent = sum(widths) + 2 * len(widths)
+    room = max(12, width - indent)
+
+    def fit(text: str) -> str:
+        return text if len(text) <= room else text[: room - 1] + "…"
+
+    out = Text()
+    head = "".join(h.ljust(w + 2) for h, w in zip(heads, widths, strict=True))
+    out.append(head + "feature / branch\n", style="bold")
+    for run_id, when, status, cost, feature, branch in rows:
         colour = {"green": "green", "running": "yellow", "interrupted": "yellow"}.get(status, "red")
-        table.add_row(
-            run_id, when, f"[{colour}]{escape(status)}[/]", cost, escape(branch), escape(feature)
-        )
-    return table
+        out.append(run_id.ljust(widths[0] + 2) + when.ljust(widths[1] + 2))
+        out.append(status.ljust(widths[2] + 2), style=colour)
+        out.append(cost.rjust(widths[3]) + "  " + fit(feature) + "\n")
+        if branch:
+            out.append(" " * indent + fit(branch) + "\n", style="dim")
+    out.rstrip()
+    return out
 
 
 def show_run(

@@ -481,8 +481,14 @@ class TddPipeline:
             # Large files travel as their relevant definitions (issue 16), labelled as excerpts.
             "excerpts": {p: [e.label, e.text] for p, e in ctx.excerpts.items()},
             "notes": selection.notes,
+            # The map outlines the files not shown: none left over is "nothing else to map",
+            # not a puzzling "map 0 tokens".
             "detail": f"{len(ctx.files)} files ({len(ctx.excerpts)} as excerpts), "
-            f"map {ctx.map_tokens} tokens",
+            + (
+                f"map of the other files {ctx.map_tokens} tokens"
+                if ctx.map_tokens
+                else "nothing else to map"
+            ),
         }
 
     def _projects(self) -> list[dict[str, str]]:
