@@ -1,0 +1,314 @@
+"""Benchmark: a whole `council run --tests` next to the bare test command, per language.
+
+For each language the bench writes a small exercise itself (a stub, its tests, and the answer),
+commits it in a fresh git repository, and serves the answer through the scripted model server
+(tests/fakes/model_server.py, which answers at once). Then, `--runs` times each:
+
+  bare     the test command alone on the answered exercise (what a person would run)
+  whole    `council run --tests <file> "<task>" --json`, process start to exit
+  ratio    whole / bare
+  first    process start to the first event line on stdout
+  tests    test runs in the run (TestsReported events: baseline, red, iterations, ...)
+  model    time inside model calls (sum of ModelCall latency)
+
+and `council --help`. Medians are printed; one unmeasured warm-up run per language builds the
+cached test environment first (a real user has it after their first run too).
+
+Targets (issue 11), medians on the 2-core development machine: Python whole run <= 2.5 s and
+<= 4x the bare run; JavaScript <= 3x; Java <= 2.5x; `council --help` <= 0.3 s; first event
+<= 0.5 s; 2 test runs in a one-iteration run. It reports; it does not assert.
+
+    python bench/run_overhead.py [--runs 3] [--language python] [--language java]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # `tests.fakes` lives in the repository, not in the package
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+from tests.fakes import council_script as cs  # noqa: E402
+from tests.fakes.model_server import ScriptedModelServer  # noqa: E402
+
+LAUNCHER = "/usr/share/java/junit-platform-console-standalone.jar"
+TASK = "Implement add(a, b) so the given tests pass."
+
+
+@dataclass
+class Exercise:
+    language: str
+    files: dict[str, str]  # committed: stub and tests
+    tests: str  # the test file given with --tests
+    answer: tuple[str, str]  # (path, whole file) Builder writes
+    bare: list[str]  # the test command on the answered exercise
+    available: Callable[[], str | None] = lambda: None  # why it cannot run here, or None
+
+
+def _python() -> Exercise:
+    tests = "\n".join(
+        f"def test_add_{n}():\n    assert add({n}, 1) == {n + 1}\n" for n in range(10)
+    )
+    return Exercise(
+        language="python",
+        files={
+            "calc.py": "def add(a, b):\n    raise NotImplementedError\n",
+            "test_calc.py": "from calc import add\n\n\n" + tests,
+        },
+        tests="test_calc.py",
+        answer=("calc.py", "def add(a, b):\n    return a + b\n"),
+        bare=[sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_calc.py"],
+    )
+
+
+def _javascript() -> Exercise:
+    cases = "\n".join(
+        f"test('add {n}', () => assert.strictEqual(add({n}, 1), {n + 1}));" for n in range(10)
+    )
+    return Exercise(
+        language="javascript",
+        files={
+            "package.json": json.dumps(
+                {"name": "calc", "version": "1.0.0", "scripts": {"test": "node --test"}}, indent=2
+            )
+            + "\n",
+            "calc.js": "function add(a, b) {\n  throw new Error('not implemented');\n}\n\n"
+            "module.exports = { add };\n",
+            "test/calc.test.js": "const test = require('node:test');\n"
+            "const assert = require('node:assert');\nconst { add } = require('../calc');\n\n"
+            + cases
+            + "\n",
+        },
+        tests="test/calc.test.js",
+        answer=(
+            "calc.js",
+            "function add(a, b) {\n  return a + b;\n}\n\nmodule.exports = { add };\n",
+        ),
+        bare=["node", "--test"],
+        available=lambda: None if shutil.which("node") else "node not found",
+    )
+
+
+def _java() -> Exercise:
+    cases = "\n".join(
+        f"    @Test void add{n}() {{ assertEquals({n + 1}, new Calc().add({n}, 1)); }}"
+        for n in range(10)
+    )
+    classes = "build/bare-classes"
+    return Exercise(
+        language="java",
+        files={
+            "src/main/java/demo/Calc.java": "package demo;\n\npublic class Calc {\n"
+            "    public int add(int a, int b) {\n"
+            '        throw new UnsupportedOperationException("not implemented");\n    }\n}\n',
+            "src/test/java/demo/CalcTest.java": "package demo;\n\n"
+            "import org.junit.jupiter.api.Test;\n"
+            "import static org.junit.jupiter.api.Assertions.assertEquals;\n\n"
+            "class CalcTest {\n" + cases + "\n}\n",
+        },
+        tests="src/test/java/demo/CalcTest.java",
+        answer=(
+            "src/main/java/demo/Calc.java",
+            "package demo;\n\npublic class Calc {\n"
+            "    public int add(int a, int b) {\n        return a + b;\n    }\n}\n",
+        ),
+        bare=[
+            "sh",
+            "-c",
+            f"rm -rf {classes} && javac -d {classes} -cp {LAUNCHER} $(find src -name '*.java') "
+            f"&& java -jar {LAUNCHER} --disable-banner -cp {classes} --scan-classpath {classes}",
+        ],
+        available=lambda: (
+            None
+            if shutil.which("javac") and Path(LAUNCHER).is_file()
+            else "javac or the JUnit 5 console launcher not found"
+        ),
+    )
+
+
+EXERCISES = {"python": _python, "javascript": _javascript, "java": _java}
+
+
+def _git(repo: Path, *args: str) -> None:
+    subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
+
+
+def _make_repo(dest: Path, exercise: Exercise, server: ScriptedModelServer) -> Path:
+    dest.mkdir(parents=True)
+    for rel, text in exercise.files.items():
+        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+        (dest / rel).write_text(text)
+    _git(dest, "init", "-q", "-b", "main")
+    _git(dest, "-c", "user.name=bench", "-c", "user.email=bench@example.invalid", "add", "-A")
+    _git(dest, "-c", "user.name=bench", "-c", "user.email=bench@example.invalid",
+         "commit", "-qm", "exercise")  # fmt: skip
+    (dest / "council.yaml").write_text(cs.council_yaml(server, max_iterations=2))
+    (dest / ".git" / "info" / "exclude").write_text("council.yaml\n")
+    return dest
+
+
+def _script(server: ScriptedModelServer, exercise: Exercise) -> None:
+    path, text = exercise.answer
+    fence = {"python": "python", "javascript": "javascript", "java": "java"}[exercise.language]
+    server.script("pacer", cs.PLAN_REPLY)
+    server.script("maven", cs.CONTEXT_REPLY)
+    server.script("builder", f"Here is the implementation.\n\n{path}\n```{fence}\n{text}```\n")
+    server.script("guardian", cs.REVIEW_REPLY)
+
+
+@dataclass
+class Sample:
+    bare_s: float
+    whole_s: float
+    first_s: float
+    test_runs: int
+    model_s: float
+    status: str
+    notes: list[str] = field(default_factory=list)
+
+
+def _bare(repo: Path, exercise: Exercise) -> float:
+    path, text = exercise.answer
+    answered = repo.parent / (repo.name + "-answered")
+    shutil.copytree(repo, answered, ignore=shutil.ignore_patterns(".git", ".council"))
+    (answered / path).write_text(text)
+    started = time.perf_counter()
+    done = subprocess.run(exercise.bare, cwd=answered, capture_output=True, text=True, check=False)
+    took = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"bare {exercise.language} run failed:\n{done.stdout}{done.stderr}")
+    return took
+
+
+def _whole(repo: Path, exercise: Exercise, env: dict[str, str]) -> Sample:
+    argv = [sys.executable, "-m", "council.cli", "run", "--tests", exercise.tests, TASK,
+            "--repo", str(repo), "--json"]  # fmt: skip
+    started = time.perf_counter()
+    proc = subprocess.Popen(argv, cwd=repo, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    first = None
+    events = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if first is None:
+            first = time.perf_counter() - started
+        try:
+            events.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    err = proc.stderr.read() if proc.stderr else ""
+    proc.wait()
+    whole = time.perf_counter() - started
+    outcome = next((e["outcome"] for e in events if "outcome" in e), {})
+    status = outcome.get("status", f"exit {proc.returncode}")
+    notes = [] if status == "green" else [outcome.get("reason", "") or err[-400:]]
+    return Sample(
+        bare_s=0.0,
+        whole_s=whole,
+        first_s=first or whole,
+        test_runs=sum(1 for e in events if e.get("kind") == "tests_reported"),
+        model_s=sum(e.get("latency_ms", 0.0) for e in events if e.get("kind") == "model_call")
+        / 1000,
+        status=status,
+        notes=notes,
+    )
+
+
+def _help_time(env: dict[str, str], runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "council.cli", "--help"], env=env,
+                       capture_output=True, check=True)  # fmt: skip
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def _env(cache: Path) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not any(s in k for s in ("API_KEY", "API_BASE", "TOKEN", "SECRET"))
+    }
+    env["COUNCIL_CACHE_DIR"] = str(cache)
+    # tests.fakes from this tree; an outer PYTHONPATH (another tree's src/, to compare) after it.
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    return env
+
+
+def bench(language: str, runs: int, work: Path, env: dict[str, str]) -> list[Sample] | str:
+    exercise = EXERCISES[language]()
+    why = exercise.available()
+    if why:
+        return why
+    samples = []
+    with ScriptedModelServer() as server:
+        for i in range(runs + 1):  # the first run builds the cached env: not measured
+            server.reset()
+            _script(server, exercise)
+            repo = _make_repo(work / f"{language}-{i}", exercise, server)
+            sample = _whole(repo, exercise, env)
+            sample.bare_s = _bare(repo, exercise)
+            if i:
+                samples.append(sample)
+            print(
+                f"  {language} run {i}{' (warm-up)' if not i else ''}: {sample.status}, "
+                f"whole {sample.whole_s:.2f}s, bare {sample.bare_s:.2f}s",
+                file=sys.stderr,
+            )
+    return samples
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--language", action="append", choices=sorted(EXERCISES))
+    args = parser.parse_args()
+    languages = args.language or list(EXERCISES)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="council-bench-") as tmp:
+        work = Path(tmp)
+        env = _env(work / "cache")
+        help_s = _help_time(env, max(3, args.runs))
+        for language in languages:
+            result = bench(language, args.runs, work, env)
+            rows.append((language, result))
+
+    def med(samples: list[Sample], attr: str) -> float:
+        return statistics.median(getattr(s, attr) for s in samples)
+
+    print(f"\ncouncil --help: {help_s:.2f} s (median)\n")
+    print("| language | bare test | whole run | ratio | first event | test runs | model calls |")
+    print("|---|---|---|---|---|---|---|")
+    for language, result in rows:
+        if isinstance(result, str):
+            print(f"| {language} | skipped: {result} | | | | | |")
+            continue
+        bare, whole = med(result, "bare_s"), med(result, "whole_s")
+        statuses = {s.status for s in result}
+        flag = "" if statuses == {"green"} else f" ({', '.join(sorted(statuses))})"
+        print(
+            f"| {language} | {bare:.2f} s | {whole:.2f} s{flag} | {whole / bare:.1f}x | "
+            f"{med(result, 'first_s'):.2f} s | {med(result, 'test_runs'):.0f} | "
+            f"{med(result, 'model_s'):.2f} s |"
+        )
+        for s in result:
+            for note in s.notes:
+                print(f"    {language}: {note[:300]}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
