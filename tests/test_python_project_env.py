@@ -259,3 +259,33 @@ def test_a_project_that_cannot_be_built_runs_from_the_tree_with_a_notice(
     events.clear()
     toolchain.prepare(root, cache_dir=cache_dir, emit=events.append)
     assert not any(isinstance(e, CommandRun) for e in events)
+
+
+def test_gates_use_the_ruff_the_project_pins(tmp_path: Path, cache_dir: Path) -> None:
+    root = _write(
+        tmp_path / "pinned",
+        {
+            # No [project] table: nothing to build, only tool settings and a dev group.
+            "pyproject.toml": """
+                [dependency-groups]
+                dev = ["ruff==0.17.6", "pytest"]
+                [tool.ruff.format]
+                quote-style = "single"
+            """,
+            "app.py": "import os\n",
+        },
+    )
+    toolchain = PythonToolchain()
+    env = toolchain.prepare(root, cache_dir=cache_dir)
+    events: list = []
+    lint = toolchain.lint(root, env, emit=events.append)
+    fmt = toolchain.format_check(root, env, emit=events.append)
+    assert [f.code for f in lint.findings] == ["F401"] and fmt.passed
+    ran = [e.argv[0] for e in events if isinstance(e, CommandRun)]
+    assert ran and all(tool == str(env.path / "bin" / "ruff") for tool in ran)
+    # A project that does not install ruff is linted with council's own.
+    plain = _write(tmp_path / "plain", {"app.py": "import os\n"})
+    events.clear()
+    toolchain.lint(plain, None, emit=events.append)
+    (command,) = [e for e in events if isinstance(e, CommandRun)]
+    assert not command.argv[0].startswith(str(cache_dir))
