@@ -288,3 +288,68 @@ def test_bm25_scores_match_bm25s_lucene() -> None:
     ours = bm25_scores(query, docs)
     for i, score in enumerate(expected):
         assert ours.get(str(i), 0.0) == pytest.approx(float(score), rel=1e-5)
+
+
+# --- the Maven step in a real run -------------------------------------------------------------
+
+
+def _legacy_module() -> str:
+    """A module far over the file budget; one function is what the feature is about."""
+    parts = ['"""Legacy user helpers."""\n\nimport datetime\n\n\n']
+    for i in range(250):
+        parts.append(
+            f"def legacy_audit_{i}(record):\n"
+            f"    # audit trail entry {i} for the back office\n"
+            f"    return {{'entry': {i}, 'record': record}}\n\n\n"
+        )
+        if i == 125:
+            parts.append(
+                "def profile_join_date_iso(user):\n"
+                "    # the user's profile: username, email, full_name and join_date as ISO date\n"
+                "    return datetime.date.fromisoformat(user['join_date']).isoformat()\n\n\n"
+            )
+    return "".join(parts)
+
+
+@pytest.mark.slow
+def test_maven_sees_candidates_and_builder_gets_a_large_module_as_an_excerpt(
+    tmp_path, tmp_path_factory, monkeypatch, model_server
+) -> None:
+    import json
+
+    from council.config import parse_config
+    from council.events import Emitter
+    from council.pipelines.tdd import TddPipeline
+    from council.store import Store
+    from tests.fakes import council_script as cs
+
+    monkeypatch.setenv("COUNCIL_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "council-cache"))
+    project = cs.make_repo(tmp_path / "profile-service")
+    legacy = _legacy_module()
+    (project / "app" / "legacy_users.py").write_text(legacy)
+    git = ["git", "-C", str(project), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "legacy"], check=True)
+    assert count_tokens(legacy) > 8000  # the default file budget
+
+    cs.script_happy_path(model_server)
+    config = json.loads(cs.council_yaml(model_server))
+    pipeline = TddPipeline.start(
+        repo=project,
+        feature=cs.FEATURE,
+        config=parse_config(json.dumps(config)),
+        store=Store.for_repo(project),
+        emit=Emitter(),
+    )
+    outcome = pipeline.execute()
+    assert outcome.status == "green", outcome.reason
+
+    maven = model_server.requests_for("maven")[0]["messages"][-1]["content"]
+    assert "Candidate files, most relevant first" in maven
+    assert "app/legacy_users.py: profile_join_date_iso" in maven
+    builder = model_server.requests_for("builder")[0]["messages"][-1]["content"]
+    assert "app/legacy_users.py (excerpt: lines" in builder
+    assert "def profile_join_date_iso(user):" in builder
+    assert "return {'entry': 3, 'record': record}" not in builder  # the map lists it; no body
+    # Maven's picks still come whole.
+    assert (project / "app" / "models.py").read_text() in builder

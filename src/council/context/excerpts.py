@@ -19,6 +19,7 @@ from council.context.tokens import count_tokens
 ELISION = "⋮"
 ELISION_COST = 2  # the mark and its line break
 MAX_UNITS = 6  # definitions per excerpt
+RELATIVE_FLOOR = 0.25  # a definition scoring under this share of the file's best is left out
 HEADER_LINES = 30  # the module's imports, when cheap
 WINDOW = 12  # lines kept either side of the best line of a definition too large to show
 
@@ -123,7 +124,9 @@ def make_excerpt(
     """The best-scoring definitions that fit `budget` tokens, each with its enclosing class's
     line, plus the module's imports when they are cheap; None when nothing matched."""
     lines = text.splitlines()
-    wanted = [u for u in units if u.score > 0]
+    top = max((u.score for u in units), default=0.0)
+    # Weak matches (a shared `return`) would spend the budget the next file could use.
+    wanted = [u for u in units if u.score > 0 and u.score >= RELATIVE_FLOOR * top]
     if not wanted or budget <= 0:
         return None
     parents = parents if parents is not None else _parents([u.tag for u in units])

@@ -60,6 +60,15 @@ class RepoContext:
     excerpts: dict[str, Excerpt] = field(default_factory=dict)  # the `files` cut to excerpts
     definitions: dict[str, list[str]] = field(default_factory=dict)  # top files' best defs
 
+    def candidate_list(self, limit: int = LOCALISED_FILES) -> str:
+        """The head of the ranking as a numbered list with each file's best definitions: what
+        Maven chooses from (and what the run falls back to when it chooses nothing)."""
+        lines = ["Candidate files, most relevant first (with their best-matching definitions):"]
+        for i, path in enumerate(self.ranked_paths[:limit], start=1):
+            names = self.definitions.get(path, [])
+            lines.append(f"{i}. {path}" + (f": {', '.join(names)}" if names else ""))
+        return "\n".join(lines) + "\n" if self.ranked_paths else ""
+
 
 def build_context(
     root: Path,

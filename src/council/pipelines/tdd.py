@@ -463,7 +463,7 @@ class TddPipeline:
             ContextSelection,
             feature=self.feature,
             plan=self._plan_text(plan),
-            repo_map=first.repo_map,
+            repo_map=f"{first.candidate_list()}\n{first.repo_map}",
             max_files=MAX_CONTEXT_FILES,
         )
         existing = [p for p in selection.files if (self.ws.path / p).is_file()]
