@@ -209,7 +209,8 @@ def run(
         list[str] | None,
         typer.Option(
             "--tests",
-            help="Tests-given mode: these test files exist already (repeat for several). "
+            help="Tests-given mode: these test files or test ids exist already (repeat for "
+            "several): path, path::test_name, 'path -k EXPR', 'path -t NAME', Class#method. "
             "They must fail first and are frozen; Guardian writes none.",
         ),
     ] = None,

@@ -11,7 +11,7 @@ import os
 import shlex
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -82,6 +82,11 @@ class Limits(BaseModel):
     def max_file_bytes(self) -> int:
         return self.max_file_kb * 1024
 
+    # When the whole test suite runs: once as the final gate before review (the loop runs only
+    # the tests that matter), on every run (`always`, the behaviour before selection), or never.
+    full_suite: Literal["always", "final", "never"] = "final"
+    full_suite_timeout_s: float = Field(1800, gt=0)  # the final gate's own time limit
+
 
 class LanguageConfig(BaseModel):
     """Gate commands for one language. An empty string switches that gate off.
@@ -106,6 +111,9 @@ class ContextConfig(BaseModel):
 
     map_tokens: int = Field(4000, gt=0)
     file_tokens: int = Field(8000, gt=0)
+    # Most tokens a Builder/Artisan prompt may carry (files, tests, failures), and always less
+    # than the model's context window (LiteLLM's model info, or model_info.max_input_tokens).
+    prompt_tokens: int = Field(32000, ge=2000)
 
 
 class SandboxConfig(BaseModel):

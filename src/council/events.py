@@ -93,6 +93,10 @@ class TestsReported(_Event):
     skipped: int = 0
     signature: str = ""
     failures: list[str] = Field(default_factory=list)  # test ids that did not pass
+    scope: str = ""  # "selected" (the tests that matter) or "full" (the whole suite)
+    duration_s: float = 0.0
+    timed_out: bool = False
+    running: list[str] = Field(default_factory=list)  # tests still running at the time limit
 
 
 class EditApplied(_Event):

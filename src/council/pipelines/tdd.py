@@ -29,10 +29,12 @@ from council.events import (
 from council.personas import ContextSelection, Plan, Review, render
 from council.pipelines.engine import StepOutput, StepRunner
 from council.pipelines.models import ask_persona, cache_root, make_gateway
+from council.pipelines.testruns import Selection, TestRuns
 from council.pipelines.tracks import Track, discover_tracks
 from council.store import Store
 from council.toolchains import TestReport
 from council.toolchains.gates import preexisting_note
+from council.toolchains.test_ids import TestIdError, TestTarget, parse_test_spec
 from council.workspace import (
     Workspace,
     changed_files,
@@ -71,6 +73,36 @@ class RunOutcome:
     @property
     def exit_code(self) -> int:
         return 0 if self.status == "green" else 1
+
+
+def _given_target(repo: Path, spec: str) -> str:
+    """A `--tests` value (a file, a test id, or a file with -k / -t) in canonical form, its
+    path repo-relative; the file must exist inside the repository."""
+    try:
+        target = parse_test_spec(spec)
+    except TestIdError as exc:
+        raise UsageError(str(exc)) from None
+    if target.name and not target.path.endswith(".java") and "/" not in target.path:
+        java = _java_test_file(repo, target.path)
+        if java:
+            return str(target.with_path(java))
+    return str(target.with_path(_repo_relative(repo, target.path)))
+
+
+def _java_test_file(repo: Path, name: str) -> str:
+    """The test file of a JUnit class given as `CalcTest` or `demo.CalcTest`, or ''."""
+    if not name.replace(".", "").replace("_", "").replace("$", "").isalnum():
+        return ""
+    tail = name.replace(".", "/") + ".java"
+    found = sorted(
+        p.relative_to(repo).as_posix()
+        for p in repo.rglob(Path(tail).name)
+        if p.as_posix().endswith("/" + tail) and ".git" not in p.relative_to(repo).parts
+    )
+    if len(found) > 1:
+        tests = [f for f in found if "/test/" in f]
+        found = tests or found
+    return found[0] if found else ""
 
 
 def _repo_relative(repo: Path, path: str) -> str:
@@ -130,7 +162,10 @@ class TddPipeline:
         self.feature = feature
         self.open_pr = open_pr
         # Tests-given mode: a person wrote these; Guardian writes none, they are frozen at once.
-        self.given_tests = list(given_tests or [])
+        # Each is a test file, or a test id in it (`path::name`, `path -k expr`).
+        self.given_targets = [parse_test_spec(spec) for spec in given_tests or []]
+        self.given_tests = list(dict.fromkeys(t.path for t in self.given_targets))
+        self.runs: TestRuns | None = None
         emit.run_id = run_id
         emit.subscribe(store.record_event)  # the store persists the one event stream
         self.steps = StepRunner(store, run_id, emit)
@@ -167,7 +202,7 @@ class TddPipeline:
         if not feature.strip():
             raise UsageError("the feature request is empty")
         discover_tracks(repo, config)  # no project or a bad gate command: stop before starting
-        given = [_repo_relative(repo, p) for p in given_tests or []]
+        given = [_given_target(repo, p) for p in given_tests or []]
         run_id = store.create_run(
             feature=feature,
             repo=str(repo),
@@ -255,7 +290,18 @@ class TddPipeline:
             # Only the languages the given tests belong to have work to do.
             self.tracks = [t for t in self.tracks if any(t.owns(p) for p in self.given_tests)]
         self._prepare_tracks()
-        self.steps.run("baseline", self._baseline)
+        self.runs = TestRuns(
+            self.ws.path,
+            timeout_s=self.config.limits.test_timeout_s,
+            full_timeout_s=self.config.limits.full_suite_timeout_s,
+            emit=self.emit,
+            tree_of=self._track_tree,
+            test_files=self._test_files_in_tree,
+        )
+        if not self.given_tests:
+            # Tests-given mode needs no run of its own: the red run of the given tests is the
+            # baseline (nothing of the code has changed yet).
+            self.steps.run("baseline", lambda: self._baseline(context))
         base_tree = self._head_tree()
         reds = self._each(lambda t: self._tests_step(t, plan, context, base_tree))
         why = (
@@ -265,7 +311,11 @@ class TddPipeline:
         )
         self.steps.run("commit-tests", lambda: self._commit("test", plan, "", why))
         frozen: dict[str, str] = {p: h for red in reds for p, h in red["frozen"].items()}
-        lasts = self._each(lambda t: self._iterate(t, plan, context, frozen))
+        targets = {
+            t.root: [parse_test_spec(x) for x in red.get("targets", red["test_files"])]
+            for t, red in zip(self.tracks, reds, strict=True)
+        }
+        lasts = self._each(lambda t: self._iterate(t, plan, context, frozen, targets[t.root]))
         failed = [
             (t, last) for t, last in zip(self.tracks, lasts, strict=True) if not last["green"]
         ]
@@ -281,7 +331,7 @@ class TddPipeline:
 
         review = self.steps.run(
             "review",
-            lambda: self._review_and_polish(plan, context, frozen),
+            lambda: self._review_and_polish(plan, context, frozen, targets),
             persona="guardian",
             restore=restore_last,
         )
@@ -373,16 +423,20 @@ class TddPipeline:
             done = ", ".join(n for n in self.steps.done if n != "setup") or "setup"
             self.emit(Notice(message=f"resuming run {self.run_id} after: {done}"))
 
-    def _baseline(self) -> StepOutput:
-        """The existing suites before any change, so pre-existing failures are not ours."""
-        results = self._run_all(phase="baseline")
-        given = set(self.given_tests)  # the user's new tests are meant to fail here
+    def _baseline(self, context: StepOutput) -> StepOutput:
+        """The existing tests that reach the files in context, before any change, so
+        pre-existing failures are not ours (the whole suite with `limits.full_suite: always`)."""
+        always = self.config.limits.full_suite == "always"
+        code = [p for p in context.get("files", []) if (self.ws.path / p).is_file()]
+        selection = Selection(changed=tuple(code), full=always)
+        results = [
+            (t, r)
+            for t, r in self._each(lambda t: (t, self.runs.run(t, selection, "baseline")))
+            if r is not None
+        ]
         for track, report in results:
-            failing = [
-                c
-                for c in [*report.cases, *report.collection_errors]
-                if c.outcome in ("failed", "error") and track.repo_path(c.file) not in given
-            ]
+            failing = [c for c in [*report.cases, *report.collection_errors] if c.outcome in
+                       ("failed", "error")]  # fmt: skip
             if failing or report.timed_out:
                 self.emit(
                     Notice(
@@ -391,27 +445,49 @@ class TddPipeline:
                         f"change ({_counts(report)}); the run can only end green if they pass too",
                     )
                 )
+        if not results:
+            return {"passed": 0, "green": True, "detail": "no existing test reaches that code"}
         return {
             "passed": sum(r.passed for _, r in results),
             "green": all(r.green for _, r in results),
             "detail": _all_counts(results),
         }
 
-    def _run_tests(self, track: Track, paths: list[str] | None = None) -> TestReport:
-        return track.run_tests(
-            self.ws.path,
-            paths=paths or (),
-            timeout_s=self.config.limits.test_timeout_s,
-            emit=self.emit,
-        )
+    def _track_tree(self, track: Track) -> str:
+        """The hash of the track's files as they are now (untracked included): a test result
+        is valid for exactly this tree."""
+        tree = snapshot_tree(self.ws)
+        return git_out(self.ws.path, "rev-parse", f"{tree}:{track.root}") if track.root else tree
 
-    def _run_all(self, phase: str = "") -> list[tuple[Track, TestReport]]:
-        """Every track's whole suite (in parallel when there are several)."""
-        reports = self._each(self._run_tests)
-        if phase:
-            for report in reports:
-                self.emit(report.event(phase))
-        return list(zip(self.tracks, reports, strict=True))
+    def _loop_selection(self, track: Track, targets: list[TestTarget], frozen: dict[str, str]):
+        """The tests that matter in the loop: the given or new ones and those the change
+        reaches (everything with `limits.full_suite: always`)."""
+        changed = tuple(self._changed_code(frozen, track))
+        return Selection(tuple(targets), changed, full=self.config.limits.full_suite == "always")
+
+    def _final_gate(
+        self, targets: dict[str, list[TestTarget]], frozen: dict[str, str], phase: str
+    ) -> list[tuple[Track, TestReport]]:
+        """The full suite once before review (`limits.full_suite`); `never`: the loop's tests.
+        A tree tested already is not run again."""
+        self._check_frozen(frozen)
+        never = self.config.limits.full_suite == "never"
+
+        def gate(track: Track) -> tuple[Track, TestReport]:
+            selection = (
+                self._loop_selection(track, targets[track.root], frozen)
+                if never
+                else Selection(full=True)
+            )
+            return track, self.runs.run(track, selection, phase)
+
+        return self._each(gate)
+
+    def _run_selected(self, track: Track, targets: list[TestTarget], phase: str) -> TestReport:
+        report = self.runs.run(track, Selection(tuple(targets)), phase)
+        if report is None:
+            raise CouncilError(f"no {track.language} test to run for {phase}")
+        return report
 
     def _ask(self, persona: str, template: str, schema: type | None = None, **facts: Any) -> Any:
         """One persona call: free text, or a validated `schema` instance when one is given."""
@@ -626,8 +702,18 @@ class TddPipeline:
             if not target.is_file() or target.read_bytes() != data:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(data)
-        report = self._run_tests(track, given)
-        self.emit(report.event("red-1"))
+        targets = [t for t in self.given_targets if track.owns(t.path)]
+        report = self._run_selected(track, targets, "red-1")
+        unmatched = [
+            str(t)
+            for t in targets
+            if t.narrowed
+            and not any(c.id.startswith(track.local(t.path) + "::") for c in report.cases)
+            and not report.collection_errors
+            and not report.timed_out
+        ]
+        if unmatched:
+            raise _Stop("failed", f"--tests {', '.join(unmatched)}: no such test in that file")
         problem = self._red_problem(track, report)
         if problem:
             if "PASS before" in problem:
@@ -639,6 +725,7 @@ class TddPipeline:
         }
         return {
             "test_files": given,
+            "targets": [str(t) for t in targets],
             "frozen": frozen,
             "signature": report.signature(),
             "detail": f"red: {_counts(report)}",
@@ -673,8 +760,7 @@ class TddPipeline:
             if not written:
                 feedback = "You wrote no test file. Write the tests now."
                 continue
-            report = self._run_tests(track, written)
-            self.emit(report.event(f"red-{attempt}"))
+            report = self._run_selected(track, [TestTarget(p) for p in written], f"red-{attempt}")
             feedback = self._red_problem(track, report)
             if not feedback:
                 frozen = {p: file_sha256(self.ws.path / p) for p in self._test_files_in_tree(track)}
@@ -737,7 +823,12 @@ class TddPipeline:
         return ""
 
     def _iterate(
-        self, track: Track, plan: Plan, context: StepOutput, frozen: dict[str, str]
+        self,
+        track: Track,
+        plan: Plan,
+        context: StepOutput,
+        frozen: dict[str, str],
+        targets: list[TestTarget],
     ) -> StepOutput:
         # Parallel tracks keep out of each other's folders.
         others = [f"{t.root}/**" for t in self.tracks if t is not track and t.root]
@@ -746,7 +837,6 @@ class TddPipeline:
             forbidden_globs=others,
             max_file_bytes=self.config.limits.max_file_bytes,
         )
-        tests = self._read([p for p in frozen if track.owns(p)])
         previous: StepOutput | None = None
         tree = self._head_tree()  # the tests commit: where iteration 1 starts
         for i in range(1, self.config.limits.max_iterations + 1):
@@ -755,7 +845,7 @@ class TddPipeline:
             out = self.steps.run(
                 name,
                 lambda i=i, persona=persona, previous=previous: self._one_iteration(
-                    track, i, persona, plan, context, policy, tests, previous
+                    track, i, persona, plan, context, policy, targets, previous
                 ),
                 persona=persona,
                 restore=lambda tree=tree: self._restore_track(track, tree),
@@ -799,9 +889,13 @@ class TddPipeline:
         plan: Plan,
         context: StepOutput,
         policy: EditPolicy,
-        tests: dict[str, str],
+        targets: list[TestTarget],
         previous: StepOutput | None,
     ) -> StepOutput:
+        # Only the tests that matter go into the prompt: the given or new ones, and the files
+        # of tests that failed last time (all test files stay frozen all the same).
+        failing = previous.get("failing_files", []) if previous else []
+        tests = self._read(list(dict.fromkeys([*(t.path for t in targets), *failing])))
         mine = [p for p in context["files"] if track.owns(p)]
         files = self._read(list(dict.fromkeys([*mine, *self._changed_code(policy.frozen, track)])))
         files = {p: t for p, t in files.items() if p not in policy.frozen}
@@ -835,9 +929,13 @@ class TddPipeline:
                 tests=tests,
             )
         self._check_frozen(policy.frozen)
-        report = self._run_tests(track)
-        self.emit(report.event(f"iteration-{i}"))
+        selection = self._loop_selection(track, targets, policy.frozen)
+        report = self.runs.run(track, selection, f"iteration-{i}")
+        failing_files = sorted(
+            {track.repo_path(c.file) for c in report.not_passing if c.file} & set(policy.frozen)
+        )
         return {
+            "failing_files": failing_files,
             "green": report.green,
             "tree": snapshot_tree(self.ws),  # where the next step starts, also on resume
             "signature": report.signature(),
@@ -874,18 +972,24 @@ class TddPipeline:
         return "\n".join(lines), must_fix, rows
 
     def _review_and_polish(
-        self, plan: Plan, context: StepOutput, frozen: dict[str, str]
+        self,
+        plan: Plan,
+        context: StepOutput,
+        frozen: dict[str, str],
+        targets: dict[str, list[TestTarget]],
     ) -> StepOutput:
         code = self._changed_code(frozen)
         findings, must_fix, gates = self._gate_findings(code)
-        counts = _all_counts(self._run_all())
+        results = self._final_gate(targets, frozen, "full-suite")
+        self._require_green(results)
+        counts = _all_counts(results)
         review = self._review(counts, findings)
         polished = False
         if review.high or must_fix:
-            polished = self._polish(plan, context, frozen, review, findings)
+            polished = self._polish(plan, context, frozen, review, findings, targets)
             if polished:
                 findings, _, gates = self._gate_findings(code)
-                counts = _all_counts(self._run_all())
+                counts = _all_counts(self._final_gate(targets, frozen, "full-suite"))
                 review = self._review(counts, findings)
         return {
             "review": review.model_dump(),
@@ -911,8 +1015,32 @@ class TddPipeline:
         )
         return review
 
+    def _require_green(self, results: list[tuple[Track, TestReport]]) -> None:
+        """The final gate must pass: a test outside the loop's selection that the change broke
+        ends the run here, with the failing tests named."""
+        failed = [(t, r) for t, r in results if not r.green]
+        if not failed:
+            return
+        parts = []
+        for track, report in failed:
+            ids = ", ".join(c.id for c in report.not_passing[:10])
+            running = (
+                f"; still running at the limit: {', '.join(report.running[:5])}"
+                if (report.running)
+                else ""
+            )
+            label = f"{track.language}: " if len(self.tracks) > 1 else ""
+            parts.append(f"{label}{_counts(report)}{': ' + ids if ids else ''}{running}")
+        raise _Stop("failed", "the full test suite does not pass: " + "; ".join(parts))
+
     def _polish(
-        self, plan: Plan, context: StepOutput, frozen: dict[str, str], review: Review, findings: str
+        self,
+        plan: Plan,
+        context: StepOutput,
+        frozen: dict[str, str],
+        review: Review,
+        findings: str,
+        targets: dict[str, list[TestTarget]],
     ) -> bool:
         """One Artisan pass on high findings; kept only if the tests stay green."""
         code = self._changed_code(frozen)
@@ -934,9 +1062,9 @@ class TddPipeline:
             failures="",
             findings="\n".join(x for x in (issues, findings) if x),
             files={p: t for p, t in self._read(code).items()},
-            tests=self._read(list(frozen)),
+            tests=self._read([t.path for ts in targets.values() for t in ts]),
         )
-        if all(r.green for _, r in self._run_all(phase="polish")):
+        if all(r.green for _, r in self._final_gate(targets, frozen, "polish")):
             return bool(touched)
         self.emit(Notice(level="warning", message="refinement broke the tests; reverted it"))
         self._restore(snapshot, touched)

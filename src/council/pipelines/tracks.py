@@ -95,16 +95,29 @@ class Track:
         worktree: Path,
         *,
         paths: Sequence[str] = (),
+        related: Sequence[str] = (),
         timeout_s: float,
         emit: EventSink,
     ) -> TestReport:
+        """Run `paths` (test files or ids), plus, through the runner's own related mode, the
+        tests of the `related` source files; neither given: the whole suite."""
+        extra = {"related": [self.local(p) for p in related]} if related else {}
         return self.toolchain.run_tests(
             self.project_dir(worktree),
             self.env,
             paths=[self.local(p) for p in paths],
             timeout_s=timeout_s,
             emit=emit,
+            **extra,
         )
+
+    def affected_tests(self, worktree: Path, changed: Sequence[str]) -> list[str] | None:
+        """Repo-relative test files a change to `changed` reaches (static analysis), or None
+        when the toolchain leaves that to its runner (Jest/Vitest related mode)."""
+        find = getattr(self.toolchain, "affected_tests", None)
+        mine = [self.local(p) for p in changed if self.owns(p)]
+        found = find(self.project_dir(worktree), mine) if find is not None else None
+        return None if found is None else [self.repo_path(p) for p in found]
 
     def gates(
         self,

@@ -23,6 +23,7 @@ from pathlib import Path, PurePosixPath
 
 from council.events import EventSink, Notice, null_sink
 from council.sandbox import CommandResult, Limits, run
+from council.toolchains.affected import affected_java_tests
 from council.toolchains.gates import GateResult
 from council.toolchains.java_env import (
     DEFAULT_JAVA_LIB,
@@ -119,6 +120,11 @@ class JavaToolchain:
 
     def is_test_file(self, path: str) -> bool:
         return is_java_test_path(path)
+
+    def affected_tests(self, root: Path, changed: Sequence[str]) -> list[str]:
+        """Test files that name a changed class, directly or through other classes."""
+        sources = java_sources(root)
+        return affected_java_tests(root, changed, sources.main, sources.tests)
 
     @staticmethod
     def classify_collection_error(case: TestCase) -> CompileErrorKind:

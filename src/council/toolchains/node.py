@@ -21,6 +21,7 @@ from typing import Any
 from council.errors import ToolchainError
 from council.events import EventSink, null_sink
 from council.sandbox import CommandResult, Limits, run
+from council.toolchains.affected import affected_js_tests
 from council.toolchains.gates import Finding, GateResult, rewrite_findings
 from council.toolchains.node_env import (
     NodeEnv,
@@ -89,6 +90,13 @@ class NodeToolchain:
     def is_test_file(self, path: str) -> bool:
         return is_test_path(path)
 
+    def affected_tests(self, root: Path, changed: Sequence[str]) -> list[str] | None:
+        """None for Jest and Vitest (their related mode finds the tests a change reaches, see
+        `run_tests(related=...)`); for `node --test`, by the project's relative imports."""
+        if detect_runner(root, read_package_json(root)) != "node":
+            return None
+        return affected_js_tests(root, changed, _js_files(root), is_test_path)
+
     def classify_collection_error(self, case: TestCase) -> CollectionErrorKind:
         return classify_collection_error(case)
 
@@ -117,17 +125,19 @@ class NodeToolchain:
         env: NodeEnv,
         *,
         paths: Sequence[str] = (),
+        related: Sequence[str] = (),
         timeout_s: float = 300,
         emit: EventSink = null_sink,
     ) -> TestReport:
         """Run the project's test runner in the sandbox and report; a hang comes back as a
-        timed-out report (the whole process tree is killed)."""
+        timed-out report (the whole process tree is killed). `related`: source files whose
+        tests run too (Jest --findRelatedTests, vitest related)."""
         root = root.resolve()
         runner = detect_runner(root, read_package_json(root))
         scratch = Path(tempfile.mkdtemp(prefix="council-node-"))
         try:
             junit = scratch / "junit.xml"
-            argv, extra = self._test_command(runner, root, env, junit, paths)
+            argv, extra = self._test_command(runner, root, env, junit, paths, related)
             writable = [scratch]
             if runner == "jest" and (cache := env.run_cache(root, "jest")) is not None:
                 # Jest's transform cache (ts-jest, babel) would otherwise start cold in the
@@ -314,7 +324,13 @@ class NodeToolchain:
         )
 
     def _test_command(
-        self, runner: str, root: Path, env: NodeEnv, junit: Path, paths: Sequence[str]
+        self,
+        runner: str,
+        root: Path,
+        env: NodeEnv,
+        junit: Path,
+        paths: Sequence[str],
+        related: Sequence[str] = (),
     ) -> tuple[list[str], dict[str, str]]:
         node = str(env.node)
         if runner == "jest":
@@ -336,7 +352,10 @@ class NodeToolchain:
             # --forceExit: a test that leaves a server or timer open would otherwise turn a
             # finished, reported run into a time-out.
             argv += [f"--reporters={reporter}", "--forceExit"]
-            if paths:
+            if related:
+                # Test files given here count as related to themselves: they run as well.
+                argv += ["--findRelatedTests", *related, *paths]
+            elif paths:
                 argv += ["--runTestsByPath", *paths]
             return argv, {
                 "JEST_JUNIT_OUTPUT_FILE": str(junit),
@@ -354,8 +373,9 @@ class NodeToolchain:
                     f"{root}: the tests use Vitest but vitest is not installed in the project",
                     hint="Add vitest to devDependencies in package.json.",
                 )
-            argv = [node, str(vitest), "run", "--reporter=default", "--reporter=junit"]
-            return [*argv, f"--outputFile.junit={junit}", *paths], {}
+            mode = ["related", "--run"] if related else ["run"]
+            argv = [node, str(vitest), *mode, "--reporter=default", "--reporter=junit"]
+            return [*argv, f"--outputFile.junit={junit}", *related, *paths], {}
         reporter = node_test_reporter(env.tools_dir)
         argv = [node, "--test", "--test-reporter=spec", "--test-reporter-destination=stdout"]
         argv += [f"--test-reporter={reporter}", f"--test-reporter-destination={junit}"]
@@ -384,6 +404,17 @@ class NodeToolchain:
             env=self._env(env),
             emit=emit,
         )
+
+
+def _js_files(root: Path) -> list[str]:
+    out = []
+    for folder, dirs, names in os.walk(root):
+        dirs[:] = [d for d in dirs if d not in ("node_modules", "dist", "build", "coverage")
+                   and not d.startswith(".")]  # fmt: skip
+        for name in names:
+            if PurePosixPath(name).suffix in JS_SUFFIXES:
+                out.append((Path(folder) / name).relative_to(root).as_posix())
+    return sorted(out)
 
 
 def detect_runner(root: Path, package: Mapping[str, Any]) -> str:

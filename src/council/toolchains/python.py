@@ -34,7 +34,14 @@ from council.toolchains.python_gates import (
     python_formatter,
 )
 from council.toolchains.python_gates import rel_path as _rel
-from council.toolchains.report import TestCase, TestReport, short_traceback, tail_text
+from council.toolchains.python_imports import affected_python_tests
+from council.toolchains.report import (
+    TestCase,
+    TestReport,
+    first_line,
+    short_traceback,
+    tail_text,
+)
 
 # Folders that are never the project's own code (envs, caches, build output, council's state).
 SKIP_DIRS = {
@@ -44,6 +51,7 @@ SKIP_DIRS = {
 _SEVERITY_RANK = {"low": 1, "medium": 2, "high": 3}
 _BLACK_ERROR = re.compile(r"^error: cannot format (.+?): (.*)$")
 _COLLECTION_FAILURE = "collection failure"  # pytest's message for a module that failed to import
+PROGRESS_PLUGIN = "council_progress.py"  # pytest_progress.py, as the test run imports it
 GATE_TIMEOUT_S = 300.0
 # The tool each gate drives; council.yaml's command for the gate must start with it.
 _GATE_TOOLS = {
@@ -113,6 +121,16 @@ class PythonToolchain:
     def is_test_file(self, path: str) -> bool:
         return is_test_path(path)
 
+    def affected_tests(self, root: Path, changed: Sequence[str]) -> list[str]:
+        """Test files that import (transitively) any of the `changed` project-relative files."""
+        return affected_python_tests(
+            root,
+            changed,
+            is_test=is_test_path,
+            import_roots=pythonpath_for(root),
+            skip_dirs=SKIP_DIRS,
+        )
+
     def prepare(self, root: Path, *, cache_dir: Path, emit: EventSink = null_sink) -> PythonEnv:
         """The project's test env (cached by its dependency declarations). Needs the package
         index, so it runs outside the sandbox; raises ToolchainError with uv's own words."""
@@ -139,7 +157,13 @@ class PythonToolchain:
         scratch = Path(tempfile.mkdtemp(prefix="council-pytest-"))
         try:
             junit = scratch / "junit.xml"
+            progress = scratch / "progress.jsonl"
+            plugins = scratch / "plugins"
+            plugins.mkdir()
+            plugin = Path(__file__).with_name("pytest_progress.py")
+            shutil.copyfile(plugin, plugins / PROGRESS_PLUGIN)
             argv = [str(env.python), "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+            argv += ["-p", PROGRESS_PLUGIN.removesuffix(".py")]
             argv += [f"--junitxml={junit}", "--color=no", "--continue-on-collection-errors"]
             argv += ["-o", "junit_family=xunit1", "-o", "junit_logging=all"]
             argv += ["-o", "junit_log_passing_tests=false"]
@@ -155,10 +179,10 @@ class PythonToolchain:
                 network=self.network,
                 writable=[scratch],
                 readable=list(env.paths),
-                env=self._test_env(root, env),
+                env=self._test_env(root, env, plugins, progress),
                 emit=emit,
             )
-            return report_from_run(result, junit, root)
+            return report_from_run(result, junit, root, progress=progress)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 
@@ -295,9 +319,12 @@ class PythonToolchain:
         )
         return GateResult("sast", not findings, findings, summary)
 
-    def _test_env(self, root: Path, env: PythonEnv) -> dict[str, str]:
+    def _test_env(
+        self, root: Path, env: PythonEnv, plugins: Path, progress: Path
+    ) -> dict[str, str]:
         return {
-            "PYTHONPATH": os.pathsep.join(str(p) for p in pythonpath_for(root)),
+            "PYTHONPATH": os.pathsep.join(str(p) for p in [*pythonpath_for(root), plugins]),
+            "COUNCIL_PROGRESS_FILE": str(progress),
             "VIRTUAL_ENV": str(env.runtime),
             "PATH": os.pathsep.join([*map(str, env.bin_dirs), os.environ.get("PATH", os.defpath)]),
             # No __pycache__ litter in the work tree (it would show in diffs).
@@ -320,14 +347,20 @@ class PythonToolchain:
         )
 
 
-def report_from_run(result: CommandResult, junit: Path, root: Path) -> TestReport:
-    """A TestReport from pytest's JUnit XML, or from exit code and output when there is none."""
+def report_from_run(
+    result: CommandResult, junit: Path, root: Path, *, progress: Path | None = None
+) -> TestReport:
+    """A TestReport from pytest's JUnit XML; from the progress plugin's lines when a killed run
+    left none (partial results, and the tests still running); else from exit code and output."""
     cases: list[TestCase] = []
+    running: list[str] = []
     if junit.is_file():
         try:
             cases = parse_junit(junit, root=root)
         except JUnitError:
-            cases = []  # a run killed mid-write: fall back to the output below
+            cases = []  # a run killed mid-write: fall back to the progress lines below
+    if not cases and progress is not None and progress.is_file():
+        cases, running = progress_cases(progress, result.duration_s)
     collection = [c for c in cases if c.message == _COLLECTION_FAILURE]
     cases = [c for c in cases if c.message != _COLLECTION_FAILURE]
     for case in collection:
@@ -337,6 +370,9 @@ def report_from_run(result: CommandResult, junit: Path, root: Path) -> TestRepor
         hung = _hang_frames(result.output, root)
         if hung:
             output_tail = "Still running at the time limit:\n" + hung + "\n\n" + output_tail
+        if running:
+            names = ", ".join(running)
+            output_tail = f"Tests running at the time limit: {names}\n{output_tail}"
     if not cases and not collection and not result.timed_out and result.exit_code not in (0, 5):
         # pytest stopped before collecting (a broken conftest.py, a bad option, a crash):
         # surface it like a collection error so it can be classified and shown.
@@ -349,7 +385,49 @@ def report_from_run(result: CommandResult, junit: Path, root: Path) -> TestRepor
         timed_out=result.timed_out,
         collection_errors=collection,
         output_tail=output_tail,
+        running=running,
     )
+
+
+def progress_cases(progress: Path, duration_s: float) -> tuple[list[TestCase], list[str]]:
+    """Cases from the progress plugin's lines: each finished test's outcome, and each test that
+    started but never finished (it was running when the run was killed) as an error."""
+    outcomes: dict[str, TestCase] = {}
+    started: list[str] = []
+    finished: set[str] = set()
+    for line in progress.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # the last line may be cut by the kill
+        if not isinstance(record, dict):
+            continue
+        if "start" in record:
+            started.append(str(record["start"]))
+            continue
+        node, when, outcome = str(record.get("id", "")), record.get("when"), record.get("outcome")
+        text = str(record.get("text", ""))
+        file = node.split("::", 1)[0]
+        if when == "collect":
+            trace = short_traceback(text)
+            outcomes[node] = TestCase(node, "error", _COLLECTION_FAILURE, trace, file)
+            continue
+        if when == "teardown":
+            finished.add(node)
+        if outcome == "passed":
+            if when == "call" and node not in outcomes:
+                outcomes[node] = TestCase(node, "passed", file=file)
+            continue
+        if node in outcomes and outcomes[node].outcome in ("failed", "error"):
+            continue  # the first failure (setup or call) is the verdict
+        verdict = "skipped" if outcome == "skipped" else "failed" if when == "call" else "error"
+        message = exception_line(text) or first_line(text)
+        outcomes[node] = TestCase(node, verdict, message, short_traceback(text), file)
+    running = [n for n in dict.fromkeys(started) if n not in finished]
+    for node in running:
+        message = f"still running when the run was killed at its time limit ({duration_s:.0f}s)"
+        outcomes[node] = TestCase(node, "error", message, "", node.split("::", 1)[0])
+    return list(outcomes.values()), running
 
 
 _FAULTHANDLER_FRAME = re.compile(r'^\s*File "([^"]+)", line (\d+) in (\S+)')

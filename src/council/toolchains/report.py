@@ -46,6 +46,7 @@ class TestReport:
     timed_out: bool = False
     collection_errors: list[TestCase] = field(default_factory=list)
     output_tail: str = ""
+    running: list[str] = field(default_factory=list)  # tests still running when it was killed
 
     def _count(self, outcome: Outcome) -> int:
         return sum(1 for case in self.cases if case.outcome == outcome)
@@ -130,6 +131,8 @@ class TestReport:
         parts = [self.counts_line()]
         if self.timed_out:
             parts.append("The test run was killed at its time limit (a test may hang).")
+            if self.running:
+                parts.append("Still running at the limit: " + ", ".join(self.running[:10]))
         bad = self.not_passing
         if not bad and not self.green:
             if self.exit_code == 5 or (not self.cases and not self.timed_out):
@@ -160,9 +163,14 @@ class TestReport:
             used += len(text) + 1
         return _clip("\n".join(parts), max_chars)
 
-    def event(self, phase: str = "") -> TestsReported:
-        """The `tests_reported` event for this report (the pipeline knows the phase)."""
+    def event(self, phase: str = "", scope: str = "") -> TestsReported:
+        """The `tests_reported` event for this report (the pipeline knows the phase and whether
+        the run was a selection of the tests or the full suite)."""
         return TestsReported(
+            scope=scope,
+            duration_s=round(self.duration_s, 3),
+            timed_out=self.timed_out,
+            running=list(self.running),
             language=self.language,
             phase=phase,
             passed=self.passed,
