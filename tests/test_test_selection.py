@@ -364,3 +364,96 @@ def test_test_ids_match_the_results_they_name(spec, case_id, expected):
     from council.toolchains.test_ids import parse_test_spec
 
     assert parse_test_spec(spec).matches(case_id) is expected
+
+
+# --- bounded prompts ------------------------------------------------------------------------
+
+
+def test_excerpt_keeps_the_head_and_the_named_blocks_and_marks_what_it_left_out():
+    from council.context.budget import excerpt, fit_files
+    from council.context.tokens import count_tokens
+
+    body = "".join(
+        f"    def test_case_{i}(self):\n        self.assertEqual(compute({i}), {i * 2})\n\n"
+        for i in range(400)
+    )
+    head = "import unittest\n\nfrom calc import compute\n\n\n"
+    text = f"{head}class CalcTest(unittest.TestCase):\n{body}"
+    cut = excerpt(text, 600, ["test_case_321"])
+    assert count_tokens(cut) <= 700
+    assert cut.startswith("import unittest")
+    assert "def test_case_321(self):\n        self.assertEqual(compute(321), 642)" in cut
+    assert "left out" in cut and "def test_case_399" not in cut
+    fitted = fit_files({"small.py": "X = 1\n", "big_test.py": text}, 800)
+    assert fitted["small.py"] == "X = 1\n" and "left out" in fitted["big_test.py"]
+
+
+def test_fit_prompt_shrinks_to_the_limit_or_says_it_cannot():
+    from council.context.budget import PromptTooLarge, fit_prompt
+    from council.context.tokens import count_tokens
+
+    def render(facts):
+        files = "\n".join(f"{p}\n{t}" for p, t in facts["files"].items())
+        return [{"role": "user", "content": f"{facts['task']}\n{facts['map']}\n{files}"}]
+
+    def count(messages):
+        return sum(count_tokens(m["content"]) for m in messages)
+
+    facts = {
+        "task": "Fix it.",
+        "map": "\n".join(f"module_{i}.py: def f_{i}()" for i in range(500)),
+        "files": {f"f{i}.py": "\n".join(f"x_{j} = {j}" for j in range(300)) for i in range(5)},
+    }
+    assert count(render(facts)) > 10_000
+    messages = fit_prompt(render, facts, 3000, count)
+    assert count(messages) <= 3000 and messages[0]["content"].startswith("Fix it.")
+    # A fixed part (the template itself) over the limit leaves nothing to cut.
+    with pytest.raises(PromptTooLarge):
+        fit_prompt(lambda f: [*render(f), {"role": "system", "content": "rule " * 4000}],
+                   facts, 3000, count)  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_prompt_over_a_small_context_window_is_shrunk_before_it_is_sent(tmp_path, model_server):
+    from council.gateway.router import litellm_module
+
+    padding = "".join(
+        f"    def test_padding_{i}(self):\n        self.assertTrue(leap_year is not None)\n\n"
+        for i in range(600)
+    )
+    repo = _repo(
+        tmp_path / "leap", {"leap.py": leap.STUB, "leap_test.py": leap.TESTS + "\n" + padding}
+    )
+    leap._script(model_server, leap.RIGHT)
+    config = json.loads(cs.council_yaml(model_server))
+    window = 4000
+    for model in config["models"]:
+        if model["model_name"] == "builder":
+            model["model_info"]["max_input_tokens"] = window
+    config["personas"]["builder"]["max_tokens"] = 500
+    events: list = []
+    emit = Emitter()
+    emit.subscribe(events.append)
+    outcome = TddPipeline.start(
+        repo=repo,
+        feature=leap.INSTRUCTIONS,
+        config=parse_config(json.dumps(config)),
+        store=Store.for_repo(repo),
+        emit=emit,
+        given_tests=["leap_test.py::LeapTest::test_year_divisible_by_400"],
+    ).execute()
+
+    assert outcome.status == "green", outcome.reason
+    sent = model_server.requests_for("builder")[0]["messages"]
+    full_file = count_tokens_of(leap.TESTS + padding)
+    assert full_file > 2 * window  # the whole test file alone would not fit
+    assert litellm_module().token_counter(model="gpt-4o", messages=sent) <= window
+    prompt = sent[-1]["content"]
+    assert "def test_year_divisible_by_400(self):" in prompt and "left out" in prompt
+    assert "def leap_year(year):" in prompt  # the code to change is there in full
+
+
+def count_tokens_of(text: str) -> int:
+    from council.gateway.router import litellm_module
+
+    return litellm_module().token_counter(model="gpt-4o", text=text)

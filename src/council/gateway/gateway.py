@@ -93,6 +93,23 @@ class Gateway:
     def aliases(self) -> list[str]:
         return list(self._aliases)
 
+    def context_window(self, alias: str) -> int | None:
+        """The most prompt tokens every deployment of `alias` (and its fallbacks) accepts:
+        `model_info.max_input_tokens` from the config, else LiteLLM's model info; None when
+        no deployment's window is known."""
+        known = []
+        for name in [alias, *self._fallbacks.get(alias, [])]:
+            for deployment in self._aliases.get(name, []):
+                window = _input_window(deployment)
+                if window:
+                    known.append(window)
+        return min(known) if known else None
+
+    def count_tokens(self, alias: str, messages: list[dict]) -> int:
+        """The prompt's size in the tokens of the alias's first model (LiteLLM's counter)."""
+        self._check_alias(alias)
+        return _count_tokens(self._aliases[alias][0]["litellm_params"]["model"], messages)
+
     def complete(
         self,
         alias: str,
@@ -480,6 +497,18 @@ def _fallback_map(fallbacks: Any) -> dict[str, list[str]]:
             for alias, others in item.items():
                 mapping.setdefault(str(alias), []).extend(str(o) for o in others or [])
     return mapping
+
+
+def _input_window(deployment: dict[str, Any]) -> int | None:
+    info = deployment.get("model_info") or {}
+    if isinstance(info.get("max_input_tokens"), int) and info["max_input_tokens"] > 0:
+        return int(info["max_input_tokens"])
+    try:
+        known = litellm_module().get_model_info(model=price_map_model(deployment))
+    except Exception:  # noqa: BLE001 - LiteLLM raises a bare Exception for unmapped models
+        return None
+    value = known.get("max_input_tokens")
+    return int(value) if isinstance(value, int) and value > 0 else None
 
 
 def _count_tokens(model: str, messages: list[dict]) -> int:

@@ -7,6 +7,7 @@ frozen once accepted, and the run is green only when the real suite passes.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from typing import Any
 
 from council.config import CouncilConfig
 from council.context import build_context
+from council.context.budget import PromptTooLarge, fit_prompt
 from council.edits import EditPolicy, apply_edits, feedback_for, parse_edits
 from council.errors import BudgetExceeded, CouncilError, ModelError, ToolchainError, UsageError
 from council.events import (
@@ -56,6 +58,11 @@ from council.workspace.git import require_commit
 MAX_CONTEXT_FILES = 8
 MAX_PARALLEL_TRACKS = 3  # language tracks that test and iterate at the same time
 REPORT_FILE = ".council-report.md"
+PROMPT_MARGIN = 0.1  # of a model's context window: token counts are estimates
+REASK_NOTE = (
+    "(The tests and the repository map are as in your first request; they are not repeated "
+    "here. The files above are as they are now.)"
+)
 _SKIP = {"node_modules", "__pycache__", "target", "build", "dist", "venv"}
 
 
@@ -103,6 +110,25 @@ def _java_test_file(repo: Path, name: str) -> str:
         tests = [f for f in found if "/test/" in f]
         found = tests or found
     return found[0] if found else ""
+
+
+_FAILURE_NAMES = re.compile(r"::([\w$]+)|\bin ([A-Za-z_$][\w$]*)|\b(test_\w+)")
+_KEYWORD_OPERATORS = {"and", "or", "not"}
+
+
+def _names_that_matter(targets: list[TestTarget], failures: str) -> list[str]:
+    """Names whose definitions an excerpt of a long file keeps: the tests named on `--tests`
+    and the tests and functions in the last failure output."""
+    names = [t.name.split("::")[-1].split(" > ")[-1] for t in targets if t.name]
+    for t in targets:
+        names += [w for w in re.findall(r"[\w$]+", t.keyword) if w not in _KEYWORD_OPERATORS]
+    for match in _FAILURE_NAMES.finditer(failures):
+        names.append(next(g for g in match.groups() if g))
+    return list(dict.fromkeys(n for n in names if n not in ("module", "<module>")))[:40]
+
+
+def _empty_like(value: Any) -> Any:
+    return "" if isinstance(value, str) else {}
 
 
 def _repo_relative(repo: Path, path: str) -> str:
@@ -491,11 +517,52 @@ class TddPipeline:
 
     def _ask(self, persona: str, template: str, schema: type | None = None, **facts: Any) -> Any:
         """One persona call: free text, or a validated `schema` instance when one is given."""
-        return self._call(persona, render(persona, template, **facts), schema)
+        return self._call(persona, self._prompt(persona, template, facts), schema)
+
+    def _prompt_limit(self, persona: str) -> tuple[int, str]:
+        """(most prompt tokens for the persona's model, why): `context.prompt_tokens`, and
+        below the model's context window less the answer's room and a safety margin."""
+        settings = self.config.persona(persona)
+        limit, why = self.config.context.prompt_tokens, "context.prompt_tokens"
+        window = self.gateway.context_window(settings.model)
+        if window is not None:
+            room = int(window * (1 - PROMPT_MARGIN)) - settings.max_tokens
+            if room < limit:
+                limit, why = room, f"the context window of {settings.model} ({window} tokens)"
+        return max(limit, 1), why
+
+    def _prompt(
+        self,
+        persona: str,
+        template: str,
+        facts: dict[str, Any],
+        keep: dict[str, list[str]] | list[str] | None = None,
+    ) -> list[dict[str, str]]:
+        """The persona's prompt, its files, tests and long texts cut to fit its limit."""
+        limit, why = self._prompt_limit(persona)
+        model = self.config.persona(persona).model
+        try:
+            return fit_prompt(
+                lambda f: render(persona, template, **f),
+                facts,
+                limit,
+                lambda m: self.gateway.count_tokens(model, m),
+                keep or (),
+            )
+        except PromptTooLarge as exc:
+            raise CouncilError(
+                f"{persona}'s prompt cannot be made to fit {why}: {exc}",
+                hint="Use a model with a larger context window or raise context.prompt_tokens.",
+            ) from None
 
     def _call(
         self, persona: str, messages: list[dict[str, str]], schema: type | None = None
     ) -> Any:
+        # Never sent over the limit: every prompt is measured before the call.
+        limit, why = self._prompt_limit(persona)
+        size = self.gateway.count_tokens(self.config.persona(persona).model, messages)
+        if size > limit:
+            raise CouncilError(f"{persona}'s prompt of {size} tokens is over {why} ({limit})")
         try:
             return ask_persona(self.gateway, self.config, persona, messages, schema)
         finally:
@@ -657,12 +724,13 @@ class TddPipeline:
         policy: EditPolicy,
         *,
         only_tests: Track | None = None,
+        keep: dict[str, list[str]] | list[str] | None = None,
         **facts: Any,
     ) -> list[str]:
         """Ask for edits; send non-applying blocks back with the closest real lines (bounded)."""
         applied: list[str] = []
         facts.setdefault("feedback", "")
-        messages = render(persona, template, **facts)
+        messages = self._prompt(persona, template, facts, keep)
         for attempt in range(1 + self.config.limits.max_edit_reasks):
             answer = self._call(persona, messages)
             done, feedback = self._apply_answer(answer, policy, only_tests=only_tests)
@@ -673,13 +741,29 @@ class TddPipeline:
             if attempt == self.config.limits.max_edit_reasks:
                 break
             # The re-ask continues the conversation: the model sees what it wrote and why
-            # it did not apply, as a reviewer would tell it.
+            # it did not apply, as a reviewer would tell it. Only what changed is sent again:
+            # the files as they are now (with the edits that did apply); the tests and the
+            # repository map, unchanged since the first message, are left out.
+            wanted = [p for p in (e.path for e in parse_edits(answer)) if self._plain_file(p)]
+            wanted = [p for p in wanted if p not in policy.frozen]
+            paths = dict.fromkeys([*facts.get("files", {}), *wanted])
+            again = {**facts, "files": self._read(list(paths))} if "files" in facts else facts
+            for key in ("tests", "repo_map"):
+                if key in again:
+                    again[key] = _empty_like(again[key])
             messages = [
-                *messages,
+                *self._prompt(persona, template, again, keep),
                 {"role": "assistant", "content": answer},
-                {"role": "user", "content": feedback},
+                {"role": "user", "content": f"{feedback}\n\n{REASK_NOTE}"},
             ]
         return applied
+
+    def _plain_file(self, rel: str) -> bool:
+        """A file inside the worktree, not hidden (what a model names is not trusted)."""
+        root = self.ws.path.resolve()
+        full = (root / rel).resolve()
+        inside = full.is_relative_to(root) and full.is_file()
+        return inside and not any(part.startswith(".") for part in full.relative_to(root).parts)
 
     def _test_files_in_tree(self, track: Track) -> list[str]:
         """Repo-relative paths of the track's test files as they are in the worktree."""
@@ -901,11 +985,13 @@ class TddPipeline:
         files = {p: t for p, t in files.items() if p not in policy.frozen}
         files.update(self._excerpts(context, {*files, *policy.frozen}, track))
         note = self._scope_note(track)
+        keep = _names_that_matter(targets, previous["failures"] if previous else "")
         if persona == "builder":
             self._edit_round(
                 persona,
                 "build",
                 policy,
+                keep=keep,
                 scope_note=note,
                 feature=self.feature,
                 plan=self._plan_text(plan),
@@ -919,6 +1005,7 @@ class TddPipeline:
                 persona,
                 "refine",
                 policy,
+                keep=keep,
                 scope_note=note,
                 feature=self.feature,
                 iteration=i - 1,
