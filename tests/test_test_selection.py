@@ -64,22 +64,33 @@ def _git(repo: Path, *args: str) -> str:
 
 def _repo(root: Path, files: dict[str, str]) -> Path:
     root.mkdir(parents=True, exist_ok=True)
-    for name, text in files.items():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_text(text)
-    _git(root, "init", "-q", "-b", "main")
-    _git(root, "add", "-A")
-    _git(root, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "project")
-    return root
+    return poly._repo(root, poly.Exercise(files, "", "", "", "", ""))
 
 
-def _run(repo: Path, server, tests: list[str], events: list, feature: str = "fix", **limits):
+def _shop(tmp_path: Path, server) -> Path:
+    """The shop project, with the model scripted to fix calc.add in one go."""
+    server.script("pacer", SHOP_PLAN)
+    server.script("maven", json.dumps({"files": ["calc.py"], "notes": ""}))
+    server.script("builder", SHOP_FIX)
+    server.script("guardian", REVIEW)
+    return _repo(tmp_path / "shop", SHOP)
+
+
+def _run(
+    repo: Path,
+    server,
+    tests: list[str],
+    events: list,
+    feature: str = "fix",
+    config: str = "",
+    **limits,
+):
     emit = Emitter()
     emit.subscribe(events.append)
     pipeline = TddPipeline.start(
         repo=repo,
         feature=feature,
-        config=parse_config(cs.council_yaml(server, **limits)),
+        config=parse_config(config or cs.council_yaml(server, **limits)),
         store=Store.for_repo(repo),
         emit=emit,
         given_tests=tests,
@@ -112,11 +123,7 @@ def _cache(monkeypatch, tmp_path_factory):
 
 @pytest.mark.slow
 def test_loop_runs_selected_tests_and_the_slow_full_suite_once_at_the_end(tmp_path, model_server):
-    repo = _repo(tmp_path / "shop", SHOP)
-    model_server.script("pacer", SHOP_PLAN)
-    model_server.script("maven", json.dumps({"files": ["calc.py"], "notes": ""}))
-    model_server.script("builder", SHOP_FIX)
-    model_server.script("guardian", REVIEW)
+    repo = _shop(tmp_path, model_server)
     events: list = []
     outcome = _run(repo, model_server, ["tests/test_calc.py"], events)
 
@@ -142,11 +149,7 @@ def test_loop_runs_selected_tests_and_the_slow_full_suite_once_at_the_end(tmp_pa
 
 @pytest.mark.slow
 def test_full_suite_always_runs_the_whole_suite_in_the_loop(tmp_path, model_server):
-    repo = _repo(tmp_path / "shop", SHOP)
-    model_server.script("pacer", SHOP_PLAN)
-    model_server.script("maven", json.dumps({"files": ["calc.py"], "notes": ""}))
-    model_server.script("builder", SHOP_FIX)
-    model_server.script("guardian", REVIEW)
+    repo = _shop(tmp_path, model_server)
     events: list = []
     outcome = _run(repo, model_server, ["tests/test_calc.py"], events, full_suite="always")
 
@@ -431,17 +434,8 @@ def test_a_prompt_over_a_small_context_window_is_shrunk_before_it_is_sent(tmp_pa
         if model["model_name"] == "builder":
             model["model_info"]["max_input_tokens"] = window
     config["personas"]["builder"]["max_tokens"] = 500
-    events: list = []
-    emit = Emitter()
-    emit.subscribe(events.append)
-    outcome = TddPipeline.start(
-        repo=repo,
-        feature=leap.INSTRUCTIONS,
-        config=parse_config(json.dumps(config)),
-        store=Store.for_repo(repo),
-        emit=emit,
-        given_tests=["leap_test.py::LeapTest::test_year_divisible_by_400"],
-    ).execute()
+    given = ["leap_test.py::LeapTest::test_year_divisible_by_400"]
+    outcome = _run(repo, model_server, given, [], leap.INSTRUCTIONS, json.dumps(config))
 
     assert outcome.status == "green", outcome.reason
     sent = model_server.requests_for("builder")[0]["messages"]
