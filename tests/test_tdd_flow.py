@@ -108,7 +108,15 @@ def test_first_code_fails_then_artisan_fixes_it(project, model_server):
 
     assert outcome.status == "green", outcome.reason
     phases = [(e.phase, e.failed) for e in events if e.kind == "tests_reported"]
-    assert [p for p, _ in phases] == ["baseline", "red-1", "iteration-1", "iteration-2"]
+    # The loop ran the selected tests; the full suite ran once, as the final gate (before test
+    # selection it ran at review time too, without an event of its own).
+    assert [p for p, _ in phases] == [
+        "baseline",
+        "red-1",
+        "iteration-1",
+        "iteration-2",
+        "full-suite",
+    ]
     assert phases[2][1] == 2 and phases[3][1] == 0
     # Artisan saw the real failing output of iteration 1.
     prompt = model_server.requests_for("artisan")[0]["messages"][-1]["content"]
