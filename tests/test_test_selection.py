@@ -451,3 +451,52 @@ def count_tokens_of(text: str) -> int:
     from council.gateway.router import litellm_module
 
     return litellm_module().token_counter(model="gpt-4o", text=text)
+
+
+# --- the final gate: failures that were there before, and failures the change caused -----------
+
+
+@pytest.mark.slow
+def test_a_test_failing_before_the_change_too_does_not_block_the_final_gate(tmp_path, model_server):
+    repo = _shop(tmp_path, model_server)
+    (repo / "tests" / "test_flaky.py").write_text("def test_known_bad():\n    assert False\n")
+    _git(repo, "add", "-A")
+    _git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "known bad")
+    events: list = []
+    outcome = _run(repo, model_server, ["tests/test_calc.py"], events)
+
+    assert outcome.status == "green", outcome.reason
+    runs = _test_runs(events)
+    assert [e.phase for e in runs] == ["red-1", "iteration-1", "full-suite", "base-check"]
+    assert runs[2].failures == ["tests/test_flaky.py::test_known_bad"]
+    assert runs[3].failures == ["tests/test_flaky.py::test_known_bad"]  # on the base commit
+    notes = [e.message for e in events if e.kind == "notice" and "base commit too" in e.message]
+    assert notes and "tests/test_flaky.py::test_known_bad" in notes[0]
+    # The worktree is back as the change left it.
+    assert "a + b" in _git(repo, "show", f"{outcome.branch}:calc.py")
+
+
+@pytest.mark.slow
+def test_a_test_the_change_broke_outside_the_selection_stops_the_run_at_the_final_gate(
+    tmp_path, model_server
+):
+    files = {
+        **SHOP,
+        "rate.txt": "2\n",
+        "tests/test_rate.py": "from pathlib import Path\n\n\ndef test_rate():\n"
+        "    assert Path('rate.txt').read_text().strip() == '2'\n",
+    }
+    model_server.script("pacer", SHOP_PLAN)
+    model_server.script("maven", json.dumps({"files": ["calc.py"], "notes": ""}))
+    # The fix also edits a data file no import reaches: the loop cannot see what it breaks.
+    model_server.script("builder", SHOP_FIX + "\nrate.txt\n```\n3\n```\n")
+    repo = _repo(tmp_path / "shop", files)
+    events: list = []
+    outcome = _run(repo, model_server, ["tests/test_calc.py"], events)
+
+    assert outcome.status == "failed"
+    assert "full test suite does not pass" in outcome.reason
+    assert "tests/test_rate.py::test_rate" in outcome.reason
+    runs = _test_runs(events)
+    assert [e.phase for e in runs] == ["red-1", "iteration-1", "full-suite", "base-check"]
+    assert runs[3].failures == []  # it passed before the change

@@ -630,3 +630,31 @@ def _processes_mentioning(root: str) -> list[str]:
         if root in cmdline or cwd == root or cwd.startswith(root + "/"):
             found.append(cmdline)
     return found
+
+
+def test_jest_related_mode_runs_the_tests_a_changed_source_reaches(
+    toolchain, cache_dir, jest_seed, tmp_path
+):
+    """The loop's selection for Jest: `--findRelatedTests` with the changed sources, plus the
+    given test files (related to themselves)."""
+    root = jest_project(
+        tmp_path / "p",
+        {
+            **MATH,
+            "src/name.js": "module.exports = { name: () => 'n' };\n",
+            "__tests__/math.test.js": "const { add } = require('../src/math');\n"
+            "test('adds', () => { expect(add(2, 3)).toBe(5); });\n",
+            "__tests__/name.test.js": "const { name } = require('../src/name');\n"
+            "test('names', () => { expect(name()).toBe('n'); });\n",
+            "__tests__/given.test.js": "test('given', () => { expect(1).toBe(1); });\n",
+        },
+    )
+    env = prepared(toolchain, cache_dir, root)
+    assert toolchain.affected_tests(root, ["src/math.js"]) is None  # Jest finds them itself
+    report = toolchain.run_tests(
+        root, env, paths=["__tests__/given.test.js"], related=["src/math.js"], timeout_s=120
+    )
+    assert sorted(by_id(report)) == [
+        "__tests__/given.test.js::given",
+        "__tests__/math.test.js::adds",
+    ]

@@ -192,6 +192,7 @@ class TddPipeline:
         self.given_targets = [parse_test_spec(spec) for spec in given_tests or []]
         self.given_tests = list(dict.fromkeys(t.path for t in self.given_targets))
         self.runs: TestRuns | None = None
+        self.preexisting: dict[str, set[str]] = {}  # per track: tests failing on the base too
         emit.run_id = run_id
         emit.subscribe(store.record_event)  # the store persists the one event stream
         self.steps = StepRunner(store, run_id, emit)
@@ -461,9 +462,7 @@ class TddPipeline:
             if r is not None
         ]
         for track, report in results:
-            failing = [c for c in [*report.cases, *report.collection_errors] if c.outcome in
-                       ("failed", "error")]  # fmt: skip
-            if failing or report.timed_out:
+            if report.not_passing or report.timed_out:
                 self.emit(
                     Notice(
                         level="warning",
@@ -1103,22 +1102,59 @@ class TddPipeline:
         return review
 
     def _require_green(self, results: list[tuple[Track, TestReport]]) -> None:
-        """The final gate must pass: a test outside the loop's selection that the change broke
-        ends the run here, with the failing tests named."""
-        failed = [(t, r) for t, r in results if not r.green]
-        if not failed:
-            return
+        """The final gate must pass, but for tests that fail on the base commit as well (not
+        ours to fix: reported, not blocking). A test the change broke outside the loop's
+        selection ends the run here, with the failing tests named."""
         parts = []
-        for track, report in failed:
-            ids = ", ".join(c.id for c in report.not_passing[:10])
-            running = (
-                f"; still running at the limit: {', '.join(report.running[:5])}"
-                if (report.running)
-                else ""
-            )
+        for track, report in results:
+            if report.green:
+                continue
+            new = self._new_failures(track, report)
+            if not new and not report.timed_out:
+                continue
+            ids = ", ".join(new[:10])
+            running = ", ".join(report.running[:5])
             label = f"{track.language}: " if len(self.tracks) > 1 else ""
-            parts.append(f"{label}{_counts(report)}{': ' + ids if ids else ''}{running}")
-        raise _Stop("failed", "the full test suite does not pass: " + "; ".join(parts))
+            parts.append(
+                f"{label}{_counts(report)}{': ' + ids if ids else ''}"
+                + (f"; still running at the limit: {running}" if running else "")
+            )
+        if parts:
+            raise _Stop("failed", "the full test suite does not pass: " + "; ".join(parts))
+
+    def _new_failures(self, track: Track, report: TestReport) -> list[str]:
+        """The failing tests of `report` that pass on the base commit (the change broke them).
+        The others are run once on the base commit's code to tell; known ones are not rerun."""
+        failing = [c for c in report.not_passing if not c.id.startswith("<")]
+        known = self.preexisting.setdefault(track.root, set())
+        unknown = [c for c in failing if c.id not in known]
+        if unknown and not report.timed_out and len(failing) == len(report.not_passing):
+            now = snapshot_tree(self.ws)
+            base = git_out(self.ws.path, "rev-parse", f"{self.ws.base_sha}^{{tree}}")
+            before = None
+            try:
+                self._restore_track(track, base)
+                # Tests in files the base commit does not have are this run's own.
+                targets = tuple(
+                    TestTarget(track.repo_path(file), name)
+                    for file, _, name in (c.id.partition("::") for c in unknown)
+                    if (track.project_dir(self.ws.path) / file).is_file()
+                )
+                if targets:
+                    before = self.runs.run(track, Selection(targets), "base-check")
+            finally:
+                self._restore_track(track, now)
+            failed_before = {c.id for c in before.not_passing} if before else set()
+            known |= {c.id for c in unknown if c.id in failed_before}
+            if known:
+                self.emit(
+                    Notice(
+                        level="warning",
+                        message=f"{len(known)} {track.language} tests fail on the base commit "
+                        f"too, not because of this change: {', '.join(sorted(known)[:10])}",
+                    )
+                )
+        return [c.id for c in report.not_passing if c.id not in known]
 
     def _polish(
         self,
@@ -1151,7 +1187,8 @@ class TddPipeline:
             files={p: t for p, t in self._read(code).items()},
             tests=self._read([t.path for ts in targets.values() for t in ts]),
         )
-        if all(r.green for _, r in self._final_gate(targets, frozen, "polish")):
+        results = self._final_gate(targets, frozen, "polish")
+        if all(r.green or not self._new_failures(t, r) for t, r in results):
             return bool(touched)
         self.emit(Notice(level="warning", message="refinement broke the tests; reverted it"))
         self._restore(snapshot, touched)

@@ -109,8 +109,8 @@ class TestRuns:
             timeout_s=self.full_timeout_s if resolved.full else self.timeout_s,
             emit=self.emit,
         )
-        report = narrow(report, [t.with_path(track.local(t.path)) for t in selection.targets
-                                 if track.owns(t.path)])  # fmt: skip
+        mine = [t.with_path(track.local(t.path)) for t in selection.targets if track.owns(t.path)]
+        report = narrow(report, mine)
         self.emit(report.event(phase, scope=_scope(resolved)))
         with self._lock:
             self._results[key] = (phase, report)
