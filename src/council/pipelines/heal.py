@@ -404,6 +404,7 @@ class HealPipeline:
                 timeout_s=self.timeouts[first.slot.label],
                 memory_mb=self.memory_mb[first.slot.label],
                 registry=self.registry,
+                output=gate_run(first.subject).output,
             )
             entry["recovery"] = result.to_dict()
         else:
