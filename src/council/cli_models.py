@@ -157,3 +157,35 @@ def list_models(
         for line in _columns(rows):
             _out().print(line, markup=False)
         _out().print(f"{ENV_MODEL}=/path/file.gguf uses any GGUF file instead.", markup=False)
+
+
+@models_app.command("check")
+def check() -> None:
+    """Say at once whether a model can be had: a provider key or proxy configured, the local
+    model file present, or the hub reachable (exit 2 with what to do when none is)."""
+    from council.config import provider_key_configured
+    from council.errors import LocalModelError
+    from council.local import spec_for
+    from council.local.download import endpoint, hub_problem, offline_hint
+    from council.local.files import model_file, offline, override
+
+    provider = provider_key_configured()
+    if provider:
+        _out().print(f"a model can be had: the {provider} provider is configured", markup=False)
+        return
+    path = model_file()
+    if path.is_file():
+        _out().print(f"a model can be had: {path} is present", markup=False)
+        return
+    if override() is not None:
+        raise LocalModelError(f"COUNCIL_LOCAL_MODEL={path} does not exist")
+    spec = spec_for(None)
+    why = "offline (COUNCIL_OFFLINE or HF_HUB_OFFLINE is set)" if offline() else hub_problem(spec)
+    if why is None:
+        _out().print(f"a model can be had: {spec.name} can be downloaded from {endpoint()}")
+        return
+    raise LocalModelError(
+        f"no model can be had: no provider key is set, {spec.name} is not downloaded, and "
+        f"it cannot be downloaded now: {why}",
+        hint=offline_hint(spec, path),
+    )

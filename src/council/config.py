@@ -428,6 +428,11 @@ def preset(provider: str, languages: Mapping[str, LanguageConfig] | None = None)
 
 
 def _provider_from_env() -> str | None:
+    return provider_key_configured() or ("local" if local_model_available() else None)
+
+
+def provider_key_configured() -> str | None:
+    """The provider whose key (or proxy) the environment configures, without the local model."""
     if os.environ.get("OPENAI_API_KEY"):
         return "openai"
     if os.environ.get("ANTHROPIC_API_KEY"):
@@ -436,8 +441,6 @@ def _provider_from_env() -> str | None:
         return "azure"
     if os.environ.get("LITELLM_PROXY_API_BASE"):
         return "litellm-proxy"
-    if local_model_available():
-        return "local"
     return None
 
 

@@ -57,6 +57,20 @@ def offline_hint(spec: LocalModelSpec, target: Path) -> str:
     )
 
 
+def hub_problem(spec: LocalModelSpec, timeout_s: float = 5.0) -> str | None:
+    """Why `spec` cannot be downloaded right now (hub unreachable, file refused), or None.
+    A quick HEAD: setup asks this before a long build that would be useless without a model."""
+    url = f"{endpoint()}/{spec.path_on_hub}"
+    try:
+        with httpx.Client(headers=_headers(), timeout=timeout_s) as client:
+            response = client.head(url, follow_redirects=False)
+    except httpx.HTTPError as exc:
+        return f"{endpoint()} cannot be reached ({type(exc).__name__}: {exc})"
+    if response.status_code >= 400:
+        return f"{url} answered HTTP {response.status_code}"
+    return None
+
+
 def _headers() -> dict[str, str]:
     headers = {"User-Agent": "ai-council"}
     token = os.environ.get("HF_TOKEN")
