@@ -285,3 +285,16 @@ def test_compile_errors_circular_imports_and_bad_pins_go_to_builder_without_a_re
     assert _reruns(outcome) == []  # no re-run of the same code before Builder was asked
     assert first["result"].startswith("patch applied")
     assert len(model_server.requests_for("builder")) == 1
+
+
+@pytest.mark.parametrize("seeded", ["missing npm package"], indirect=True)
+def test_a_missing_npm_package_is_installed_and_pinned_to_a_caret_range(seeded, model_server):
+    outcome = hc.heal(seeded, model_server)
+    assert outcome.status == "green", outcome.reason
+    assert model_server.requests == []
+    recovery = outcome.iterations[0]["recovery"]
+    assert recovery["action"] == "add_npm_dependency"
+    installed = recovery["installed"]
+    assert re.fullmatch(r"\d+\.\d+\.\d+", installed)
+    package = json.loads(hc.git(seeded.repo, "show", f"{outcome.branch}:package.json"))
+    assert package["dependencies"] == {"left-pad": f"^{installed}"}  # never "latest"

@@ -763,6 +763,31 @@ def unsatisfiable_pin(dest: Path, server: ScriptedModelServer) -> Seeded:
     return Seeded(repo, only_gates=["install", "test"])
 
 
+PAD_TEST = """const { test } = require('node:test');
+const assert = require('node:assert');
+const leftPad = require('left-pad');
+
+test('pads', () => {
+  assert.strictEqual(leftPad('7', 3, '0'), '007');
+});
+"""
+
+
+def missing_npm_package(dest: Path, server: ScriptedModelServer) -> Seeded:
+    """A require of a package the project never declared: declared, installed, pinned `^x.y.z`."""
+    (dest / "test").mkdir(parents=True)
+    package = {"name": "pad", "version": "1.0.0", "private": True}
+    (dest / "package.json").write_text(
+        json.dumps({**package, "scripts": {"test": "node --test"}}, indent=2) + "\n"
+    )
+    (dest / "test" / "pad.test.js").write_text(PAD_TEST)
+    (dest / ".gitignore").write_text("node_modules/\n")
+    git(dest, "init", "-q", "-b", "main")
+    git(dest, "add", "-A")
+    git(dest, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
+    return Seeded(dest, only_gates=["install", "test"])
+
+
 CORPUS: tuple[Case, ...] = (
     Case("missing dependency", "deterministic", missing_dependency),
     Case("format drift", "deterministic", format_drift),
@@ -790,6 +815,7 @@ CORPUS: tuple[Case, ...] = (
     Case("javac compile error", "model", javac_error),
     Case("circular import", "model", circular_import),
     Case("unsatisfiable pin", "model", unsatisfiable_pin),
+    Case("missing npm package", "deterministic", missing_npm_package),
 )
 CASES = {case.name: case for case in CORPUS}
 
