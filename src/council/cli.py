@@ -596,15 +596,19 @@ def _exit_now(code: int) -> None:
     (the store commits each write); exit handlers still run, then the process ends."""
     import atexit
 
+    if "council.render" in sys.modules:  # a live line may be on screen: end it first
+        from council.render import close_live_lines
+
+        close_live_lines()
+    run_exit_handlers = getattr(atexit, "_run_exitfuncs", None)
+    if run_exit_handlers is None:  # not CPython: the normal way out
+        sys.exit(code)
+    run_exit_handlers()
     try:
         sys.stdout.flush()
         sys.stderr.flush()
     except (OSError, ValueError):
         pass  # a closed pipe: nothing more to say anyway
-    run_exit_handlers = getattr(atexit, "_run_exitfuncs", None)
-    if run_exit_handlers is None:  # not CPython: the normal way out
-        sys.exit(code)
-    run_exit_handlers()
     os._exit(code)
 
 

@@ -53,7 +53,7 @@ def progress_text(event: ModelProgress) -> str:
         if event.tokens_per_s:
             parts.append(f"{event.tokens_per_s:.1f} tok/s")
     else:
-        parts.append("reading the prompt")
+        parts.append("waiting for the answer")  # the prompt is read, or the call is not streamed
     return " · ".join(parts)
 
 
@@ -65,6 +65,15 @@ class _ProgressLines:
 
     def __rich__(self) -> Text:
         return Text("\n".join("  … " + progress_text(e) for e in self.calls.values()), style="dim")
+
+
+_LIVE: set[LiveRenderer] = set()  # renderers with a live line on screen
+
+
+def close_live_lines() -> None:
+    """Stop every live line: on the way out, however the command ended, the cursor comes back."""
+    for renderer in list(_LIVE):
+        renderer.close()
 
 
 class LiveRenderer:
@@ -105,7 +114,16 @@ class LiveRenderer:
                 self._lines, console=self.console, transient=True, refresh_per_second=4
             )
             self._live.start()
+            _LIVE.add(self)
         self._live.refresh()
+
+    def close(self) -> None:
+        """Stop the live line (it hides the cursor while it runs)."""
+        self._lines.calls.clear()
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+        _LIVE.discard(self)
 
     def _end_calls(self, event: BaseEvent) -> None:
         """A ModelCall ends the calls of its persona and step (RunFinished ends all of them)."""
@@ -115,8 +133,7 @@ class LiveRenderer:
             ):
                 del self._lines.calls[call_id]
         if not self._lines.calls and self._live is not None:
-            self._live.stop()
-            self._live = None
+            self.close()
 
     def _print(self, event: BaseEvent) -> None:  # noqa: C901 - one branch per event kind
         c = self.console
