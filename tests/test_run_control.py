@@ -217,3 +217,15 @@ def test_a_run_whose_process_is_gone_shows_as_interrupted(cli, server, tmp_path:
     server.script("pacer", Reply(status=500, error="no more"))
     again = cli("run", "another feature", "--repo", str(repo))
     assert "another council run" not in again.err
+
+
+def test_an_interrupted_heal_says_to_heal_again_not_to_resume() -> None:
+    from council.interrupts import Interrupted
+
+    said = Interrupted(signal.SIGHUP, "r-1", go_on="`council heal` again continues").message()
+    assert said == "interrupted (SIGHUP); `council heal` again continues"
+    assert (
+        Interrupted(signal.SIGINT, "r-1")
+        .message()
+        .startswith("interrupted (SIGINT); `council resume r-1` continues the run")
+    )

@@ -332,7 +332,9 @@ def heal(
             dry_run=dry_run,
             only_gates=only,
         )
-        outcome = _execute(pipeline)
+        outcome = _execute(
+            pipeline, go_on="`council heal` again continues (fixes already made are remembered)"
+        )
     if as_json:
         print(json.dumps({"outcome": outcome.__dict__}, default=str), flush=True)
     else:
@@ -412,7 +414,7 @@ def _run_lock(root: Path, what: str):
     return lock
 
 
-def _execute(pipeline):
+def _execute(pipeline, go_on: str | None = None):
     """Run the pipeline with SIGTERM and SIGHUP turned into an interrupt, as ^C is, so a killed
     run records "interrupted" and says how to resume instead of staying "running"."""
     from council.interrupts import interrupts_as_keyboard_interrupt
@@ -420,7 +422,7 @@ def _execute(pipeline):
     # Every module the run needs in this thread is imported by now: LiteLLM loads beside the
     # worktree, environment and baseline work (subprocesses, which leave the GIL free).
     _preload_models()
-    with interrupts_as_keyboard_interrupt(run_id=getattr(pipeline, "run_id", None)):
+    with interrupts_as_keyboard_interrupt(getattr(pipeline, "run_id", None), go_on):
         return pipeline.execute()
 
 

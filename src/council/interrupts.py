@@ -15,10 +15,11 @@ _last: list[Interrupted] = []  # the interrupt raised most recently in this proc
 class Interrupted(KeyboardInterrupt):
     """Raised in the main thread when one of SIGNALS arrives; the exit code is 128 + signal."""
 
-    def __init__(self, signum: int, run_id: str | None = None) -> None:
+    def __init__(self, signum: int, run_id: str | None = None, go_on: str | None = None) -> None:
         super().__init__(signal.Signals(signum).name)
         self.signum = signum
         self.run_id = run_id
+        self.go_on = go_on  # how to continue, when it is not `council resume RUN`
 
     @property
     def signal_name(self) -> str:
@@ -29,6 +30,8 @@ class Interrupted(KeyboardInterrupt):
         return 128 + self.signum
 
     def message(self) -> str:
+        if self.go_on:
+            return f"interrupted ({self.signal_name}); {self.go_on}"
         target = f" {self.run_id}" if self.run_id else ""
         return (
             f"interrupted ({self.signal_name}); `council resume{target}` continues the run "
@@ -42,7 +45,9 @@ def last_interrupt() -> Interrupted | None:
 
 
 @contextlib.contextmanager
-def interrupts_as_keyboard_interrupt(run_id: str | None = None) -> Iterator[None]:
+def interrupts_as_keyboard_interrupt(
+    run_id: str | None = None, go_on: str | None = None
+) -> Iterator[None]:
     """Within the block, SIGINT/SIGTERM/SIGHUP raise Interrupted in the main thread.
 
     The first signal restores the previous handlers before raising, so a second one while the
@@ -60,7 +65,7 @@ def interrupts_as_keyboard_interrupt(run_id: str | None = None) -> Iterator[None
 
     def handler(signum: int, _frame: object) -> None:
         restore()
-        interrupt = Interrupted(signum, run_id)
+        interrupt = Interrupted(signum, run_id, go_on)
         _last.append(interrupt)
         raise interrupt
 
