@@ -44,6 +44,12 @@ env:
   PASSWORD_FILE: /run/secrets/password
 """
 
+# Code that describes secrets: patterns and URL templates, no value in them.
+CODE_ABOUT_SECRETS = """# https://[user[:pass]@]host[:port]/owner/repo[.git][/]
+STORAGE_KEY = re.compile(r"AccountKey=[A-Za-z0-9+/=]{20,}")
+url = f"https://{user}:{password}@{host}/"
+"""
+
 # (text, the secret in it) for each shape council must mask.
 SECRET_VALUES = [
     ("key = 'sk-proj-A1b2C3d4E5f6G7h8I9j0K1'", "sk-proj-A1b2C3d4E5f6G7h8I9j0K1"),
@@ -78,7 +84,7 @@ def _no_registered_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(redact_module, "_configured_values", set())
 
 
-@pytest.mark.parametrize("text", [CODE_NAMING_KEYS, CONFIG_NAMING_KEYS])
+@pytest.mark.parametrize("text", [CODE_NAMING_KEYS, CONFIG_NAMING_KEYS, CODE_ABOUT_SECRETS])
 def test_code_that_names_keys_survives_byte_for_byte(text: str) -> None:
     assert redact(text, {}) == text
 

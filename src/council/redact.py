@@ -44,10 +44,11 @@ _SHAPES = [
     re.compile(r"\beyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*"),
     re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----"),
     # Azure connection strings and SAS URLs.
-    re.compile(r"((?:AccountKey|SharedAccessKey|SharedAccessSignature)=)[^;\s'\"]+"),
+    re.compile(r"((?:AccountKey|SharedAccessKey)=)[A-Za-z0-9+/%]{8,}={0,2}"),  # base64 keys
+    re.compile(r"(SharedAccessSignature=)[^;\s'\"]{8,}"),
     re.compile(r"([?&]sig=)[A-Za-z0-9%+/=]{16,}"),
     # user:password@ in URLs.
-    re.compile(r"(://[^/\s:@'\"]+:)[^@\s/'\"]{3,}(?=@)"),
+    re.compile(r"(://[\w.%+~-]+:)[^@\s/'\"\[\]]{3,}(?=@)"),
     re.compile(r"(?i)(\bauthorization['\"]?\s*[:=]\s*['\"]?\w+\s+)[A-Za-z0-9._\-~+/]{8,}=*"),
     re.compile(r"(?i)(\bbearer\s+)[A-Za-z0-9._\-~+/]{16,}=*"),
 ]
