@@ -439,3 +439,19 @@ def test_folder_ignored_by_the_enclosing_repo_is_walked(tmp_path: Path) -> None:
     _git_init(root)
     ctx = build_context(root / "vendor", "profile")
     assert ctx.ranked_paths == ["lib/profile.py"]
+
+
+def test_symlink_out_of_the_repository_is_never_read(tmp_path: Path) -> None:
+    secret = tmp_path / "outside" / "keys.py"
+    secret.parent.mkdir()
+    secret.write_text("def profile_key():\n    return 'secret'\n")
+    root = tmp_path / "repo"
+    _write(root, {"src/main.py": "def main():\n    return 0\n", "src/real.py": "X = 1\n"})
+    (root / "src" / "keys.py").symlink_to(secret)
+    (root / "src" / "alias.py").symlink_to(root / "src" / "real.py")
+    _git_init(root)
+    ctx = build_context(root, "profile key secret", file_tokens=10_000)
+    assert "src/keys.py" not in ctx.ranked_paths
+    assert "secret" not in "".join(ctx.files.values())
+    # A link that stays inside the repository is an ordinary file.
+    assert ctx.files["src/alias.py"] == "X = 1\n"

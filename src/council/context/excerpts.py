@@ -98,16 +98,20 @@ def score_units(
         own = list(_own_lines(tag, nested[id(tag)])) or [tag.line]
         if frame_lines & set(own):
             score += 4.0
-        body = " ".join(" ".join(lines[tag.line - 1 : tag.end_line]).lower().split())
-        score += 3.0 * sum(1 for p in phrases if p in body)
-        best_line = max(
-            own,
-            key=lambda n: (
-                n in frame_lines,
-                sum(weights[t] for t in line_terms[n - 1][0]),
-                -n,
-            ),
-        )
+        if phrases:
+            body = " ".join(" ".join(lines[tag.line - 1 : tag.end_line]).lower().split())
+            score += 3.0 * sum(1 for p in phrases if p in body)
+        # Only a matching definition is ever trimmed around its best line.
+        best_line = tag.line
+        if score > 0:
+            best_line = max(
+                own,
+                key=lambda n: (
+                    n in frame_lines,
+                    sum(weights[t] for t in line_terms[n - 1][0]),
+                    -n,
+                ),
+            )
         start = _leading_start(lines, tag.line)
         units.append(Unit(tag, start, tag.end_line, score, best_line))
     units.sort(key=lambda u: (-u.score, u.start))

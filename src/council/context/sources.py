@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import stat
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
@@ -52,13 +53,18 @@ def list_candidate_files(root: Path, exclude: Sequence[str] = ()) -> list[str]:
 
 def read_text_file(root: Path, rel_path: str) -> bytes | None:
     """The file's bytes, or None when it is missing, too large, outside root or binary."""
-    path = root / rel_path
+    # Plain os calls: this runs for every candidate file of every build.
+    full = os.path.join(root, rel_path)
     try:
-        if path.is_symlink() and not _inside(root.resolve(), path):
+        info = os.lstat(full)
+        if stat.S_ISLNK(info.st_mode):
+            if not _inside(root.resolve(), Path(full)):
+                return None
+            info = os.stat(full)
+        if info.st_size > MAX_FILE_BYTES:
             return None
-        if path.stat().st_size > MAX_FILE_BYTES:
-            return None
-        data = path.read_bytes()
+        with open(full, "rb") as handle:
+            data = handle.read()
     except OSError:
         return None
     # The same sniff git uses: a NUL byte early on means binary.
