@@ -139,6 +139,7 @@ def test_seed_personas_default_to_the_model_named_after_them() -> None:
         "guardian": "guardian-codellama-7b",
         "builder": "builder-llama-3-8b",
         "artisan": "artisan-codegemma-7b",
+        "devops": "pacer-mistral-7b",  # no model named after it: the first one
     }
 
 

@@ -1,4 +1,4 @@
-"""One reader of fenced blocks for every parser of model answers (edits, JSON, patches, commands)."""
+"""One reader of fenced blocks for the parsers of model answers: edits, JSON, patches, commands."""
 
 from __future__ import annotations
 

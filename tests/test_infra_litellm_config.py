@@ -114,6 +114,7 @@ def test_each_persona_is_an_alias_for_its_model():
         "guardian": "council-strong",
         "builder": "council-strong",
         "artisan": "council-fast",
+        "devops": "council-strong",  # not listed: the first model
     }
 
 

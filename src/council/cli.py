@@ -19,6 +19,7 @@ import typer
 from council.cli_deploy import deploy_app
 from council.cli_help import plain_help
 from council.cli_models import models_app
+from council.cli_prompts import prompts_app  # cheap: typer and stdlib until a command runs
 from council.errors import CouncilError, UsageError, as_user_error
 
 if TYPE_CHECKING:
@@ -46,6 +47,7 @@ app = typer.Typer(
 )
 app.add_typer(deploy_app, name="deploy")
 app.add_typer(models_app, name="models")
+app.add_typer(prompts_app, name="prompts")
 
 
 @functools.cache

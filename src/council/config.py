@@ -28,7 +28,10 @@ from council.errors import ConfigError
 from council.redact import register_secret_names, register_secret_values
 
 CONFIG_FILE = "council.yaml"
-PERSONAS = ("pacer", "maven", "guardian", "builder", "artisan")
+# The personas in the order a run meets them; each is a file in council/personas/ (title, role,
+# templates, default model), read only when needed. tests/test_personas.py checks that this list
+# and the files agree, so config stays cheap to import.
+PERSONAS = ("pacer", "maven", "guardian", "builder", "artisan", "devops")
 ENV_REF = "os.environ/"
 
 
@@ -386,8 +389,6 @@ _PRESETS: dict[str, dict[str, Any]] = {
 }
 PROVIDERS = tuple(_PRESETS)
 
-# Which persona needs the strong model: planning, tests, code and review; context is cheap.
-_STRONG = {"pacer": True, "maven": False, "guardian": True, "builder": True, "artisan": True}
 
 
 def preset(provider: str, languages: Mapping[str, LanguageConfig] | None = None) -> dict:
@@ -404,13 +405,18 @@ def preset(provider: str, languages: Mapping[str, LanguageConfig] | None = None)
         if "info" in spec:
             entry["model_info"] = dict(spec["info"])
         models.append(entry)
+    from council.personas.catalogue import load_personas
+
+    # Each persona file names its default alias: council-strong for planning, tests, code,
+    # review and deployment; council-fast for context, which is cheap.
+    defaults = load_personas()
     personas = {
         p: {
-            "model": "council-strong" if strong else "council-fast",
+            "model": defaults[p].model,
             "temperature": 0.2 if p != "pacer" else 0.1,
             "max_tokens": spec.get("max_tokens", 4096),
         }
-        for p, strong in _STRONG.items()
+        for p in PERSONAS
     }
     return {
         "models": models,

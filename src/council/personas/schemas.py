@@ -56,8 +56,33 @@ class Review(BaseModel):
         return [c for c in self.comments if c.severity == "high"]
 
 
+class DeploymentDiagnosis(BaseModel):
+    """DevOps's reading of a failed deployment: what broke, the evidence, the smallest fix."""
+
+    stage: Literal["build", "push", "provision", "deploy", "health", "unknown"] = Field(
+        description="where the deployment failed"
+    )
+    category: Literal[
+        "configuration", "dependency", "resources", "network", "permissions", "code", "transient"
+    ] = Field(description="the kind of cause; transient means retrying may succeed")
+    cause: str = Field(description="one sentence: why it failed")
+    evidence: list[str] = Field(
+        default_factory=list, description="log lines that show the cause, quoted exactly"
+    )
+    fix: str = Field(description="the smallest change that fixes it, in prose")
+    files: list[str] = Field(
+        default_factory=list, description="deployment files to change, repo-relative"
+    )
+    commands: list[str] = Field(
+        default_factory=list,
+        description="shell commands to run (each checked by the command policy before it runs)",
+    )
+    retry: bool = Field(False, description="whether retrying unchanged is worth it")
+
+
 SCHEMAS: dict[str, type[BaseModel]] = {
     "plan": Plan,
     "context": ContextSelection,
     "review": Review,
+    "deployment_diagnosis": DeploymentDiagnosis,
 }

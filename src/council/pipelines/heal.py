@@ -26,7 +26,7 @@ from council.config import CouncilConfig, GateConfig
 from council.edits import EditPolicy, parse_edits
 from council.errors import BudgetExceeded, CouncilError, ModelError, UsageError
 from council.events import Emitter, Notice, RunFinished, RunStarted, StepFinished, StepStarted
-from council.personas import Review, render
+from council.personas import Prompts, Review
 from council.pipelines.models import ask_persona, cache_root, make_gateway
 from council.pipelines.tracks import Track, discover_tracks
 from council.recovery import (
@@ -244,6 +244,7 @@ class HealPipeline:
         only_gates: list[str] | None = None,
     ) -> None:
         self.repo = repo
+        self.prompts = Prompts(repo)  # the repository's .council/prompts/ over the package's
         self.config = config
         self.store = store
         self.memory = FixMemory(store) if store is not None else None
@@ -748,7 +749,7 @@ class HealPipeline:
             "log": log,
             "files": self._relevant_files(log, sig.file, self._root(slot)),
         }
-        messages = render("builder", "heal_patch", feedback="", **facts)
+        messages = self.prompts.render("builder", "heal_patch", feedback="", **facts)
         record: dict[str, Any] = {"kind": Recovery.MODEL_PATCH.value, "attempts": []}
         entry["recovery"] = record
         deny = self.config.policy.deny
@@ -775,9 +776,8 @@ class HealPipeline:
                 reasons = [] if commands else ["no unified diff in the answer"]
             verdict = "precheck"
             if not reasons:
-                review: Review = self._call(
-                    "guardian", render("guardian", "heal_review", diff=answer, **facts), Review
-                )
+                asked = self.prompts.render("guardian", "heal_review", diff=answer, **facts)
+                review: Review = self._call("guardian", asked, Review)
                 verdict = review.verdict
                 if review.verdict != "approve" or review.high:
                     reasons = [
@@ -812,7 +812,7 @@ class HealPipeline:
                     {"role": "assistant", "content": answer},
                     {
                         "role": "user",
-                        "content": "Rejected:\n" + "\n".join(f"- {r}" for r in reasons),
+                        "content": self.prompts.text("feedback_patch_refused", reasons=reasons),
                     },
                 ]
         raise _Stop("failed", f"patch for {slot.label} refused twice: {reasons[0]}")

@@ -28,7 +28,7 @@ from council.events import (
     RunFinished,
     RunStarted,
 )
-from council.personas import ContextSelection, Plan, Review, render
+from council.personas import ContextSelection, Plan, Prompts, Review
 from council.pipelines.engine import StepOutput, StepRunner
 from council.pipelines.models import ask_persona, cache_root, make_gateway
 from council.pipelines.testruns import Selection, TestRuns
@@ -181,6 +181,7 @@ class TddPipeline:
         given_tests: list[str] | None = None,
     ) -> None:
         self.repo = repo
+        self.prompts = Prompts(repo)  # the repository's .council/prompts/ over the package's
         self.config = config
         self.store = store
         self.emit = emit
@@ -542,7 +543,7 @@ class TddPipeline:
         model = self.config.persona(persona).model
         try:
             return fit_prompt(
-                lambda f: render(persona, template, **f),
+                lambda f: self.prompts.render(persona, template, **f),
                 facts,
                 limit,
                 lambda m: self.gateway.count_tokens(model, m),
@@ -686,10 +687,7 @@ class TddPipeline:
         """Apply one answer's edits. Returns (applied paths, feedback for the model or '')."""
         edits = parse_edits(answer)
         if not edits:
-            return [], (
-                "Your answer contained no file edits in the required format (a path line, "
-                "then a fenced block or SEARCH/REPLACE blocks)."
-            )
+            return [], self.prompts.text("feedback_no_edits")
         notes = []
         if only_tests:
             kept = []
@@ -710,9 +708,8 @@ class TddPipeline:
             return result.applied, ""
         feedback = feedback_for(result)
         if result.applied:
-            feedback = (
-                f"These edits were applied: {', '.join(result.applied)}. Resend only the ones "
-                f"below, corrected.\n{feedback}"
+            feedback = self.prompts.text(
+                "feedback_partly_applied", applied=result.applied, feedback=feedback
             )
         return result.applied, "\n".join([*notes, feedback]).strip()
 
@@ -841,7 +838,7 @@ class TddPipeline:
             )
             written = [p for p in written if track.is_test_file(p)]
             if not written:
-                feedback = "You wrote no test file. Write the tests now."
+                feedback = self.prompts.text("feedback_no_tests")
                 continue
             report = self._run_selected(track, [TestTarget(p) for p in written], f"red-{attempt}")
             feedback = self._red_problem(track, report)
@@ -872,37 +869,27 @@ class TddPipeline:
         f = self.ws.path / rel
         return file_sha256(f) if f.is_file() else None
 
-    @staticmethod
-    def _red_problem(track: Track, report: TestReport) -> str:
+    def _red_problem(self, track: Track, report: TestReport) -> str:
         """Why a red report is not an acceptable TDD start, or '' when it is."""
         broken = [c for c in report.collection_errors if track.classify(c) == "broken_test"]
         if broken:
-            details = "\n".join(f"{c.id}: {c.message}\n{c.traceback}" for c in broken)
-            return (
-                f"Your tests are broken themselves: {broken[0].id}: {broken[0].message} (they "
-                "fail for a reason inside the test file, not because the feature is missing)\n"
-                f"{details}"
-            )
+            return self.prompts.text("feedback_red", problem="broken", broken=broken)
         # A library the project lacks: no code the council writes makes these tests compile.
         needs = [c for c in report.collection_errors if track.classify(c) == "missing_library"]
         if needs:
-            return (
-                f"The tests need {needs[0].message} ({needs[0].id}); add it to the project, or "
-                "write tests that use only what the project already has"
-            )
+            return self.prompts.text("feedback_red", problem="missing_library", needs=needs)
         if report.timed_out:
-            return "Your tests hung until the time limit. Tests must finish quickly."
+            return self.prompts.text("feedback_red", problem="hung")
         missing_code = bool(report.collection_errors)
         if report.green or (report.failed + report.errors == 0 and not missing_code):
             if report.passed == 0:
-                return (
-                    "No test was collected from your files. Name and place them as "
-                    f"{track.framework} expects: {track.test_naming}."
+                return self.prompts.text(
+                    "feedback_red",
+                    problem="none_collected",
+                    framework=track.framework,
+                    naming=track.test_naming,
                 )
-            return (
-                "Your tests PASS before any code for the feature exists, so they prove nothing. "
-                "Test the new behaviour the feature adds."
-            )
+            return self.prompts.text("feedback_red", problem="pass_early")
         return ""
 
     def _iterate(
@@ -959,10 +946,7 @@ class TddPipeline:
     def _scope_note(self, track: Track) -> str:
         if track.solo:
             return ""
-        return (
-            f"You work on the {track.language} part only, in {track.root}/ (others handle the "
-            "other languages at the same time). Respect the contract in the plan."
-        )
+        return self.prompts.text("scope_note", language=track.language, root=track.root)
 
     def _one_iteration(
         self,
