@@ -390,7 +390,6 @@ _PRESETS: dict[str, dict[str, Any]] = {
 PROVIDERS = tuple(_PRESETS)
 
 
-
 def preset(provider: str, languages: Mapping[str, LanguageConfig] | None = None) -> dict:
     """A council.yaml document (as a dict) for one provider."""
     if provider not in _PRESETS:
