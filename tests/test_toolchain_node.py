@@ -658,3 +658,31 @@ def test_jest_related_mode_runs_the_tests_a_changed_source_reaches(
         "__tests__/given.test.js::given",
         "__tests__/math.test.js::adds",
     ]
+
+
+def test_a_jest_run_killed_at_its_limit_returns_what_finished_and_names_what_was_running(
+    toolchain, cache_dir, jest_seed, tmp_path
+):
+    root = jest_project(
+        tmp_path / "p",
+        {
+            **MATH,
+            "__tests__/a.test.js": "const { add } = require('../src/math');\n"
+            "describe('add', () => {\n"
+            "  test('adds', () => { expect(add(2, 3)).toBe(5); });\n"
+            "  test('wrong', () => { expect(add(2, 2)).toBe(5); });\n"
+            "});\n",
+            "__tests__/hang.test.js": "test('spins', () => { while (true) {} });\n",
+        },
+    )
+    env = prepared(toolchain, cache_dir, root)
+    paths = ["__tests__/a.test.js", "__tests__/hang.test.js"]
+    report = toolchain.run_tests(root, env, paths=paths, timeout_s=20)
+
+    assert report.timed_out and not report.green
+    assert by_id(report) == {
+        "__tests__/a.test.js::add > adds": "passed",
+        "__tests__/a.test.js::add > wrong": "failed",
+    }
+    assert report.running == ["__tests__/hang.test.js"]
+    assert "still running: __tests__/hang.test.js" in report.output_tail

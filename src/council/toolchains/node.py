@@ -155,7 +155,7 @@ class NodeToolchain:
                 env={**self._env(env), **extra},
                 emit=emit,
             )
-            return report_from_run(result, junit, root, runner=runner)
+            return report_from_run(result, junit, root, runner=runner, selected=paths)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 
@@ -348,7 +348,10 @@ class NodeToolchain:
                     / "node_modules"
                     / JEST_JUNIT[0]
                 )
-            argv = [node, str(jest), "--ci", "--watchman=false", "--reporters=default"]
+            # --verbose: each file's tests are listed as it finishes, which is all a run
+            # killed at its time limit leaves (jest-junit writes at the end).
+            argv = [node, str(jest), "--ci", "--watchman=false", "--verbose"]
+            argv.append("--reporters=default")
             # --forceExit: a test that leaves a server or timer open would otherwise turn a
             # finished, reported run into a time-out.
             argv += [f"--reporters={reporter}", "--forceExit"]

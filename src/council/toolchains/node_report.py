@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
 from pathlib import Path
 
 from council.sandbox import CommandResult
@@ -40,17 +41,33 @@ def clean_output(text: str, root: Path) -> str:
     return "\n".join(line for line in text.splitlines() if not _NOISE_FRAME.match(line))
 
 
-def report_from_run(result: CommandResult, junit: Path, root: Path, *, runner: str) -> TestReport:
+def report_from_run(
+    result: CommandResult,
+    junit: Path,
+    root: Path,
+    *,
+    runner: str,
+    selected: Sequence[str] = (),
+) -> TestReport:
     """A TestReport from the runner's JUnit XML, or from exit code and output when there is none
-    (a config error, a crash, or a run killed at its time limit)."""
+    (a config error, a crash, or a run killed at its time limit: then Jest's verbose lines give
+    the tests that finished, and the `selected` files that never finished were running)."""
     cases: list[TestCase] = []
     collection: list[TestCase] = []
+    running: list[str] = []
     if junit.is_file():
         try:
             cases, collection = _parse(junit, root)
         except JUnitError:
             cases = []  # a run killed mid-write: fall back to the output below
     output = clean_output(result.output, root)
+    if result.timed_out and not cases and runner == "jest":
+        cases, done = jest_verbose_cases(output)
+        running = [p for p in selected if p not in done]
+        if cases or running:
+            finished = f"{len(cases)} tests in {len(done)} files finished before the time limit"
+            still = f"; still running: {', '.join(running)}" if running else ""
+            output = f"{output}\n{finished}{still}"
     if (
         not cases
         and not collection
@@ -69,7 +86,40 @@ def report_from_run(result: CommandResult, junit: Path, root: Path, *, runner: s
         timed_out=result.timed_out,
         collection_errors=collection,
         output_tail=tail_text(output, lines=60),
+        running=running,
     )
+
+
+_JEST_FILE = re.compile(r"^(PASS|FAIL)\s+(\S+)")
+_JEST_CASE = re.compile(r"^(\s+)([✓✕○√×✎])\s+(.*?)(?:\s+\(\d+(?:\.\d+)?\s*m?s\))?\s*$")
+
+
+def jest_verbose_cases(output: str) -> tuple[list[TestCase], set[str]]:
+    """Tests of the files Jest finished, from its verbose per-file listing (`PASS file`, then
+    `describe` headers and `✓`/`✕`/`○` lines by indentation): what a killed run still tells."""
+    cases: list[TestCase] = []
+    files: set[str] = set()
+    file, stack = "", []  # stack: (indent, describe name)
+    for line in output.splitlines():
+        if match := _JEST_FILE.match(line):
+            file, stack = match.group(2), []
+            files.add(file)
+            continue
+        if not file or not line.strip():
+            continue
+        indent = len(line) - len(line.lstrip())
+        if indent == 0 or line.strip().startswith("●"):
+            file = ""  # the listing ended (failure details or the summary follow)
+            continue
+        stack = [(i, n) for i, n in stack if i < indent]
+        if match := _JEST_CASE.match(line):
+            mark, name = match.group(2), match.group(3)
+            outcome = "passed" if mark in "✓√" else "skipped" if mark in "○✎" else "failed"
+            full = " > ".join([*(n for _, n in stack), name])
+            cases.append(TestCase(id=f"{file}::{full}", outcome=outcome, file=file))
+        else:
+            stack.append((indent, line.strip()))
+    return cases, files
 
 
 def _parse(junit: Path, root: Path) -> tuple[list[TestCase], list[TestCase]]:
