@@ -1,0 +1,68 @@
+"""Health probes with backoff: GET the health URL until it answers 2xx, the deadline passes,
+or the service exits (no point probing a dead process for the whole timeout)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import httpx
+
+from council.targets.base import HealthReport
+
+FIRST_DELAY_S = 0.1
+MAX_DELAY_S = 2.0
+PROBE_TIMEOUT_S = 3.0
+
+
+def probe(
+    url: str,
+    *,
+    timeout_s: float,
+    exited: Callable[[], int | None] = lambda: None,
+    log_tail: Callable[[], str] = lambda: "",
+) -> HealthReport:
+    started = time.monotonic()
+    deadline = started + timeout_s
+    delay = FIRST_DELAY_S
+    attempts = 0
+    status: int | None = None
+    error = ""
+    with httpx.Client(timeout=PROBE_TIMEOUT_S, follow_redirects=False, trust_env=False) as client:
+        while True:
+            code = exited()
+            if code is not None:
+                return HealthReport(
+                    healthy=False,
+                    url=url,
+                    attempts=attempts,
+                    elapsed_s=time.monotonic() - started,
+                    status_code=status,
+                    error=f"the service exited with code {code} before it was healthy",
+                    exit_code=code,
+                    log_tail=log_tail(),
+                )
+            attempts += 1
+            try:
+                response = client.get(url)
+                status = response.status_code
+                if 200 <= status < 300:
+                    return HealthReport(True, url, attempts, time.monotonic() - started, status)
+                error = f"HTTP {status}: {response.text[:200]}"
+            except httpx.HTTPError as exc:
+                error = f"{type(exc).__name__}: {exc}"
+            now = time.monotonic()
+            if now >= deadline:
+                break
+            time.sleep(min(delay, deadline - now))
+            delay = min(delay * 2, MAX_DELAY_S)
+    return HealthReport(
+        healthy=False,
+        url=url,
+        attempts=attempts,
+        elapsed_s=time.monotonic() - started,
+        status_code=status,
+        error=f"not healthy after {timeout_s:g}s: {error}",
+        exit_code=exited(),
+        log_tail=log_tail(),
+    )

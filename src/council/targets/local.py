@@ -1,0 +1,189 @@
+"""The `local` target: the service as a supervised process on a free loopback port.
+
+Releases run side by side (blue/green): a new one starts next to the live one, which keeps
+serving until the new one is healthy; then the old one is stopped. A release that does not
+become healthy is rolled back: it is stopped and the last healthy release keeps (or, if it was
+stopped, starts again) serving. Each release runs from its own export of the git tree, in the
+env the env cache builds for it, with only the environment it is given.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from council.events import EventSink, null_sink
+from council.paths import cache_root
+from council.targets import release as sources
+from council.targets.base import HealthReport, Instance, Release, TargetError, TargetStatus
+from council.targets.health import probe
+from council.targets.serve_env import ServeEnv, prepare_serve_env
+from council.targets.supervise import BoundedLog, Supervised, free_port, tail
+from council.toolchains.python_env import pythonpath_for
+
+HOST = "127.0.0.1"
+# What a service inherits from council's own environment: enough to run, no credentials.
+PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TZ")
+
+
+@dataclass
+class _Running:
+    instance: Instance
+    process: Supervised
+
+
+class LocalTarget:
+    name = "local"
+
+    def __init__(
+        self,
+        *,
+        state_dir: Path | None = None,
+        cache_dir: Path | None = None,
+        app: str | None = None,
+        health_path: str = "/health",
+        env: dict[str, str] | None = None,
+        install_timeout_s: float = 900,
+        emit: EventSink = null_sink,
+    ) -> None:
+        self.state_dir = state_dir
+        self.cache_dir = cache_dir or cache_root()
+        self.app = app
+        self.health_path = health_path
+        self.env = dict(env or {})
+        self.install_timeout_s = install_timeout_s
+        self.emit = emit
+        self._live: list[_Running] = []
+        self._envs: dict[str, ServeEnv] = {}
+        self._last_healthy: Release | None = None
+
+    # --- provision --------------------------------------------------------------------------
+
+    def provision(
+        self, root: Path, *, ref: str = "HEAD", env: dict[str, str] | None = None
+    ) -> Release:
+        root = root.resolve()
+        commit, tree = sources.resolve(root, ref)
+        state = self.state_dir or cache_root() / "deploy" / _digest(str(root))
+        source = sources.export(root, tree, state / "releases" / tree[:12])
+        release = Release(
+            id=tree[:12],
+            commit=commit,
+            tree=tree,
+            source=source,
+            app=self.app or sources.detect_app(source),
+            health_path=self.health_path,
+            env={**self.env, **(env or {})},
+        )
+        self._env(release)
+        return release
+
+    def _env(self, release: Release) -> ServeEnv:
+        if release.id not in self._envs:
+            self._envs[release.id] = prepare_serve_env(
+                release.source,
+                cache_dir=self.cache_dir,
+                install_timeout_s=self.install_timeout_s,
+                emit=self.emit,
+            )
+        return self._envs[release.id]
+
+    # --- start / health ---------------------------------------------------------------------
+
+    def start(self, release: Release) -> Instance:
+        serve = self._env(release)
+        port = free_port(HOST)
+        logs = release.source.parent.parent / "logs"
+        log = BoundedLog(logs / f"{release.id}-{port}.log")
+        environ = {k: os.environ[k] for k in PASSED_ENV if k in os.environ}
+        environ.update(release.env)
+        environ.update(
+            PYTHONPATH=os.pathsep.join(str(p) for p in pythonpath_for(release.source)),
+            PYTHONUNBUFFERED="1",
+            COUNCIL_RELEASE=release.id,  # lets anyone find the service's processes
+        )
+        argv = [str(serve.python), "-m", "uvicorn", release.app, "--host", HOST]
+        process = Supervised(
+            [*argv, "--port", str(port), "--no-access-log"],
+            cwd=release.source,
+            env=environ,
+            log=log,
+        )
+        instance = Instance(
+            release=release,
+            pid=process.pid,
+            port=port,
+            url=f"http://{HOST}:{port}",
+            log=log.path,
+            started_at=time.time(),
+        )
+        self._live.append(_Running(instance, process))
+        return instance
+
+    def health(self, instance: Instance, *, timeout_s: float = 30.0) -> HealthReport:
+        running = self._find(instance)
+        report = probe(
+            instance.url + instance.release.health_path,
+            timeout_s=timeout_s,
+            exited=running.process.exit_code,
+            log_tail=lambda: tail(instance.log, 40),
+        )
+        if report.healthy:
+            self._last_healthy = instance.release
+            for other in [r for r in self._live if r is not running]:
+                self._stop(other)  # the new release serves: retire the old ones
+        return report
+
+    # --- logs / status / rollback / stop ----------------------------------------------------
+
+    def logs(self, instance: Instance, *, lines: int = 200) -> str:
+        return tail(instance.log, lines)
+
+    def status(self) -> TargetStatus:
+        return TargetStatus(
+            target=self.name,
+            live=tuple(r.instance for r in self._live),
+            running=tuple(r.instance.release.id for r in self._live if r.process.alive()),
+            last_healthy=self._last_healthy,
+        )
+
+    def rollback(self) -> Instance:
+        good = self._last_healthy
+        if good is None:
+            raise TargetError("nothing to roll back to: no release of this target was healthy")
+        keep = next(
+            (r for r in self._live if r.instance.release.id == good.id and r.process.alive()),
+            None,
+        )
+        for other in [r for r in self._live if r is not keep]:
+            self._stop(other)
+        if keep is not None:
+            return keep.instance
+        instance = self.start(good)
+        report = self.health(instance)
+        if not report.healthy:
+            raise TargetError(
+                f"the last healthy release {good.id} did not come back: {report.error}"
+            )
+        return instance
+
+    def stop(self) -> None:
+        for running in list(self._live):
+            self._stop(running)
+
+    def _stop(self, running: _Running) -> None:
+        running.process.stop()
+        self._live.remove(running)
+
+    def _find(self, instance: Instance) -> _Running:
+        for running in self._live:
+            if running.instance == instance:
+                return running
+        raise TargetError(f"release {instance.release.id} (pid {instance.pid}) is not running here")
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

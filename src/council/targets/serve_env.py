@@ -1,0 +1,86 @@
+"""The Python a service runs in: the project's env from the env cache (toolchains/python_env),
+plus an ASGI server when the project does not bring its own.
+
+A FastAPI project often declares fastapi but not uvicorn (its tests use TestClient). Then a
+small layer venv holds uvicorn and chains to the project's env through a .pth line, like the
+env cache's own per-tree overlay; it is cached by the env it chains to.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from council.events import EventSink, null_sink
+from council.toolchains.python_env import PythonEnv, prepare_env
+from council.toolchains.report import tail_text
+from council.toolchains.tools import require_tool, run_installer
+
+SERVER = "uvicorn==0.54.0"  # the ASGI server a project without one is served with
+LAYER_MARKER = "council-serve.json"
+
+
+@dataclass(frozen=True)
+class ServeEnv:
+    env: PythonEnv
+    python: Path  # runs `-m uvicorn` with the project's packages importable
+    layered: bool  # uvicorn came from council's layer, not from the project
+
+
+def prepare_serve_env(
+    root: Path, *, cache_dir: Path, install_timeout_s: float = 900, emit: EventSink = null_sink
+) -> ServeEnv:
+    env = prepare_env(root, cache_dir=cache_dir, install_timeout_s=install_timeout_s, emit=emit)
+    if any((site / "uvicorn").is_dir() for site in _sites(env)):
+        return ServeEnv(env=env, python=env.python, layered=False)
+    layer = _layer(env, cache_dir=cache_dir, timeout_s=install_timeout_s, emit=emit)
+    return ServeEnv(env=env, python=layer / "bin" / "python", layered=True)
+
+
+def _sites(env: PythonEnv) -> list[Path]:
+    return [site for path in env.paths for site in sorted(path.glob("lib/python*/site-packages"))]
+
+
+def _layer(env: PythonEnv, *, cache_dir: Path, timeout_s: float, emit: EventSink) -> Path:
+    chained = _sites(env)[0]  # the runtime (overlay first): its .pth files chain the rest
+    key = hashlib.sha256(f"{chained}\0{SERVER}".encode()).hexdigest()[:16]
+    final = cache_dir / "envs" / "serve" / key
+    if (final / LAYER_MARKER).is_file() and (final / "bin" / "python").exists():
+        return final
+    final.parent.mkdir(parents=True, exist_ok=True)
+    uv = require_tool("uv", "install the ASGI server the service runs on")
+    build = Path(tempfile.mkdtemp(prefix=f".build-{key}-", dir=final.parent))
+    try:
+        venv = build / "venv"
+        _uv([uv, "venv", "--quiet", "--python", str(env.python), str(venv)], build, timeout_s, emit)
+        site = sorted(venv.glob("lib/python*/site-packages"))[0]
+        (site / "_council_project.pth").write_text(
+            f"import site; site.addsitedir({str(chained)!r})\n", encoding="utf-8"
+        )
+        python = venv / "bin" / "python"
+        _uv([uv, "pip", "install", "--python", str(python), SERVER], build, timeout_s, emit)
+        marker = {"chained": str(chained), "server": SERVER}
+        (venv / LAYER_MARKER).write_text(json.dumps(marker), encoding="utf-8")
+        shutil.rmtree(final, ignore_errors=True)
+        venv.rename(final)
+    finally:
+        shutil.rmtree(build, ignore_errors=True)
+    return final
+
+
+def _uv(argv: list[str], cwd: Path, timeout_s: float, emit: EventSink) -> None:
+    run_installer(
+        "uv",
+        argv,
+        cwd=cwd,
+        timeout_s=timeout_s,
+        emit=emit,
+        failure="uv failed to set up the service's server",
+        hint="Check that the package index is reachable.",
+        drop_env=("VIRTUAL_ENV", "PYTHONPATH"),
+        words=lambda text: tail_text(text, lines=40),
+    )

@@ -1,0 +1,183 @@
+"""The local deploy target, for real: examples/profile-service exported from git, served by
+uvicorn in the env cache's env, probed over HTTP, a crashing release rolled back, and no
+process left behind."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from council.processes import pid_alive
+from council.targets import TargetError, get_target
+from council.targets.base import Target
+from council.targets.local import LocalTarget
+from council.targets.release import detect_app
+from council.targets.supervise import BoundedLog
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "profile-service"
+CRASH = """
+import os
+
+REQUIRED = os.environ["PROFILE_DB_URL"]  # crashes at start-up when it is not set
+"""
+
+
+def _git(repo: Path, *args: str) -> str:
+    done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def _commit(repo: Path, message: str) -> str:
+    _git(repo, "add", "-A")
+    _git(repo, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", message)
+    return _git(repo, "rev-parse", "HEAD")
+
+
+def _processes_of(release_id: str) -> list[int]:
+    found = []
+    for proc in psutil.process_iter(["pid"]):
+        try:
+            if proc.environ().get("COUNCIL_RELEASE") == release_id:
+                found.append(proc.pid)
+        except psutil.Error:
+            continue
+    return found
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # A repository with the example in a subfolder, like a monorepo: the release is that folder.
+    repo = tmp_path_factory.mktemp("repo")
+    shutil.copytree(EXAMPLE, repo / "service", ignore=shutil.ignore_patterns("__pycache__"))
+    _git(repo, "init", "-q")
+    _commit(repo, "profile service")
+    return repo / "service"
+
+
+@pytest.fixture(scope="module")
+def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalTarget]:
+    cache = tmp_path_factory.getbasetemp() / "council-cache"  # the session's env cache
+    local = get_target("local", state_dir=tmp_path_factory.mktemp("state"), cache_dir=cache)
+    assert isinstance(local, LocalTarget)
+    yield local
+    local.stop()
+
+
+def test_local_target_implements_the_interface(target: LocalTarget):
+    assert isinstance(target, Target)
+    with pytest.raises(TargetError, match="unknown deploy target 'mars'"):
+        get_target("mars")
+
+
+def test_profile_service_starts_healthy_answers_and_stops_clean(project: Path, target: LocalTarget):
+    release = target.provision(project)
+    assert release.app == "app.main:app"
+    assert release.commit == _git(project, "rev-parse", "HEAD")
+    assert release.tree == _git(project, "rev-parse", "HEAD:service")
+    assert not (project / ".council-release").exists()  # the checkout is never touched
+
+    instance = target.start(release)
+    report = target.health(instance, timeout_s=60)
+    assert report.healthy, (report.error, report.log_tail)
+    assert httpx.get(instance.url + "/health").json() == {"status": "ok"}
+    user = httpx.get(instance.url + "/api/v1/users/1").json()
+    assert user["username"] == "ada"
+    assert httpx.get(instance.url + "/api/v1/users/99").status_code == 404
+    assert "Application startup complete" in target.logs(instance)
+    assert target.status().running == (release.id,)
+    assert target.status().last_healthy == release
+
+    pids = _processes_of(release.id)
+    assert instance.pid in pids
+    target.stop()
+    assert _processes_of(release.id) == []
+    assert not any(pid_alive(pid) for pid in pids)
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(instance.url + "/health")
+    assert target.status().live == ()
+
+
+def test_a_release_that_crashes_is_rolled_back_and_the_old_one_keeps_serving(
+    project: Path, target: LocalTarget
+):
+    good = target.provision(project)
+    serving = target.start(good)
+    assert target.health(serving, timeout_s=60).healthy
+
+    # The next commit reads a setting the environment does not have: it exits on start.
+    main = project / "app" / "main.py"
+    main.write_text(main.read_text(encoding="utf-8") + CRASH, encoding="utf-8")
+    _commit(project.parent, "read the database URL")
+    bad = target.provision(project)
+    assert bad.id != good.id
+    attempt = target.start(bad)
+    report = target.health(attempt, timeout_s=60)
+
+    assert not report.healthy
+    assert report.exit_code not in (None, 0)
+    assert "PROFILE_DB_URL" in report.log_tail  # the KeyError, for a diagnosis to read
+    assert report.elapsed_s < 30  # a dead process is noticed, not probed until the timeout
+    assert httpx.get(serving.url + "/api/v1/users/2").json()["username"] == "grace"
+
+    back = target.rollback()
+    assert back == serving
+    assert target.status().running == (good.id,)
+    assert _processes_of(bad.id) == []
+    assert httpx.get(back.url + "/health").status_code == 200
+
+    # Given the setting, the same commit is healthy and replaces the old release.
+    fixed = target.provision(project, env={"PROFILE_DB_URL": "sqlite:///:memory:"})
+    replaced = target.start(fixed)
+    assert target.health(replaced, timeout_s=60).healthy
+    assert target.status().running == (fixed.id,)
+    assert _processes_of(good.id) == []
+    target.stop()
+
+
+def test_rollback_restarts_the_last_healthy_release_when_it_was_stopped(
+    project: Path, target: LocalTarget
+):
+    _git(project.parent, "checkout", "-q", "HEAD~1")
+    try:
+        good = target.provision(project)
+    finally:
+        _git(project.parent, "checkout", "-q", "-")
+    first = target.start(good)
+    assert target.health(first, timeout_s=60).healthy
+    target.stop()
+    again = target.rollback()
+    assert again.release == good and again.pid != first.pid
+    assert httpx.get(again.url + "/api/v1/users/1").status_code == 200
+    target.stop()
+    assert _processes_of(good.id) == []
+
+
+def test_rollback_without_a_healthy_release_is_an_error(tmp_path: Path):
+    with pytest.raises(TargetError, match="nothing to roll back to"):
+        LocalTarget(state_dir=tmp_path).rollback()
+
+
+def test_detect_app_prefers_main_modules_and_src_layout(tmp_path: Path):
+    (tmp_path / "src" / "shop" / "api").mkdir(parents=True)
+    (tmp_path / "src" / "shop" / "api" / "main.py").write_text("api = FastAPI(title='x')\n")
+    (tmp_path / "src" / "shop" / "other.py").write_text("app = Starlette()\n")
+    assert detect_app(tmp_path) == "shop.api.main:api"
+    with pytest.raises(TargetError, match="no ASGI app"):
+        detect_app(tmp_path / "src" / "shop" / "api" / "nothing")
+
+
+def test_logs_are_bounded(tmp_path: Path):
+    log = BoundedLog(tmp_path / "service.log", max_bytes=1000)
+    for n in range(200):
+        log.write(f"line {n}\n".encode())
+    text = log.path.read_text()
+    assert log.path.stat().st_size <= 1000
+    assert text.startswith("[... earlier output dropped ...]") and text.endswith("line 199\n")
