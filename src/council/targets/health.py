@@ -28,20 +28,24 @@ def probe(
     attempts = 0
     status: int | None = None
     error = ""
+
+    def unhealthy(why: str, code: int | None) -> HealthReport:
+        return HealthReport(
+            healthy=False,
+            url=url,
+            attempts=attempts,
+            elapsed_s=time.monotonic() - started,
+            status_code=status,
+            error=why,
+            exit_code=code,
+            log_tail=log_tail(),
+        )
+
     with httpx.Client(timeout=PROBE_TIMEOUT_S, follow_redirects=False, trust_env=False) as client:
         while True:
             code = exited()
             if code is not None:
-                return HealthReport(
-                    healthy=False,
-                    url=url,
-                    attempts=attempts,
-                    elapsed_s=time.monotonic() - started,
-                    status_code=status,
-                    error=f"the service exited with code {code} before it was healthy",
-                    exit_code=code,
-                    log_tail=log_tail(),
-                )
+                return unhealthy(f"the service exited with code {code} before it was healthy", code)
             attempts += 1
             try:
                 response = client.get(url)
@@ -56,13 +60,4 @@ def probe(
                 break
             time.sleep(min(delay, deadline - now))
             delay = min(delay * 2, MAX_DELAY_S)
-    return HealthReport(
-        healthy=False,
-        url=url,
-        attempts=attempts,
-        elapsed_s=time.monotonic() - started,
-        status_code=status,
-        error=f"not healthy after {timeout_s:g}s: {error}",
-        exit_code=exited(),
-        log_tail=log_tail(),
-    )
+    return unhealthy(f"not healthy after {timeout_s:g}s: {error}", exited())

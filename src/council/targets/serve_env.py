@@ -17,8 +17,8 @@ from pathlib import Path
 
 from council.events import EventSink, null_sink
 from council.toolchains.python_env import PythonEnv, prepare_env
-from council.toolchains.report import tail_text
-from council.toolchains.tools import require_tool, run_installer
+from council.toolchains.python_env import _uv as uv_run  # the env cache's own uv call
+from council.toolchains.tools import require_tool
 
 SERVER = "uvicorn==0.54.0"  # the ASGI server a project without one is served with
 LAYER_MARKER = "council-serve.json"
@@ -56,13 +56,15 @@ def _layer(env: PythonEnv, *, cache_dir: Path, timeout_s: float, emit: EventSink
     build = Path(tempfile.mkdtemp(prefix=f".build-{key}-", dir=final.parent))
     try:
         venv = build / "venv"
-        _uv([uv, "venv", "--quiet", "--python", str(env.python), str(venv)], build, timeout_s, emit)
+        argv = [uv, "venv", "--quiet", "--python", str(env.python), str(venv)]
+        uv_run(argv, cwd=build, timeout_s=timeout_s, emit=emit, what="create the server layer")
         site = sorted(venv.glob("lib/python*/site-packages"))[0]
         (site / "_council_project.pth").write_text(
             f"import site; site.addsitedir({str(chained)!r})\n", encoding="utf-8"
         )
         python = venv / "bin" / "python"
-        _uv([uv, "pip", "install", "--python", str(python), SERVER], build, timeout_s, emit)
+        argv = [uv, "pip", "install", "--python", str(python), SERVER]
+        uv_run(argv, cwd=build, timeout_s=timeout_s, emit=emit, what=f"install {SERVER}")
         marker = {"chained": str(chained), "server": SERVER}
         (venv / LAYER_MARKER).write_text(json.dumps(marker), encoding="utf-8")
         shutil.rmtree(final, ignore_errors=True)
@@ -70,17 +72,3 @@ def _layer(env: PythonEnv, *, cache_dir: Path, timeout_s: float, emit: EventSink
     finally:
         shutil.rmtree(build, ignore_errors=True)
     return final
-
-
-def _uv(argv: list[str], cwd: Path, timeout_s: float, emit: EventSink) -> None:
-    run_installer(
-        "uv",
-        argv,
-        cwd=cwd,
-        timeout_s=timeout_s,
-        emit=emit,
-        failure="uv failed to set up the service's server",
-        hint="Check that the package index is reachable.",
-        drop_env=("VIRTUAL_ENV", "PYTHONPATH"),
-        words=lambda text: tail_text(text, lines=40),
-    )
