@@ -11,7 +11,7 @@ import os
 import shlex
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
 from pydantic import (
@@ -33,6 +33,7 @@ CONFIG_FILE = "council.yaml"
 # and the files agree, so config stays cheap to import.
 PERSONAS = ("pacer", "maven", "guardian", "builder", "artisan", "devops")
 ENV_REF = "os.environ/"
+Schema = TypeVar("Schema", bound=BaseModel)
 
 
 class ModelEntry(BaseModel):
@@ -307,6 +308,12 @@ def _describe(errors: ValidationError, root: yaml.Node | None, source: str) -> s
 
 def parse_config(text: str, source: str = CONFIG_FILE) -> CouncilConfig:
     """Parse and validate council.yaml text; errors name the key and line."""
+    return validate_yaml(text, CouncilConfig, source)
+
+
+def validate_yaml(text: str, schema: type[Schema], source: str) -> Schema:
+    """Parse YAML text into `schema` (a mapping at the top); errors name the key and line.
+    Shared by council.yaml and deploy.yaml (deploy_config.py)."""
     try:
         root = yaml.compose(text)
         data = yaml.safe_load(text) if root is not None else {}
@@ -320,7 +327,7 @@ def parse_config(text: str, source: str = CONFIG_FILE) -> CouncilConfig:
     if not isinstance(data, dict):
         raise ConfigError(f"{source}:1: expected a mapping at the top level")
     try:
-        return CouncilConfig.model_validate(data)
+        return schema.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(f"invalid configuration\n{_describe(exc, root, source)}") from None
 

@@ -1,0 +1,131 @@
+"""deploy.yaml: how `council deploy` runs (seed 003 §6's keys, plus the target and the IaC
+flavour), validated with line-numbered errors like council.yaml.
+
+A seed-style file (everything under `deployment:`) loads as it is; `target`, `iac`, `app` and
+the health settings sit at the top level.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from council.config import validate_yaml
+from council.errors import ConfigError
+
+DEPLOY_FILE = "deploy.yaml"
+# The steps of a deploy (seed 003 §4, plus the container and provisioning steps); skip_steps
+# names some of them.
+STEPS = (
+    "create_structure",
+    "generate_main",
+    "generate_service",
+    "run_tests",
+    "build_container",
+    "provision",
+    "commit_push",
+    "wait_for_workflow",
+    "check_health",
+    "fetch_logs",
+    "analyze_errors",
+    "apply_fix",
+)
+
+
+class GithubSettings(BaseModel):
+    """The GitHub route: waiting for the deploy workflow after a push."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    wait_for_completion: bool = True
+    poll_interval_seconds: float = Field(30, gt=0, le=600)
+    max_wait_minutes: float = Field(15, gt=0, le=360)
+    fetch_logs_on_failure: bool = True
+
+
+class DeploymentSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # Code generation control: which generated files may be written again.
+    regenerate_main: bool = True
+    regenerate_service: bool = True
+    regenerate_test: bool = True
+    # Deployment control.
+    rebuild_base_env: bool = False
+    rebuild_container: bool = True
+    rerun_tests: bool = True
+    skip_provision: bool = False
+    # What the model may do.
+    ai_generate_code: bool = True
+    ai_analyze_errors: bool = True
+    ai_create_commits: bool = True
+    ai_suggest_fixes: bool = True
+    # Retries.
+    max_retries: int = Field(3, ge=0, le=20)
+    retry_on_provision_fail: bool = True
+    retry_on_test_fail: bool = True
+    retry_delay_seconds: float = Field(10, ge=0, le=3600)
+    exponential_backoff: bool = True
+    # The seed's spelling of the target; `target:` at the top level is the one to use.
+    provision_mode: Literal["LOCAL", "AZURE"] | None = None
+    skip_steps: list[str] = Field(default_factory=list)
+    github: GithubSettings = Field(default_factory=GithubSettings)
+
+    @field_validator("skip_steps")
+    @classmethod
+    def _known_steps(cls, steps: list[str]) -> list[str]:
+        unknown = [s for s in steps if s not in STEPS]
+        if unknown:
+            raise ValueError(f"unknown step(s) {', '.join(unknown)}; steps: {', '.join(STEPS)}")
+        return steps
+
+    def retry_delay(self, attempt: int) -> float:
+        """Seconds to wait before retry number `attempt` (1-based)."""
+        if not self.exponential_backoff:
+            return self.retry_delay_seconds
+        return self.retry_delay_seconds * 2 ** max(attempt - 1, 0)
+
+
+class DeployConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    target: Literal["local", "azure"] | None = None  # None: provision_mode, else local
+    iac: Literal["bicep", "terraform"] = "bicep"
+    app: str | None = Field(None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")  # module:variable
+    health_path: str = Field("/health", pattern=r"^/")
+    health_timeout_seconds: float = Field(60, gt=0, le=3600)
+    deployment: DeploymentSettings = Field(default_factory=DeploymentSettings)
+
+    @model_validator(mode="after")
+    def _one_target(self) -> DeployConfig:
+        mode = self.deployment.provision_mode
+        if self.target and mode and self.target != mode.lower():
+            raise PydanticCustomError(
+                "target_conflict",
+                "target is '{target}' but deployment.provision_mode is '{mode}': keep one",
+                {"target": self.target, "mode": mode, "loc": ("deployment", "provision_mode")},
+            )
+        return self
+
+    @property
+    def resolved_target(self) -> str:
+        mode = self.deployment.provision_mode
+        return self.target or (mode.lower() if mode else "local")
+
+
+def parse_deploy_config(text: str, source: str = DEPLOY_FILE) -> DeployConfig:
+    return validate_yaml(text, DeployConfig, source)
+
+
+def load_deploy_config(path: Path) -> DeployConfig:
+    """deploy.yaml at `path`; the defaults when there is none (local target)."""
+    if not path.exists():
+        return DeployConfig()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    return parse_deploy_config(text, source=str(path))
