@@ -8,12 +8,11 @@ process that may hold threads.
 from __future__ import annotations
 
 import logging
-from collections import Counter
 
 from council.context.cache import FileIndex
 from council.context.lexicon import text_terms
 from council.context.sources import language_for
-from council.context.tags import Tag, extract_tags
+from council.context.tags import Tag, extract_index
 
 log = logging.getLogger(__name__)
 
@@ -21,14 +20,13 @@ log = logging.getLogger(__name__)
 def index_file(path: str, data: bytes, text: str) -> tuple[FileIndex, bool]:
     """One file's index, and whether tree-sitter failed on it (its terms still count)."""
     language = language_for(path)
-    tags: list[Tag] = []
+    defs: list[Tag] = []
+    refs: dict[str, int] = {}
     failed = False
     if language is not None:
         try:
-            tags = extract_tags(path, data, language)
+            defs, refs = extract_index(path, data, language)
         except Exception as exc:  # noqa: BLE001 - one odd file must not sink the whole map
             log.warning("could not extract tags from %s: %s", path, exc)
             failed = True
-    defs = [t for t in tags if t.kind == "def"]
-    refs = Counter(t.name for t in tags if t.kind == "ref")
-    return FileIndex(defs, dict(refs), dict(text_terms(text))), failed
+    return FileIndex(defs, refs, dict(text_terms(text))), failed

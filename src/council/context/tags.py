@@ -150,10 +150,34 @@ def supported_languages() -> tuple[str, ...]:
 
 def extract_tags(path: str, data: bytes, language: str) -> list[Tag]:
     """Definitions and references in one file's bytes; syntax errors yield what still parses."""
+    defs, refs = _scan(path, data, language)
+    ref_tags = [
+        Tag(path=path, name=name, kind="ref", line=line)
+        for name, line in sorted(refs, key=_by_line)
+    ]
+    return defs + ref_tags
+
+
+def extract_index(path: str, data: bytes, language: str) -> tuple[list[Tag], dict[str, int]]:
+    """Definitions, and for each referenced name on how many lines it is used: what ranking
+    needs, without a Tag per reference."""
+    defs, refs = _scan(path, data, language)
+    counts: dict[str, int] = {}
+    for name, _line in refs:
+        counts[name] = counts.get(name, 0) + 1
+    return defs, counts
+
+
+def _by_line(ref: tuple[str, int]) -> tuple[int, str]:
+    return ref[1], ref[0]
+
+
+def _scan(path: str, data: bytes, language: str) -> tuple[list[Tag], set[tuple[str, int]]]:
+    """Definitions (ordered by line) and the distinct (name, line) references."""
     tree = get_parser(language).parse(data)
     defs: dict[tuple[str, int], Tag] = {}
     def_name_spans: set[tuple[int, int]] = set()
-    refs: list[tuple[tuple[int, int], Tag]] = []
+    ref_spans: list[tuple[int, int, int]] = []
     for _pattern, captures in QueryCursor(_query(language)).matches(tree.root_node):
         names = captures.get("name")
         if names:
@@ -180,18 +204,15 @@ def extract_tags(path: str, data: bytes, language: str) -> list[Tag]:
                 )
             def_name_spans.add((name_node.start_byte, name_node.end_byte))
         for ref_node in captures.get("ref", ()):
-            span = (ref_node.start_byte, ref_node.end_byte)
-            line = ref_node.start_point[0] + 1
-            refs.append((span, Tag(path=path, name=_text(ref_node), kind="ref", line=line)))
+            ref_spans.append((ref_node.start_byte, ref_node.end_byte, ref_node.start_point[0]))
     # A definition's own name is not a use of it (TS `type_identifier` catches both); one ref
     # per name and line is enough for ranking.
-    unique_refs: dict[tuple[str, int], Tag] = {}
-    for span, ref in refs:
-        if span not in def_name_spans:
-            unique_refs.setdefault((ref.name, ref.line), ref)
-    kept_refs = list(unique_refs.values())
-    ordered_defs = sorted(defs.values(), key=lambda t: (t.line, t.name))
-    return ordered_defs + sorted(kept_refs, key=lambda t: (t.line, t.name))
+    refs = {
+        (data[start:end].decode("utf-8", errors="replace"), row + 1)
+        for start, end, row in ref_spans
+        if (start, end) not in def_name_spans
+    }
+    return sorted(defs.values(), key=lambda t: (t.line, t.name)), refs
 
 
 def _definition_capture(captures: dict[str, list[Node]]) -> tuple[str, Node | None]:
