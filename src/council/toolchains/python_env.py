@@ -36,6 +36,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from council.errors import ToolchainError
@@ -50,7 +51,6 @@ TEMPLATE_DIR = "council-project"  # in a base env: the project's editable instal
 TEST_TOOLS = ("pytest",)
 TEST_EXTRAS = ("dev", "test", "tests", "testing")
 _STALE_BUILD_S = 24 * 3600
-_REQ_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[([^\]]*)\])?")
 _REQ_INCLUDE = re.compile(r"^\s*(?:-r|-c|--requirement|--constraint)[\s=]+(\S+)")
 _EDITABLE = re.compile(r"^\s*(?:-e|--editable)[\s=]+")
 _PATH_EXTRAS = re.compile(r"^(?P<path>.*?)(?:\[(?P<extras>[^\]]*)\])?$")
@@ -452,9 +452,9 @@ def _project_requirements(
             continue
         seen.add(extra)
         for req in optional.get(extra) or []:
-            match = _REQ_NAME.match(str(req))
-            if match and name and _normalise(match.group(1)) == name:
-                wanted += [e.strip() for e in (match.group(2) or "").split(",") if e.strip()]
+            parsed = _requirement(str(req))
+            if parsed and name and _normalise(parsed.name) == name:
+                wanted += sorted(parsed.extras)
                 continue
             out.append(str(req))
     return out, sorted(seen)
@@ -482,10 +482,10 @@ def _self_extras(line: str, name: str, root: Path) -> list[str] | None:
                 return None
             extras = (match.group("extras") if match else None) or ""
             return [e.strip() for e in extras.split(",") if e.strip()]
-    match = _REQ_NAME.match(target)
-    if not match or not name or _normalise(match.group(1)) != name:
+    parsed = _requirement(target)
+    if parsed is None or not name or _normalise(parsed.name) != name:
         return None
-    return [e.strip() for e in (match.group(2) or "").split(",") if e.strip()]
+    return sorted(parsed.extras)
 
 
 def _group_requirements(groups: object) -> list[str]:
@@ -718,6 +718,14 @@ def _label(path: Path, root: Path) -> str:
 
 def _normalise(name: str) -> str:
     return canonicalize_name(name)  # PEP 503
+
+
+def _requirement(text: str) -> Requirement | None:
+    """A PEP 508 requirement (name, extras, markers), or None for anything else."""
+    try:
+        return Requirement(text)
+    except InvalidRequirement:
+        return None
 
 
 def _remove_stale_builds(envs: Path) -> None:
