@@ -100,16 +100,12 @@ def test_workflow_uses_oidc_and_no_secret(generated: Path):
     assert '"https://$fqdn/health"' in steps["Smoke test"]["run"]
 
 
-def test_actionlint_passes_the_generated_workflow(generated: Path):
-    result = _actionlint(generated / "real")
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "Checking 1 workflow file(s)" in result.stdout
-
-
-def test_actionlint_fails_the_mutated_workflow(generated: Path):
-    result = _actionlint(generated / "mutated")
-    assert result.returncode != 0
-    assert '"tests"' in result.stdout
+def test_actionlint_passes_the_generated_workflow_and_fails_the_mutated_one(generated: Path):
+    real, mutated = (_actionlint(generated / tree) for tree in ("real", "mutated"))
+    assert (real.returncode, "Checking 1 workflow file(s)" in real.stdout) == (0, True), (
+        real.stdout + real.stderr
+    )
+    assert mutated.returncode != 0 and '"tests"' in mutated.stdout, mutated.stdout
 
 
 def test_src_layout_deploy_yaml_settings_and_the_users_files_kept(tmp_path: Path):
