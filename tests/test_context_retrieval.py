@@ -353,3 +353,15 @@ def test_maven_sees_candidates_and_builder_gets_a_large_module_as_an_excerpt(
     assert "return {'entry': 3, 'record': record}" not in builder  # the map lists it; no body
     # Maven's picks still come whole.
     assert (project / "app" / "models.py").read_text() in builder
+
+
+def test_a_huge_pasted_blob_is_parsed_in_linear_time(tmp_path: Path) -> None:
+    # Each of these made a pattern quadratic before (100 kB of them took minutes).
+    blobs = ["a" * 200_000, "a." * 100_000, "Aa" * 100_000 + ": x", "a/" * 100_000]
+    for blob in blobs:
+        q = Query.parse(blob)
+        assert len(q.terms) <= 400 and len(q.names) <= 400
+    words = " ".join(f"word{i}x" for i in range(20_000))
+    root = _repo(tmp_path / "named", NAMED)
+    ctx = build_context(root, f"idiff is wrong\n{words}", file_tokens=0)
+    assert ctx.ranked_paths[0] == "http/charset.py"

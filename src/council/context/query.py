@@ -25,20 +25,27 @@ _ERROR_LINE = re.compile(
 # between them and between clauses.
 _MESSAGE_BREAK = re.compile(r"'[^']*'|\"[^\"]*\"|\b\d[\w.]*|[,;:.!?()]\s|\s[-–—]\s")
 _ERROR_NAME = re.compile(r"(Error|Exception|Warning)$")
+# Every pattern that can run along a long token starts only where such a token starts (the
+# look-behinds): otherwise a pasted blob of 100 kB would cost quadratic time.
 # Code-like tokens: `snake_case`, `camelCase`/`PascalCase`, `name(`, `.attr`, `x2`.
 _CODE_TOKEN = re.compile(r"_|[a-z][A-Z]|[A-Z]{2,}[a-z]|[A-Za-z][0-9]")
 _CALLED = re.compile(r"\b([A-Za-z_]\w*)\s*\(")
 _BACKTICKED = re.compile(r"`([^`\n]+)`")
 _PY_FRAME = re.compile(r'File "([^"\n]+)", line (\d+)(?:, in ([A-Za-z_<][\w<>.]*))?')
 # `path/to/mod.py:123` (pytest, linters, JS stacks) and Java's `at pkg.Cls.m(Cls.java:12)`.
-_PATH_LINE = re.compile(r"([\w./\\-]+\.(?:py|pyi|js|jsx|mjs|cjs|ts|tsx|java)):(\d+)")
+_PATH_LINE = re.compile(r"(?<![\w./\\-])([\w./\\-]+\.(?:py|pyi|js|jsx|mjs|cjs|ts|tsx|java)):(\d+)")
 _JAVA_FRAME = re.compile(r"at ([\w$.]+)\.([\w$<>]+)\(([\w$]+\.java):(\d+)\)")
-_PATHLIKE = re.compile(r"[\w.-]*[/\\][\w./\\-]+|\b[\w-]+\.(?:py|pyi|js|jsx|ts|tsx|java|md|rst)\b")
-_DOTTED = re.compile(r"\b[A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)+\b")
+_PATHLIKE = re.compile(
+    r"(?<![\w./\\-])[\w.-]*[/\\][\w./\\-]+|\b[\w-]+\.(?:py|pyi|js|jsx|ts|tsx|java|md|rst)\b"
+)
+_DOTTED = re.compile(r"(?<![\w.])[A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)+\b")
 _TEST_WORDS = frozenset(
     "test tests testing pytest unittest fixture fixtures conftest spec specs jest junit".split()
 )
 _DOC_WORDS = frozenset("doc docs documentation readme docstring docstrings changelog".split())
+
+
+MAX_TERMS = 400
 
 
 @dataclass(frozen=True)
@@ -82,19 +89,20 @@ class Query:
             for m in code_like
             if len(m) >= 3 and m.lower() not in STOPWORDS and not _ERROR_NAME.search(m)
         }
-        names = {
+        names = [
             m
-            for m in IDENT.findall(text)
+            for m in dict.fromkeys(IDENT.findall(text))
             if len(m) >= 4 and m.lower() not in STOPWORDS and m not in identifiers
-        }
+        ]
         paths = [p.replace("\\", "/") for p in _PATHLIKE.findall(text)]
         paths += [d.replace(".", "/") for d in _DOTTED.findall(text)]
         lowered = {w.lower() for w in IDENT.findall(text)}
         return cls(
             text=text,
-            terms=query_terms(text),
+            # A pasted log can hold thousands of words; each costs a pass over the index.
+            terms=query_terms(text)[:MAX_TERMS],
             identifiers=identifiers,
-            names=names,
+            names=set(names[:MAX_TERMS]),
             phrases=list(dict.fromkeys(p.strip() for p in phrases if len(p.strip()) >= 3)),
             paths=list(dict.fromkeys(paths)),
             frames=parse_frames(text),
