@@ -252,6 +252,19 @@ def test_tests_takes_test_ids_in_javascript_and_java(
     assert runs[-1].scope == "full" and runs[-1].passed == 4
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("spec", ["leap_test.py::LeapTest::test_nope", "leap_test.py -k nope"])
+def test_a_test_id_that_names_no_test_stops_the_run_saying_so(spec, tmp_path, model_server):
+    repo = _repo(tmp_path / "leap", {"leap.py": leap.STUB, "leap_test.py": leap.TESTS})
+    model_server.script("pacer", leap.PLAN)
+    model_server.script("maven", leap.CONTEXT)
+    outcome = _run(repo, model_server, [spec], [])
+
+    assert outcome.status == "failed"
+    assert "no such test in that file" in outcome.reason and "nope" in outcome.reason
+    assert not model_server.requests_for("builder")
+
+
 def test_a_test_id_for_a_missing_file_or_in_bad_syntax_is_a_usage_error(tmp_path, model_server):
     repo = _repo(tmp_path / "leap", {"leap.py": leap.STUB, "leap_test.py": leap.TESTS})
     with pytest.raises(UsageError, match="no such file"):

@@ -784,13 +784,14 @@ class TddPipeline:
                 target.write_bytes(data)
         targets = [t for t in self.given_targets if track.owns(t.path)]
         report = self._run_selected(track, targets, "red-1")
+        # pytest says "not found: <id>" for a node id that names no test.
+        unknown_id = "not found:" in report.output_tail
         unmatched = [
             str(t)
             for t in targets
             if t.narrowed
             and not any(c.id.startswith(track.local(t.path) + "::") for c in report.cases)
-            and not report.collection_errors
-            and not report.timed_out
+            and (unknown_id or not (report.collection_errors or report.timed_out))
         ]
         if unmatched:
             raise _Stop("failed", f"--tests {', '.join(unmatched)}: no such test in that file")
