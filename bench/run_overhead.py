@@ -7,6 +7,7 @@ commits it in a fresh git repository, and serves the answer through the scripted
   bare     the test command alone on the answered exercise (what a person would run)
   whole    `council run --tests <file> "<task>" --json`, process start to exit
   ratio    whole / bare
+  CPU      user + system CPU of the whole run's processes (steadier than wall time under load)
   first    process start to the first event line on stdout
   tests    test runs in the run (TestsReported events: baseline, red, iterations, ...)
   model    time inside model calls (sum of ModelCall latency)
@@ -26,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -172,6 +174,7 @@ def _script(server: ScriptedModelServer, exercise: Exercise) -> None:
 class Sample:
     bare_s: float
     whole_s: float
+    cpu_s: float  # CPU time of the whole run's process tree (user + system): steadier under load
     first_s: float
     test_runs: int
     model_s: float
@@ -195,6 +198,7 @@ def _bare(repo: Path, exercise: Exercise) -> float:
 def _whole(repo: Path, exercise: Exercise, env: dict[str, str]) -> Sample:
     argv = [sys.executable, "-m", "council.cli", "run", "--tests", exercise.tests, TASK,
             "--repo", str(repo), "--json"]  # fmt: skip
+    cpu_before = _children_cpu()
     started = time.perf_counter()
     proc = subprocess.Popen(argv, cwd=repo, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)  # fmt: skip
@@ -211,12 +215,14 @@ def _whole(repo: Path, exercise: Exercise, env: dict[str, str]) -> Sample:
     err = proc.stderr.read() if proc.stderr else ""
     proc.wait()
     whole = time.perf_counter() - started
+    cpu = _children_cpu() - cpu_before
     outcome = next((e["outcome"] for e in events if "outcome" in e), {})
     status = outcome.get("status", f"exit {proc.returncode}")
     notes = [] if status == "green" else [outcome.get("reason", "") or err[-400:]]
     return Sample(
         bare_s=0.0,
         whole_s=whole,
+        cpu_s=cpu,
         first_s=first or whole,
         test_runs=sum(1 for e in events if e.get("kind") == "tests_reported"),
         model_s=sum(e.get("latency_ms", 0.0) for e in events if e.get("kind") == "model_call")
@@ -224,6 +230,12 @@ def _whole(repo: Path, exercise: Exercise, env: dict[str, str]) -> Sample:
         status=status,
         notes=notes,
     )
+
+
+def _children_cpu() -> float:
+    """CPU seconds used so far by waited-for child processes (and theirs)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _help_time(env: dict[str, str], runs: int) -> float:
@@ -290,18 +302,22 @@ def main() -> int:
         return statistics.median(getattr(s, attr) for s in samples)
 
     print(f"\ncouncil --help: {help_s:.2f} s (median)\n")
-    print("| language | bare test | whole run | ratio | first event | test runs | model calls |")
-    print("|---|---|---|---|---|---|---|")
+    print(
+        "| language | bare test | whole run | ratio | whole run CPU | first event | test runs "
+        "| model calls |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
     for language, result in rows:
         if isinstance(result, str):
-            print(f"| {language} | skipped: {result} | | | | | |")
+            print(f"| {language} | skipped: {result} | | | | | | |")
             continue
         bare, whole = med(result, "bare_s"), med(result, "whole_s")
         statuses = {s.status for s in result}
         flag = "" if statuses == {"green"} else f" ({', '.join(sorted(statuses))})"
         print(
             f"| {language} | {bare:.2f} s | {whole:.2f} s{flag} | {whole / bare:.1f}x | "
-            f"{med(result, 'first_s'):.2f} s | {med(result, 'test_runs'):.0f} | "
+            f"{med(result, 'cpu_s'):.2f} s | {med(result, 'first_s'):.2f} s | "
+            f"{med(result, 'test_runs'):.0f} | "
             f"{med(result, 'model_s'):.2f} s |"
         )
         for s in result:
