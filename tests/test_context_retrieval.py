@@ -365,3 +365,27 @@ def test_a_huge_pasted_blob_is_parsed_in_linear_time(tmp_path: Path) -> None:
     root = _repo(tmp_path / "named", NAMED)
     ctx = build_context(root, f"idiff is wrong\n{words}", file_tokens=0)
     assert ctx.ranked_paths[0] == "http/charset.py"
+
+
+def test_java_excerpt_keeps_the_method_its_annotations_and_class_line(tmp_path: Path) -> None:
+    methods = "".join(
+        f"    public int audit{i}(int x) {{\n        return x + {i};\n    }}\n\n"
+        for i in range(200)
+    )
+    source = (
+        "package shop;\n\nimport java.math.BigDecimal;\n\npublic class Ledger {\n"
+        + methods
+        + "    // Rounds half-even to cents.\n    @Override\n"
+        "    public BigDecimal compoundInterest(BigDecimal balance, BigDecimal rate) {\n"
+        "        return balance.multiply(rate).setScale(2, java.math.RoundingMode.HALF_EVEN);\n"
+        "    }\n" + methods.replace("audit", "check") + "}\n"
+    )
+    root = _repo(tmp_path / "java", {"src/shop/Ledger.java": source})
+    ctx = build_context(root, "compoundInterest rounds to cents wrongly", file_tokens=300)
+    excerpt = ctx.excerpts["src/shop/Ledger.java"]
+    assert excerpt.definitions[0] == "compoundInterest"
+    text = excerpt.text
+    assert "public class Ledger {" in text and "import java.math.BigDecimal;" in text
+    assert "    // Rounds half-even to cents.\n    @Override\n    public BigDecimal" in text
+    assert "setScale(2, java.math.RoundingMode.HALF_EVEN);\n    }\n" in text
+    assert "audit7" not in text and count_tokens(text) <= 300
