@@ -470,6 +470,7 @@ def test_sleeping_hang_is_named_in_a_timed_out_report(
     assert hung.outcome == "error" and "timed out after" in hung.message
     assert "SleepyTest.java:8" in hung.traceback  # where it was stuck
     assert report.passed == 1  # the other tests still ran and reported
+    assert report.running == [f"{hang}::waitsForever"]
 
 
 def test_missing_javac_is_a_clear_toolchain_error(

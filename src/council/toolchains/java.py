@@ -228,7 +228,13 @@ class JavaToolchain:
             where = "\n  ".join(frames)
             prefix = f"Still running at the time limit:\n  {where}" if frames else ""
             return _report(
-                result, cases, errors, start, timed_out=result.timed_out or hung, prefix=prefix
+                result,
+                cases,
+                errors,
+                start,
+                timed_out=result.timed_out or bool(hung),
+                prefix=prefix,
+                running=hung,
             )
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
@@ -287,7 +293,7 @@ class JavaToolchain:
         deadline: float,
         selected: list[str] | None,
         emit: EventSink,
-    ) -> tuple[CommandResult, list[TestCase], bool]:
+    ) -> tuple[CommandResult, list[TestCase], list[str]]:
         reports = scratch / "reports"
         remaining = max(1.0, deadline - time.monotonic())
         # Leave room for the JVM's start and for writing the reports after the interrupt.
@@ -312,7 +318,8 @@ class JavaToolchain:
         result.argv = argv  # the wrapper is plumbing; the command is the launcher
         cases = _read_reports(reports, root, _class_files(root, sources.tests))
         hang = re.compile(rf"timed out after {hang_s} seconds?\b")
-        hung = any(hang.search(c.message) for c in cases if c.outcome in ("failed", "error"))
+        # The tests JUnit interrupted at its per-test limit: the ones running when time ran out.
+        hung = [c.id for c in cases if c.outcome in ("failed", "error") and hang.search(c.message)]
         return result, cases, hung
 
     def _sandboxed(
@@ -572,6 +579,7 @@ def _report(
     timed_out: bool = False,
     note: str = "",
     prefix: str = "",
+    running: list[str] | None = None,
 ) -> TestReport:
     output = result.output if result is not None else ""
     exit_code = result.exit_code if result is not None else None
@@ -588,6 +596,7 @@ def _report(
         timed_out=timed_out,
         collection_errors=compile_errors,
         output_tail=f"{prefix}\n\n{tail_text(output, lines=60)}" if prefix else tail_text(output),
+        running=list(running or []),
     )
 
 
