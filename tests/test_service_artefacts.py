@@ -1,26 +1,34 @@
 """The service's deployment artefacts, rendered from the package templates for
-examples/profile-service and checked by the real linters (the isolated hadolint and actionlint
-of test_deploy_scanners): the generated files pass, a mutated copy of each fails."""
+examples/profile-service and checked by the real tools (the isolated hadolint, actionlint and
+checkov of test_deploy_scanners, pycep-parser): the generated files pass, a mutated copy of
+each fails. checkov has no check for the Bicep's resource types (Container Apps, Log Analytics,
+identities), so infra/service_policy.py checks the Bicep's promises and is mutation-tested."""
 
 from __future__ import annotations
 
+import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
 from council.deploy_config import parse_deploy_config
+from council.errors import ConfigError
+from council.infra.bicep_policy import BicepFile
 from council.infra.service_artefacts import (
     render_artefacts,
     service_spec,
     write_artefacts,
 )
-from tests.test_deploy_scanners import _actionlint, _hadolint
+from council.infra.service_policy import service_bicep_violations
+from tests.test_deploy_scanners import CHECKOV, _actionlint, _hadolint
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "profile-service"
 WORKFLOW = ".github/workflows/deploy.yml"
+BICEP = "infra/main.bicep"
 
 
 def _mutate(path: Path, old: str, new: str) -> None:
@@ -35,7 +43,7 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("artefacts")
     shutil.copytree(EXAMPLE, root / "real", ignore=shutil.ignore_patterns("__pycache__"))
     written = write_artefacts(root / "real", render_artefacts(service_spec(root / "real")))
-    assert sorted(written) == [WORKFLOW, "Dockerfile"]
+    assert sorted(written) == [WORKFLOW, "Dockerfile", BICEP]
     shutil.copytree(root / "real", root / "mutated")
     # An unpinned dependency and an unpinned apt install in the image.
     _mutate(root / "mutated" / "Dockerfile", "fastapi==0.165.0", "fastapi")
@@ -44,9 +52,40 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "RUN python -m venv /opt/venv\n",
         "RUN apt-get update && apt-get install -y curl\nRUN python -m venv /opt/venv\n",
     )
-    # The deploy job waiting on a job that does not exist.
+    # ... running as root, without a health check.
+    _mutate(root / "mutated" / "Dockerfile", "USER 10001:10001\n", "")
+    _mutate(root / "mutated" / "Dockerfile", "HEALTHCHECK --interval", "# HEALTHCHECK --interval")
+    _mutate(root / "mutated" / "Dockerfile", '    CMD ["python", "-c"', '#    CMD ["python", "-c"')
+    # The deploy job waiting on a job that does not exist, with every permission.
     _mutate(root / "mutated" / WORKFLOW, "needs: test\n", "needs: tests\n")
+    _mutate(
+        root / "mutated" / WORKFLOW, "permissions:\n  contents: read\n", "permissions: write-all\n"
+    )
+    # Plain HTTP, no readiness probe, the environment's logs going nowhere.
+    bicep = root / "mutated" / BICEP
+    _mutate(bicep, "allowInsecure: false", "allowInsecure: true")
+    _mutate(bicep, "type: 'Readiness'", "type: 'Startup'")
+    _mutate(bicep, "scope: managedEnvironment", "scope: workspace")
     return root
+
+
+@pytest.fixture(scope="module")
+def checkov_failed(generated: Path) -> dict[str, set[str]]:
+    """checkov over both trees: tree -> {check_id@file}; parsing errors fail the fixture."""
+    result = subprocess.run(
+        [*CHECKOV, "-d", str(generated), "--framework", "bicep", "dockerfile", "github_actions",
+         "--skip-download", "--compact", "-o", "json"],
+        capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert result.returncode in (0, 1), result.stderr[-3000:]  # 1: a check failed
+    reports = json.loads(result.stdout)
+    failed: dict[str, set[str]] = {"real": set(), "mutated": set()}
+    for report in reports if isinstance(reports, list) else [reports]:
+        assert report["summary"]["parsing_errors"] == 0, report["check_type"]
+        for check in report["results"].get("failed_checks", []):
+            tree, _, rel = check["file_path"].strip("/").partition("/")
+            failed[tree].add(f"{check['check_id']}@{rel}")
+    return failed
 
 
 def test_spec_of_the_example():
@@ -126,5 +165,49 @@ def test_src_layout_deploy_yaml_settings_and_the_users_files_kept(tmp_path: Path
     files = render_artefacts(spec)
     assert "http://127.0.0.1:8000/healthz" in files["Dockerfile"]
     (tmp_path / "Dockerfile").write_text("FROM scratch\n")
-    assert write_artefacts(tmp_path, files) == [WORKFLOW]
+    assert "path: '/healthz'" in files[BICEP]
+    assert write_artefacts(tmp_path, files) == [WORKFLOW, BICEP]
     assert (tmp_path / "Dockerfile").read_text() == "FROM scratch\n"
+
+
+def test_bicep_parses_with_the_promised_resources(generated: Path):
+    f = BicepFile.load(generated / "real" / BICEP)
+    assert {(r.type, r.existing) for r in f.resources} == {
+        ("Microsoft.ContainerRegistry/registries", True),
+        ("Microsoft.OperationalInsights/workspaces", False),
+        ("Microsoft.ManagedIdentity/userAssignedIdentities", False),
+        ("Microsoft.Authorization/roleAssignments", False),
+        ("Microsoft.App/managedEnvironments", False),
+        ("Microsoft.Insights/diagnosticSettings", False),
+        ("Microsoft.App/containerApps", False),
+    }
+    assert set(f.params) == {
+        "environment", "location", "registryName", "image", "minReplicas", "maxReplicas"
+    }  # fmt: skip
+
+
+def test_bicep_policy_passes_the_generated_file_and_catches_the_mutations(generated: Path):
+    assert service_bicep_violations(generated / "real" / BICEP) == []
+    found = "\n".join(service_bicep_violations(generated / "mutated" / BICEP))
+    assert "container app 'app' ingress allows plain HTTP" in found
+    assert "has no Readiness probe on /health" in found
+    assert "environment 'managedEnvironment' sends no logs to Log Analytics" in found
+    assert "Liveness" not in found
+
+
+def test_checkov_passes_the_generated_files(checkov_failed: dict[str, set[str]]):
+    assert checkov_failed["real"] == set()
+
+
+def test_checkov_catches_the_mutations(checkov_failed: dict[str, set[str]]):
+    assert {
+        "CKV_DOCKER_3@Dockerfile",  # no non-root user
+        "CKV_DOCKER_2@Dockerfile",  # no HEALTHCHECK
+        f"CKV2_GHA_1@{WORKFLOW}",  # write-all permissions
+    } <= checkov_failed["mutated"]
+
+
+def test_terraform_is_refused_until_it_exists():
+    spec = service_spec(EXAMPLE, parse_deploy_config("iac: terraform\n"))
+    with pytest.raises(ConfigError, match="iac: terraform is not generated yet"):
+        render_artefacts(spec)

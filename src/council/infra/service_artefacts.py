@@ -1,7 +1,9 @@
 """Deployment artefacts for the user's service, rendered from the package's Jinja templates
-(infra/templates/service/): a multi-stage, non-root Dockerfile with a HEALTHCHECK, and a GitHub
+(infra/templates/service/): a multi-stage, non-root Dockerfile with a HEALTHCHECK, a GitHub
 workflow that tests, builds, pushes to ACR, deploys to Container Apps and smoke-tests, signing in
-with OIDC. The tests run hadolint and actionlint on what these produce.
+with OIDC, and Bicep for Azure Container Apps (Log Analytics, managed identity pulling from an
+existing ACR). The tests run hadolint, actionlint, checkov, pycep-parser and service_policy on
+what these produce. Terraform (`iac: terraform`) is not generated yet.
 
 What the templates need is read from the project without running its code: its name and pinned
 runtime dependencies (pyproject.toml), its ASGI app (deploy.yaml's `app`, else detected).
@@ -28,6 +30,7 @@ BASE_IMAGE = "python:3.11.14-slim-bookworm"  # pinned: a rebuild gets the same i
 PYTHON_VERSION = "3.11"
 PORT = 8000
 TEMPLATES = {"Dockerfile": "Dockerfile.j2", ".github/workflows/deploy.yml": "deploy.yml.j2"}
+IAC_TEMPLATES = {"bicep": {"infra/main.bicep": "main.bicep.j2"}}
 TEST_EXTRAS = ("dev", "test", "tests", "testing")
 
 
@@ -44,6 +47,7 @@ class ServiceSpec:
     base_image: str = BASE_IMAGE
     python_version: str = PYTHON_VERSION
     branch: str = "main"
+    iac: str = "bicep"
 
 
 def service_spec(root: Path, config: DeployConfig | None = None) -> ServiceSpec:
@@ -72,13 +76,19 @@ def service_spec(root: Path, config: DeployConfig | None = None) -> ServiceSpec:
         sources=sources,
         pythonpath="/app/src" if src else "/app",
         health_path=config.health_path,
+        iac=config.iac,
     )
 
 
 def render_artefacts(spec: ServiceSpec) -> dict[str, str]:
     """Relative path -> file text."""
+    if spec.iac not in IAC_TEMPLATES:
+        raise ConfigError(
+            f"iac: {spec.iac} is not generated yet (only bicep is)", hint="Set iac: bicep."
+        )
     env = _environment()
-    return {path: env.get_template(name).render(**vars(spec)) for path, name in TEMPLATES.items()}
+    templates = {**TEMPLATES, **IAC_TEMPLATES[spec.iac]}
+    return {path: env.get_template(name).render(**vars(spec)) for path, name in templates.items()}
 
 
 def write_artefacts(root: Path, files: dict[str, str], *, overwrite: bool = False) -> list[str]:
