@@ -4,6 +4,7 @@ process left behind."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -22,6 +23,18 @@ from council.targets.supervise import BoundedLog
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "profile-service"
+# Leaves the service's process tree and group: a shell starts a new session and exits.
+DAEMON = """
+import subprocess
+
+subprocess.run(["sh", "-c", "setsid sleep 600 >/dev/null 2>&1 &"], check=True)
+"""
+HEALTH_500 = """
+
+@app.get("/healthz")
+def broken_health() -> None:
+    raise RuntimeError("the database is down")
+"""
 CRASH = """
 import os
 
@@ -158,6 +171,49 @@ def test_rollback_restarts_the_last_healthy_release_when_it_was_stopped(
     assert httpx.get(again.url + "/api/v1/users/1").status_code == 200
     target.stop()
     assert _processes_of(good.id) == []
+
+
+def test_a_daemon_that_escaped_the_process_tree_is_stopped_too(tmp_path: Path, target: LocalTarget):
+    repo = tmp_path / "daemon"
+    shutil.copytree(EXAMPLE, repo, ignore=shutil.ignore_patterns("__pycache__"))
+    main = repo / "app" / "main.py"
+    main.write_text(main.read_text(encoding="utf-8") + DAEMON, encoding="utf-8")
+    _git(repo, "init", "-q")
+    _commit(repo, "spawn a daemon")
+    release = target.provision(repo)
+    instance = target.start(release)
+    assert target.health(instance, timeout_s=60).healthy
+    escaped = [psutil.Process(pid) for pid in _processes_of(release.id) if pid != instance.pid]
+    sleeper = [p for p in escaped if p.name() == "sleep"]
+    assert sleeper, [p.cmdline() for p in escaped]
+    assert os.getpgid(sleeper[0].pid) != instance.pid  # not in the service's process group
+    tree = {p.pid for p in psutil.Process(instance.pid).children(recursive=True)}
+    assert sleeper[0].pid not in tree
+    target.stop()
+    assert _processes_of(release.id) == []
+
+
+def test_a_health_endpoint_answering_500_is_unhealthy_after_the_timeout(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+):
+    repo = tmp_path / "sick"
+    shutil.copytree(EXAMPLE, repo, ignore=shutil.ignore_patterns("__pycache__"))
+    main = repo / "app" / "main.py"
+    main.write_text(main.read_text(encoding="utf-8") + HEALTH_500, encoding="utf-8")
+    _git(repo, "init", "-q")
+    _commit(repo, "health depends on the database")
+    cache = tmp_path_factory.getbasetemp() / "council-cache"
+    sick = LocalTarget(state_dir=tmp_path / "state", cache_dir=cache, health_path="/healthz")
+    try:
+        instance = sick.start(sick.provision(repo))
+        report = sick.health(instance, timeout_s=3)
+        assert not report.healthy and report.exit_code is None
+        assert (report.status_code, report.attempts > 2) == (500, True)
+        assert report.error.startswith("not healthy after 3s: HTTP 500")
+        assert sick.status().last_healthy is None
+        assert "RuntimeError: the database is down" in sick.logs(instance)
+    finally:
+        sick.stop()
 
 
 def test_rollback_without_a_healthy_release_is_an_error(tmp_path: Path):

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import threading
+import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import psutil
 
 LOG_MAX_BYTES = 1_000_000  # a crash-looping service must not fill the disk
 STOP_GRACE_S = 5.0
+TOKEN_VAR = "COUNCIL_SERVICE_TOKEN"
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -63,10 +65,13 @@ class Supervised:
         log: BoundedLog,
     ) -> None:
         self.log = log
+        # A token in the environment finds descendants that left the tree and the process group
+        # (double fork + setsid: a daemon reparented to init); they keep their environment.
+        self.token = uuid.uuid4().hex
         self.proc = subprocess.Popen(
             list(argv),
             cwd=cwd,
-            env=dict(env),
+            env={**env, TOKEN_VAR: self.token},
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -88,9 +93,10 @@ class Supervised:
         return self.proc.poll() is None
 
     def stop(self, grace_s: float = STOP_GRACE_S) -> None:
-        """SIGTERM the tree (children found by psutil, and the process group for those that
-        were reparented), SIGKILL what is left after `grace_s`, then reap."""
-        procs = _tree(self.pid)
+        """SIGTERM the tree (children found by psutil, the process group, and escaped
+        processes carrying the token), SIGKILL what is left after `grace_s`, sweep again for
+        late spawns, then reap."""
+        procs = list({p.pid: p for p in [*_tree(self.pid), *_carrying(self.token)]}.values())
         for proc in procs:
             _signal(proc, signal.SIGTERM)
         _killpg(self.pid, signal.SIGTERM)
@@ -99,6 +105,13 @@ class Supervised:
             _signal(proc, signal.SIGKILL)
         _killpg(self.pid, signal.SIGKILL)
         psutil.wait_procs(left, timeout=grace_s)
+        for _ in range(3):  # what was spawned while we were stopping it
+            stragglers = _carrying(self.token)
+            if not stragglers:
+                break
+            for proc in stragglers:
+                _signal(proc, signal.SIGKILL)
+            psutil.wait_procs(stragglers, timeout=grace_s)
         try:
             self.proc.wait(timeout=grace_s)
         except subprocess.TimeoutExpired:
@@ -114,6 +127,18 @@ def _tree(pid: int) -> list[psutil.Process]:
         return [root, *root.children(recursive=True)]
     except psutil.Error:
         return []
+
+
+def _carrying(token: str) -> list[psutil.Process]:
+    """Processes whose environment holds this service's token (escaped descendants included)."""
+    found = []
+    for proc in psutil.process_iter():
+        try:
+            if proc.environ().get(TOKEN_VAR) == token:
+                found.append(proc)
+        except psutil.Error:
+            continue
+    return found
 
 
 def _signal(proc: psutil.Process, sig: int) -> None:
