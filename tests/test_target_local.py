@@ -54,6 +54,16 @@ def _commit(repo: Path, message: str) -> str:
     return _git(repo, "rev-parse", "HEAD")
 
 
+def _example_with(repo: Path, extra: str) -> Path:
+    """The example in a repository of its own, with `extra` appended to app/main.py."""
+    shutil.copytree(EXAMPLE, repo, ignore=shutil.ignore_patterns("__pycache__"))
+    main = repo / "app" / "main.py"
+    main.write_text(main.read_text(encoding="utf-8") + extra, encoding="utf-8")
+    _git(repo, "init", "-q")
+    _commit(repo, "the example, changed")
+    return repo
+
+
 def _processes_of(release_id: str) -> list[int]:
     found = []
     for proc in psutil.process_iter(["pid"]):
@@ -174,12 +184,7 @@ def test_rollback_restarts_the_last_healthy_release_when_it_was_stopped(
 
 
 def test_a_daemon_that_escaped_the_process_tree_is_stopped_too(tmp_path: Path, target: LocalTarget):
-    repo = tmp_path / "daemon"
-    shutil.copytree(EXAMPLE, repo, ignore=shutil.ignore_patterns("__pycache__"))
-    main = repo / "app" / "main.py"
-    main.write_text(main.read_text(encoding="utf-8") + DAEMON, encoding="utf-8")
-    _git(repo, "init", "-q")
-    _commit(repo, "spawn a daemon")
+    repo = _example_with(tmp_path / "daemon", DAEMON)
     release = target.provision(repo)
     instance = target.start(release)
     assert target.health(instance, timeout_s=60).healthy
@@ -196,12 +201,7 @@ def test_a_daemon_that_escaped_the_process_tree_is_stopped_too(tmp_path: Path, t
 def test_a_health_endpoint_answering_500_is_unhealthy_after_the_timeout(
     tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
 ):
-    repo = tmp_path / "sick"
-    shutil.copytree(EXAMPLE, repo, ignore=shutil.ignore_patterns("__pycache__"))
-    main = repo / "app" / "main.py"
-    main.write_text(main.read_text(encoding="utf-8") + HEALTH_500, encoding="utf-8")
-    _git(repo, "init", "-q")
-    _commit(repo, "health depends on the database")
+    repo = _example_with(tmp_path / "sick", HEALTH_500)
     cache = tmp_path_factory.getbasetemp() / "council-cache"
     sick = LocalTarget(state_dir=tmp_path / "state", cache_dir=cache, health_path="/healthz")
     try:
