@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from council.events import CommandRun, Notice
-from council.sandbox import CommandResult, Limits, capabilities, probe, run
+from council.sandbox import CommandResult, Limits, capabilities, cgroups, probe, run
 from council.sandbox import runner as runner_mod
 
 PY = sys.executable
@@ -150,8 +150,14 @@ def test_memory_limit(backend, worktree: Path) -> None:
     print("allocated")
     """
     result = run(py(code), worktree, timeout_s=60, limits=Limits(memory_mb=128), sandbox=backend)
-    assert result.exit_code == 7, result.output
-    assert "memory refused" in result.stdout
+    if cgroups.support().memory is None:
+        assert result.exit_code == 7, result.output
+        assert "memory refused" in result.stdout
+    else:
+        # The kernel kills the hog at the cgroup's limit, and the result says which limit.
+        assert result.signal == signal.SIGKILL and not result.ok, result.output
+        assert "memory limit of 128 MB reached" in result.notes
+        assert "allocated" not in result.stdout
 
 
 def test_file_size_limit(backend, worktree: Path) -> None:
@@ -187,7 +193,9 @@ def test_limits_are_set_in_the_child(backend, worktree: Path) -> None:
     limits = Limits(cpu_s=11, memory_mb=1000, nproc=77, fsize_mb=5)
     result = run(py(code), worktree, timeout_s=30, limits=limits, sandbox=backend)
     cpu, data, fsize, nproc = map(int, result.stdout.split())
-    assert (cpu, data, fsize) == (11, 1000 * 1024 * 1024, 5 * 1024 * 1024)
+    assert (cpu, fsize) == (11, 5 * 1024 * 1024)
+    # With a memory cgroup the cgroup is the limit (RLIMIT_DATA would only raise MemoryError).
+    assert data == (1000 * 1024 * 1024 if cgroups.support().memory is None else -1)
     # Non-root: 77 on top of the processes the user already runs (RLIMIT_NPROC is per uid).
     assert nproc == 77 if os.geteuid() == 0 else nproc >= 77
 
@@ -491,3 +499,105 @@ def test_without_namespaces_the_parent_is_a_shim_not_council(worktree: Path) -> 
     result = run(py(code), worktree, timeout_s=30, sandbox=probe("none"))
     assert int(result.stdout.split()[0]) != os.getpid()
     assert result.signal == signal.SIGKILL  # the shim died in council's place, and it says so
+
+
+# A fork bomb that stops by itself after 400 processes (so a broken limit cannot take the
+# machine down), each child sleeping at most 20 s; it prints how many it has so far.
+FORK_BOMB = """
+import os, sys, time
+made = 0
+while made < 400:
+    try:
+        pid = os.fork()
+    except OSError:
+        time.sleep(0.01)
+        continue
+    if pid == 0:
+        time.sleep(20)
+        os._exit(0)
+    made += 1
+    print(made, flush=True)
+print("bomb finished", flush=True)
+"""
+
+
+def _our_cgroups() -> list[Path]:
+    found = cgroups.support()
+    return [
+        p
+        for ctl in (found.pids, found.memory)
+        if ctl is not None
+        for p in ctl.parent.glob(f"council-{os.getpid()}-*")
+    ]
+
+
+def test_fork_bomb_stops_at_the_process_limit_with_nothing_left(backend, worktree: Path) -> None:
+    if cgroups.support().pids is None:
+        notice = runner_mod.limits_notice(cgroups.support()) or ""
+        assert "Limits that hold" in notice and "process limit" in notice
+        return
+    marker = f"council-bomb-{uuid.uuid4().hex}"
+    result = run(
+        [PY, "-c", FORK_BOMB, marker],
+        worktree,
+        timeout_s=20,
+        limits=Limits(nproc=40),
+        sandbox=backend,
+    )
+    assert "process limit of 40 reached" in result.notes, result.output
+    assert "process limit of 40 reached" in result.stderr
+    assert not result.ok and not result.timed_out
+    made = [int(line) for line in result.stdout.split() if line.isdigit()]
+    assert made and max(made) < 40  # the bomb's own count never reached the limit
+    assert "bomb finished" not in result.stdout
+    assert wait_gone(marker) == []
+    assert _our_cgroups() == []  # removed after the command
+
+
+def test_memory_hog_that_catches_memory_error_is_still_reported(backend, worktree: Path) -> None:
+    if cgroups.support().memory is None:
+        notice = runner_mod.limits_notice(cgroups.support()) or ""
+        assert "MemoryError" in notice
+        return
+    code = """
+    chunks = []
+    try:
+        for _ in range(64):
+            chunks.append(bytearray(16 * 1024 * 1024))
+    except MemoryError:
+        chunks.clear()
+    print("all fine here")
+    """
+    result = run(py(code), worktree, timeout_s=60, limits=Limits(memory_mb=96), sandbox=backend)
+    assert "memory limit of 96 MB reached" in result.notes, result.output
+    assert not result.ok and "all fine here" not in result.stdout
+    assert _our_cgroups() == []
+
+
+def test_cgroup_v2_layout_is_found_and_its_counters_read(tmp_path: Path) -> None:
+    """A cgroup2 tree (made of plain folders here: this machine may mount v1) is used through
+    its own file names: pids.max / memory.max to limit, pids.events / memory.events to tell."""
+    own = tmp_path / "unified" / "user.slice" / "council.scope"
+    own.mkdir(parents=True)
+    (own / "cgroup.controllers").write_text("cpu memory pids\n")
+    (own / "cgroup.subtree_control").write_text("memory pids\n")
+    mountinfo = f"30 23 0:26 / {tmp_path / 'unified'} rw - cgroup2 cgroup2 rw,nsdelegate\n"
+    found = cgroups.detect(mountinfo, "0::/user.slice/council.scope\n")
+    assert found.complete and found.pids and found.memory
+    assert found.pids.parent == own and found.pids.v2 and found.memory.v2
+    group = cgroups.create(64, 100, found)
+    assert group is not None and len(group.procs_files) == 1  # one folder for both
+    folder = Path(group.procs_files[0]).parent
+    assert (folder / "pids.max").read_text() == "64"
+    assert (folder / "memory.max").read_text() == str(100 * 1024 * 1024)
+    (folder / "pids.events").write_text("max 0\n")
+    (folder / "memory.events").write_text("low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n")
+    assert group.limit_reached() == "memory limit of 100 MB reached"
+    (folder / "pids.events").write_text("max 2\n")
+    assert group.limit_reached() == "process limit of 64 reached"
+    # A v1 machine where council may not write: nothing is used, and the notice says so.
+    v1 = "31 23 0:27 / /nonexistent/pids rw - cgroup cgroup rw,pids\n"
+    none = cgroups.detect(v1, "8:pids:/\n")
+    assert none.pids is None and "pids or memory" in none.why
+    notice = runner_mod.limits_notice(none) or ""
+    assert "Limits that hold" in notice and "RLIMIT_DATA" in notice

@@ -13,7 +13,7 @@ with `python -I`, outside the venv's site-packages).
 
 from __future__ import annotations
 
-import ctypes
+import functools
 import json
 import os
 import signal
@@ -36,9 +36,16 @@ KEEP = MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME | MS_RELATI
 PR_CAPBSET_DROP = 24
 PR_SET_NO_NEW_PRIVS = 38
 
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong]
-_libc.mount.argtypes += [ctypes.c_void_p]
+
+@functools.cache
+def _libc() -> ctypes.CDLL:  # noqa: F821  (imported inside: lazily)
+    # Loaded only to confine: the shim alone (no namespaces) should start as fast as it can.
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong]
+    libc.mount.argtypes += [ctypes.c_void_p]
+    return libc
 
 
 def _enc(text: str | None) -> bytes | None:
@@ -46,8 +53,10 @@ def _enc(text: str | None) -> bytes | None:
 
 
 def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str = "") -> None:
+    import ctypes
+
     data_p = ctypes.c_char_p(data.encode()) if data else None
-    if _libc.mount(_enc(source), _enc(target), _enc(fstype), flags, data_p) != 0:
+    if _libc().mount(_enc(source), _enc(target), _enc(fstype), flags, data_p) != 0:
         err = ctypes.get_errno()
         raise OSError(err, f"mount {target}: {os.strerror(err)}")
 
@@ -112,12 +121,14 @@ def confine(writable: list[str], protected: tuple[str, ...] | list[str] = ()) ->
 
 def drop_privileges() -> None:
     """No capabilities after exec (no remounting back to rw), no setuid gains."""
-    if _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+    import ctypes
+
+    if _libc().prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(NO_NEW_PRIVS)")
     with open("/proc/sys/kernel/cap_last_cap", encoding="ascii") as fh:
         last = int(fh.read())
     for cap in range(last + 1):
-        _libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0)
+        _libc().prctl(PR_CAPBSET_DROP, cap, 0, 0, 0)
 
 
 _FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT)

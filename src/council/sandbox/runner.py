@@ -23,6 +23,7 @@ from pathlib import Path
 
 from council.events import CommandRun, EventSink, Notice, null_sink
 from council.redact import redact, scrubbed_env
+from council.sandbox import cgroups
 from council.sandbox.capabilities import CONFINE_SCRIPT, SandboxCapabilities, capabilities
 from council.sandbox.capture import DEFAULT_CAP_BYTES, TailBuffer
 
@@ -34,7 +35,10 @@ PIPE_DRAIN_S = 2.0  # how long to wait for output after the process group is gon
 class Limits:
     """Per-process resource limits (setrlimit); 0 leaves a limit as it is.
 
-    What actually holds, on Linux:
+    Where council may create cgroups (as root; see `cgroups.py`) every command runs in its own,
+    and `nproc` and `memory_mb` are limits on the whole command there: a fork bomb stops at
+    `nproc` tasks, a hog is killed by the kernel (it never sees a MemoryError it could catch),
+    and the result says which limit was reached. Without cgroups, per process:
     - cpu_s: CPU seconds *per process* (SIGXCPU, then SIGKILL 5 s later); children start their
       own count, so the wall-clock `timeout_s` is the real bound on a whole test run.
     - memory_mb: RLIMIT_DATA (heap and private mappings, Linux >= 4.7), not RLIMIT_AS: address
@@ -93,12 +97,14 @@ def _user_process_count(uid: int) -> int:
     return count
 
 
-def _rlimits(limits: Limits) -> list[tuple[int, tuple[int, int]]]:
+def _rlimits(limits: Limits, memory_cgroup: bool = False) -> list[tuple[int, tuple[int, int]]]:
     """(resource, (soft, hard)) pairs, computed before fork so the child only calls setrlimit."""
     wanted: list[tuple[int, int, int]] = []  # (resource, soft, hard)
     if limits.cpu_s:
         wanted.append((resource.RLIMIT_CPU, limits.cpu_s, limits.cpu_s + 5))
-    if limits.memory_mb:
+    # With a memory cgroup the kernel enforces the limit and counts the hit; RLIMIT_DATA would
+    # fire first as a MemoryError the code can catch and hide.
+    if limits.memory_mb and not memory_cgroup:
         size = limits.memory_mb * 1024 * 1024
         wanted.append((resource.RLIMIT_DATA, size, size))
     if limits.nproc:
@@ -117,9 +123,18 @@ def _rlimits(limits: Limits) -> list[tuple[int, tuple[int, int]]]:
     return out
 
 
-def _preexec(rlimits: list[tuple[int, tuple[int, int]]]) -> Callable[[], None]:
+def _preexec(
+    rlimits: list[tuple[int, tuple[int, int]]], procs_files: Sequence[str] = ()
+) -> Callable[[], None]:
     # Runs between fork and exec: keep it to bare syscalls (no allocation-heavy work, no locks).
     def apply() -> None:
+        pid = str(os.getpid()).encode()
+        for path in procs_files:  # join the command's cgroup(s): everything it starts follows
+            fd = os.open(path, os.O_WRONLY)
+            try:
+                os.write(fd, pid)
+            finally:
+                os.close(fd)
         for res, pair in rlimits:
             resource.setrlimit(res, pair)
 
@@ -174,11 +189,16 @@ def _unshare_argv(
 def _shim(cwd: str, binds: list[str], *, confine: bool) -> list[str]:
     """_confine.py: confines the mounts (if asked) and stands as the command's parent."""
     spec = json.dumps({"writable": binds, "cwd": cwd, "confine": confine})
-    return [sys.executable, "-I", str(CONFINE_SCRIPT), spec, "--"]
+    # -I -S: standard library only, no site-packages scan (it starts on every command).
+    return [sys.executable, "-I", "-S", str(CONFINE_SCRIPT), spec, "--"]
 
 
-def _wait_unreaped(proc: subprocess.Popen[bytes], timeout_s: float) -> bool:
-    """Wait for exit *without reaping*, so the pid (= process group id) can't be reused yet."""
+def _wait_unreaped(
+    proc: subprocess.Popen[bytes], timeout_s: float, stop: Callable[[], bool] | None = None
+) -> bool:
+    """Wait for exit *without reaping*, so the pid (= process group id) can't be reused yet.
+
+    False on timeout, or as soon as `stop()` says so (a cgroup limit was reached)."""
     deadline = time.monotonic() + timeout_s
     delay = 0.001
     while True:
@@ -188,7 +208,7 @@ def _wait_unreaped(proc: subprocess.Popen[bytes], timeout_s: float) -> bool:
         except ChildProcessError:
             return True
         remaining = deadline - time.monotonic()
-        if remaining <= 0:
+        if remaining <= 0 or (stop is not None and stop()):
             return False
         time.sleep(min(delay, remaining))
         delay = min(delay * 2, 0.05)
@@ -214,11 +234,36 @@ _notice_shown = False
 
 def _notice_once(caps: SandboxCapabilities, emit: EventSink) -> None:
     global _notice_shown
+    notices = [n for n in (caps.notice, limits_notice(cgroups.support())) if n]
     with _notice_lock:
-        if _notice_shown or not caps.notice:
+        if _notice_shown or not notices:
             return
         _notice_shown = True
-    emit(Notice(level="warning", message=caps.notice))
+    for notice in notices:
+        emit(Notice(level="warning", message=notice))
+
+
+def limits_notice(found: cgroups.CgroupSupport) -> str | None:
+    """Which limits hold where council cannot use the pids or memory cgroup controller."""
+    if found.complete:
+        return None
+    holds = ["the time limit", "CPU seconds and file size per process"]
+    if found.pids is not None:
+        holds.append("a process limit per command (pids cgroup)")
+    elif os.geteuid() == 0:
+        holds.append(
+            "no process limit (root ignores RLIMIT_NPROC; the pid namespace still ends "
+            "every process with the command)"
+        )
+    else:
+        holds.append("a process limit through RLIMIT_NPROC, counted over all your processes")
+    if found.memory is not None:
+        holds.append("a memory limit per command (memory cgroup)")
+    else:
+        holds.append(
+            "memory per process through RLIMIT_DATA (code that catches MemoryError hides a hit)"
+        )
+    return f"Sandbox: {found.why}. Limits that hold: {'; '.join(holds)}."
 
 
 def _decode_exit(rc: int) -> tuple[int | None, int | None]:
@@ -323,6 +368,8 @@ def run(
 
     timed_out = False
     proc: subprocess.Popen | None = None
+    limit_hit = ""
+    group = cgroups.create(limits.nproc, limits.memory_mb)
     try:
         proc = subprocess.Popen(
             [*prefix, program, *argv[1:]],
@@ -332,31 +379,52 @@ def run(
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,  # own process group: a timeout kills the whole tree
-            preexec_fn=_preexec(_rlimits(limits)),
+            preexec_fn=_preexec(
+                _rlimits(limits, memory_cgroup=group is not None and "memory" in group.dirs),
+                group.procs_files if group else (),
+            ),
         )
         out = TailBuffer(proc.stdout, output_cap_bytes)  # type: ignore[arg-type]
         err = TailBuffer(proc.stderr, output_cap_bytes)  # type: ignore[arg-type]
-        if not _wait_unreaped(proc, timeout_s):
-            timed_out = True
-            _killpg(proc.pid, signal.SIGTERM)
-            if not _wait_unreaped(proc, TERM_GRACE_S):
-                _killpg(proc.pid, signal.SIGKILL)
+        watch = (lambda: bool(group.limit_reached())) if group else None
+        if not _wait_unreaped(proc, timeout_s, watch):
+            limit_hit = group.limit_reached() if group else ""
+            if limit_hit:
+                group.kill()  # type: ignore[union-attr]
                 _wait_unreaped(proc, TERM_GRACE_S)
-        # Whatever the command left running in its group goes too (pid not reaped yet: safe).
+            else:
+                timed_out = True
+                _killpg(proc.pid, signal.SIGTERM)
+                if not _wait_unreaped(proc, TERM_GRACE_S):
+                    _killpg(proc.pid, signal.SIGKILL)
+                    _wait_unreaped(proc, TERM_GRACE_S)
+        # Whatever the command left running in its group goes too (pid not reaped yet: safe),
+        # and in its cgroup (what escaped the group with setsid).
         _killpg(proc.pid, signal.SIGKILL)
+        if group is not None:
+            limit_hit = limit_hit or group.limit_reached()
+            group.close()
+            group = None
         rc = proc.wait()
         duration = time.monotonic() - start
         drained = out.finish(PIPE_DRAIN_S) & err.finish(PIPE_DRAIN_S)
         if not drained:
             notes.append("output pipe held open by an escaped process")
         exit_code, sig = _decode_exit(rc)
+        stderr = err.text()
+        if limit_hit:
+            # In the output too: toolchains show the output's tail to the model and the user.
+            notes.append(limit_hit)
+            stderr += f"\ncouncil sandbox: {limit_hit}; the command was killed\n"
+            exit_code = None if exit_code == 0 else exit_code  # never a success
+            sig = sig or signal.SIGKILL
         result = CommandResult(
             argv,
             str(cwd),
             None if timed_out else exit_code,
             duration,
             out.text(),
-            err.text(),
+            stderr,
             timed_out=timed_out,
             signal=sig,
             network_isolated=net_isolated,
@@ -371,6 +439,8 @@ def run(
             proc.wait()
         raise
     finally:
+        if group is not None:
+            group.close()
         shutil.rmtree(private, ignore_errors=True)
     _emit_run(result, emit, child_env)
     return result
