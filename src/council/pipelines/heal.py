@@ -59,6 +59,7 @@ from council.store import Store
 from council.toolchains.report import TestReport, first_line, normalise_message
 from council.workspace import Workspace, commit_all, create_worktree, file_sha256
 from council.workspace.git import out as git_out
+from council.workspace.tamper import guard_for
 
 LOG_LINES = 60
 MAX_FILES = 6
@@ -300,6 +301,7 @@ class HealPipeline:
                 backup = f"{self.ws.branch}-backup"
                 git_out(self.repo, "branch", backup, base)
                 self.workdir = self.ws.path
+                guard_for(self.workdir).freeze(self._frozen())  # read-only in test runs
                 if self.run_id:
                     self.emit(
                         RunStarted(
@@ -522,15 +524,19 @@ class HealPipeline:
         timeout = self.timeouts[slot.label]
         limits = Limits(cpu_s=self.config.sandbox.cpu_s, memory_mb=self.memory_mb[slot.label])
         if gate.command:
-            result = run(
-                shlex.split(gate.command),
-                where,
-                timeout_s=timeout,
-                limits=limits,
-                network=self.config.sandbox.network,
-                emit=self.emit,
-            )
-            return result.ok, result
+            with guard_for(self.workdir).watch() as tampering:  # a gate may run the tests
+                result = run(
+                    shlex.split(gate.command),
+                    where,
+                    timeout_s=timeout,
+                    limits=limits,
+                    network=self.config.sandbox.network,
+                    emit=self.emit,
+                )
+            if tampering.changes:
+                self.emit(Notice(level="error", message=tampering.message))
+                result.stderr += f"\n{tampering.message}\n"
+            return result.ok and not tampering.changes, result
         assert track is not None
         if isinstance(getattr(track.toolchain, "limits", None), Limits):
             track.toolchain.limits = dataclasses.replace(
@@ -848,6 +854,11 @@ class HealPipeline:
 
     def _commit(self, slot: GateSlot, sig: ErrorSignature, kind: str, fix: Fix) -> None:
         assert self.ws is not None
+        changed = guard_for(self.workdir).verify()
+        if changed:
+            raise _Stop(
+                "failed", f"frozen test files changed before the commit: {', '.join(changed)}"
+            )
         message = (
             f"fix(heal): {slot.label}: {sig.error_type} [{sig.hash}]\n\n"
             f"Signature: {sig.render()}\nRecovery: {kind}\n"

@@ -54,6 +54,7 @@ from council.workspace import (
 from council.workspace.changes import change_scope
 from council.workspace.git import out as git_out
 from council.workspace.git import require_commit
+from council.workspace.tamper import guard_for
 
 MAX_CONTEXT_FILES = 8
 MAX_PARALLEL_TRACKS = 3  # language tracks that test and iterate at the same time
@@ -339,6 +340,7 @@ class TddPipeline:
         )
         self.steps.run("commit-tests", lambda: self._commit("test", plan, "", why))
         frozen: dict[str, str] = {p: h for red in reds for p, h in red["frozen"].items()}
+        guard_for(self.ws.path).freeze(frozen)  # read-only and checked in every test run
         targets = {
             t.root: [parse_test_spec(x) for x in red.get("targets", red["test_files"])]
             for t, red in zip(self.tracks, reds, strict=True)
@@ -1202,6 +1204,11 @@ class TddPipeline:
         return {"sha": sha or "", "detail": sha[:10] if sha else "nothing to commit"}
 
     def _commit_feature(self, plan: Plan, review_out: StepOutput) -> StepOutput:
+        changed = guard_for(self.ws.path).verify()
+        if changed:  # never a feat: commit over tests that are not the frozen ones
+            raise _Stop(
+                "failed", f"frozen test files changed before the commit: {', '.join(changed)}"
+            )
         return self._commit("feat", plan, "", self._review_text(review_out))
 
     @staticmethod

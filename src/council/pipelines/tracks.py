@@ -16,12 +16,13 @@ from typing import Any
 
 from council.config import CouncilConfig, LanguageConfig
 from council.errors import UsageError
-from council.events import EventSink
+from council.events import EventSink, Notice
 from council.sandbox import Limits
 from council.toolchains import GateResult, PythonToolchain, TestCase, TestReport
 from council.toolchains import classify_collection_error as classify_python
 from council.toolchains.gates import Finding, on_changed_lines, scope_to_change
 from council.workspace.changes import ChangeScope
+from council.workspace.tamper import guard_for
 
 # Files that mark a project root, per language; where several match, the first wins.
 MARKERS: dict[str, tuple[str, ...]] = {
@@ -102,14 +103,22 @@ class Track:
         """Run `paths` (test files or ids), plus, through the runner's own related mode, the
         tests of the `related` source files; neither given: the whole suite."""
         extra = {"related": [self.local(p) for p in related]} if related else {}
-        return self.toolchain.run_tests(
-            self.project_dir(worktree),
-            self.env,
-            paths=[self.local(p) for p in paths],
-            timeout_s=timeout_s,
-            emit=emit,
-            **extra,
-        )
+        # Frozen tests and .git read-only while the code under test runs; anything it changed
+        # is reverted after, and fails this run (workspace/tamper.py).
+        with guard_for(worktree).watch() as tampering:
+            report = self.toolchain.run_tests(
+                self.project_dir(worktree),
+                self.env,
+                paths=[self.local(p) for p in paths],
+                timeout_s=timeout_s,
+                emit=emit,
+                **extra,
+            )
+        if tampering.changes:
+            emit(Notice(level="error", message=tampering.message))
+            case = TestCase("<tests modified>", "error", message=tampering.message)
+            report.collection_errors.insert(0, case)
+        return report
 
     def affected_tests(self, worktree: Path, changed: Sequence[str]) -> list[str] | None:
         """Repo-relative test files a change to `changed` reaches (static analysis), or None

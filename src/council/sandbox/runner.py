@@ -17,7 +17,9 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +28,9 @@ from council.redact import redact, scrubbed_env
 from council.sandbox import cgroups
 from council.sandbox.capabilities import CONFINE_SCRIPT, SandboxCapabilities, capabilities
 from council.sandbox.capture import DEFAULT_CAP_BYTES, TailBuffer
+
+# Paths every run() in this context binds read-only, even inside the writable worktree.
+_read_only: ContextVar[tuple[str, ...]] = ContextVar("council_sandbox_read_only", default=())
 
 TERM_GRACE_S = 2.0  # between SIGTERM and SIGKILL on timeout
 PIPE_DRAIN_S = 2.0  # how long to wait for output after the process group is gone
@@ -155,8 +160,28 @@ def _bind_order(paths: Sequence[Path]) -> list[str]:
     return sorted(unique, key=lambda p: (p.count("/"), p))
 
 
+@contextmanager
+def read_only(paths: Iterable[Path]) -> Iterator[None]:
+    """Within this block (this thread or task), commands get `paths` bound read-only.
+
+    For a test run: the frozen test files and `.git` live inside the writable worktree, and
+    the code under test must be able to neither change nor delete them (a mount point cannot
+    be unlinked). Nested blocks add up.
+    """
+    token = _read_only.set((*_read_only.get(), *(str(p) for p in paths)))
+    try:
+        yield
+    finally:
+        _read_only.reset(token)
+
+
 def _bwrap_argv(
-    caps: SandboxCapabilities, cwd: str, binds: list[str], private: str, readable: list[str]
+    caps: SandboxCapabilities,
+    cwd: str,
+    binds: list[str],
+    private: str,
+    readable: list[str],
+    protected: list[str],
 ) -> list[str]:
     cmd = [caps.bwrap or "bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
     cmd += ["--bind", private, "/tmp"]
@@ -166,6 +191,8 @@ def _bwrap_argv(
         cmd += ["--ro-bind", path, path]
     for path in binds:
         cmd += ["--bind", path, path]
+    for path in protected:
+        cmd += ["--ro-bind", path, path]
     # A pid namespace: when the command exits, everything it started dies with it.
     cmd += ["--unshare-pid", "--die-with-parent", "--chdir", cwd]
     if os.geteuid() == 0:
@@ -174,7 +201,7 @@ def _bwrap_argv(
 
 
 def _unshare_argv(
-    caps: SandboxCapabilities, network: bool, cwd: str, binds: list[str]
+    caps: SandboxCapabilities, network: bool, cwd: str, binds: list[str], protected: list[str]
 ) -> list[str]:
     cmd = [caps.unshare or "unshare", "--mount", "--propagation", "private"]
     if caps.user_namespace:
@@ -183,12 +210,12 @@ def _unshare_argv(
         cmd += ["--pid", "--fork", "--mount-proc", "--kill-child"]
     if not network and caps.network_isolation:
         cmd.append("--net")
-    return cmd + _shim(cwd, binds, confine=caps.fs_isolation)
+    return cmd + _shim(cwd, binds, protected, confine=caps.fs_isolation)
 
 
-def _shim(cwd: str, binds: list[str], *, confine: bool) -> list[str]:
+def _shim(cwd: str, binds: list[str], protected: list[str], *, confine: bool) -> list[str]:
     """_confine.py: confines the mounts (if asked) and stands as the command's parent."""
-    spec = json.dumps({"writable": binds, "cwd": cwd, "confine": confine})
+    spec = json.dumps({"writable": binds, "cwd": cwd, "confine": confine, "protected": protected})
     # -I -S: standard library only, no site-packages scan (it starts on every command).
     return [sys.executable, "-I", "-S", str(CONFINE_SCRIPT), spec, "--"]
 
@@ -317,6 +344,7 @@ def run(
     child_env.update(env or {})
 
     binds = _bind_order([cwd, *writable])
+    protected = _bind_order([Path(p) for p in _read_only.get()])
     net_isolated = fs_isolated = False
     prefix: list[str] = []
     if caps.backend == "bwrap":
@@ -328,24 +356,27 @@ def run(
             _bind_order(
                 [*readable, *_install_root(_resolve(argv[0], cwd, child_env.get("PATH")) or "")]
             ),
+            protected,
         )
         if not network:
             prefix.append("--unshare-net")
         prefix.append("--")
         net_isolated, fs_isolated = not network, True
     elif caps.backend == "unshare":
-        prefix = _unshare_argv(caps, network, str(cwd), [*binds, private])
+        prefix = _unshare_argv(caps, network, str(cwd), [*binds, private], protected)
         net_isolated = not network and caps.network_isolation
         fs_isolated = caps.fs_isolation
     else:
         # No namespaces: still never council as the direct parent of generated code.
-        prefix = _shim(str(cwd), [], confine=False)
+        prefix = _shim(str(cwd), [], [], confine=False)
 
     notes: list[str] = []
     if not network and not net_isolated:
         notes.append("network not isolated")
     if not fs_isolated:
         notes.append("filesystem not isolated")
+        if protected:
+            notes.append("tests and .git not write-protected")
 
     start = time.monotonic()
     program = _resolve(argv[0], cwd, child_env.get("PATH"))

@@ -10,6 +10,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from council.events import CommitMade, EventSink, null_sink
 from council.workspace.git import git, git_dir, git_env, has_identity, out
@@ -60,12 +61,12 @@ def commit_all(
 
 
 @contextmanager
-def _scratch_index(ws: Workspace) -> Iterator[dict[str, str]]:
+def scratch_index(path: Path) -> Iterator[dict[str, str]]:
     """A throw-away copy of the worktree's index, so snapshots never disturb real staging."""
     fd, scratch = tempfile.mkstemp(prefix="council-index-")
     os.close(fd)
     try:
-        index = git_dir(ws.path, "--git-dir") / "index"
+        index = git_dir(path, "--git-dir") / "index"
         if index.exists():
             shutil.copyfile(index, scratch)
         else:
@@ -78,9 +79,14 @@ def _scratch_index(ws: Workspace) -> Iterator[dict[str, str]]:
 
 def snapshot_tree(ws: Workspace) -> str:
     """The tree of the worktree as it is now, untracked files included (ignored ones not)."""
-    with _scratch_index(ws) as env:
-        git(ws.path, "add", "--all", extra_env=env)
-        return out(ws.path, "write-tree", extra_env=env)
+    return tree_of(ws.path)
+
+
+def tree_of(path: Path) -> str:
+    """`snapshot_tree` for a worktree given by its folder."""
+    with scratch_index(path) as env:
+        git(path, "add", "--all", extra_env=env)
+        return out(path, "write-tree", extra_env=env)
 
 
 def restore_tree(ws: Workspace, tree: str, paths: Sequence[str] = ()) -> None:
