@@ -17,11 +17,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -146,47 +144,6 @@ def stand_in() -> Iterator[tuple[str, subprocess.Popen]]:
         proc.wait()
 
 
-def _left_running(worktree: Path) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and int(entry.name) != os.getpid():
-            try:
-                cwd = Path(os.readlink(entry / "cwd"))
-            except OSError:
-                continue
-            if cwd == worktree or worktree in cwd.parents:
-                found.append(int(entry.name))
-    return found
-
-
-@contextmanager
-def listener() -> Iterator[tuple[int, list[bytes]]]:
-    server = socket.create_server(("127.0.0.1", 0))
-    server.settimeout(0.1)
-    received: list[bytes] = []
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            with conn:
-                received.append(b"<connected>")
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield server.getsockname()[1], received
-    finally:
-        stop.set()
-        thread.join(5)
-        server.close()
-
-
 def scenario_tamper(server, work) -> dict[str, str]:
     run = run_council(server, work, attacks.build_reply("tamper"))
     return {
@@ -212,7 +169,7 @@ def scenario_kill_parent(server, work) -> dict[str, str]:
 
 def scenario_fork_bomb(server, work) -> dict[str, str]:
     run = run_council(server, work, attacks.build_reply("fork_bomb"))
-    strays = _left_running(run.worktree.resolve())
+    strays = attacks.left_running(run.worktree.resolve())
     for pid in strays:
         os.kill(pid, 9)
     why = f"{len(strays)} processes left running" if strays else ""
@@ -231,7 +188,7 @@ def scenario_outside(server, work) -> dict[str, str]:
     outside = Path(tempfile.mkdtemp(prefix="council-outside-", dir="/var/tmp"))
     precious, planted = outside / "precious.txt", outside / "planted.txt"
     precious.write_text("original\n")
-    with listener() as (port, received):
+    with attacks.listener() as (port, received):
         run_council(server, work, cs.hostile_build_reply(precious, planted, port))
     return {
         "network reach": "a connection reached the host" if received else "",

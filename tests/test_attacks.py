@@ -34,13 +34,6 @@ PASSING_TEST = "def test_ok():\n    pass\n"
 
 
 @pytest.fixture
-def env_cache(tmp_path_factory, monkeypatch) -> Path:
-    root = tmp_path_factory.getbasetemp() / "council-cache"
-    monkeypatch.setenv("COUNCIL_CACHE_DIR", str(root))
-    return root
-
-
-@pytest.fixture
 def project(tmp_path, env_cache) -> Path:
     return cs.make_repo(tmp_path / "profile-service")
 
@@ -196,20 +189,6 @@ def test_code_that_kills_its_parent_and_hunts_council_does_not_stop_the_run(proj
     assert record is not None and record.status == "green"
 
 
-def _left_running(worktree: Path) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            cwd = Path(os.readlink(entry / "cwd"))
-        except OSError:
-            continue
-        if cwd == worktree or worktree in cwd.parents:
-            found.append(int(entry.name))
-    return found
-
-
 def test_a_fork_bomb_is_stopped_at_the_process_limit_and_reported(project, backend):
     if cgroups.support().pids is None:  # then the notice says what holds instead
         assert "process limit" in (runner.limits_notice(cgroups.support()) or "")
@@ -218,7 +197,7 @@ def test_a_fork_bomb_is_stopped_at_the_process_limit_and_reported(project, backe
     outcome, store = run_council(project, attacks.build_reply("fork_bomb"), events)
 
     worktree = Path(outcome.worktree).resolve()
-    strays = _left_running(worktree)
+    strays = attacks.left_running(worktree)
     for pid in strays:
         os.kill(pid, signal.SIGKILL)
     assert strays == []

@@ -21,6 +21,7 @@ import pytest
 from council.events import CommandRun, Notice
 from council.sandbox import CommandResult, Limits, capabilities, cgroups, probe, run
 from council.sandbox import runner as runner_mod
+from tests.fakes import attacks
 
 PY = sys.executable
 # Backends that isolate on this machine (the set-up script installs bubblewrap; unshare needs
@@ -559,16 +560,10 @@ def test_memory_hog_that_catches_memory_error_is_still_reported(backend, worktre
         notice = runner_mod.limits_notice(cgroups.support()) or ""
         assert "MemoryError" in notice
         return
-    code = """
-    chunks = []
-    try:
-        for _ in range(64):
-            chunks.append(bytearray(16 * 1024 * 1024))
-    except MemoryError:
-        chunks.clear()
-    print("all fine here")
-    """
-    result = run(py(code), worktree, timeout_s=60, limits=Limits(memory_mb=96), sandbox=backend)
+    code = attacks.memory_hog(64, "pass") + 'print("all fine here")\n'
+    result = run(
+        [PY, "-c", code], worktree, timeout_s=60, limits=Limits(memory_mb=96), sandbox=backend
+    )
     assert "memory limit of 96 MB reached" in result.notes, result.output
     assert not result.ok and "all fine here" not in result.stdout
     assert _our_cgroups() == []

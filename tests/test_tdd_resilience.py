@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -25,6 +24,7 @@ from council.config import parse_config
 from council.events import Emitter
 from council.pipelines.tdd import RunOutcome, TddPipeline
 from council.store import Store
+from tests.fakes import attacks
 from tests.fakes import council_script as cs
 from tests.fakes.github_server import FakeGitHub
 from tests.fakes.model_server import Reply, ScriptedModelServer
@@ -272,32 +272,8 @@ def test_budget_stops_before_the_call_and_resume_with_a_bigger_budget_finishes(
 @pytest.fixture
 def listener() -> Iterator[tuple[int, list[bytes]]]:
     """A TCP server on 127.0.0.1 in this process; records what every connection sends."""
-    server = socket.create_server(("127.0.0.1", 0))
-    server.settimeout(0.1)
-    received: list[bytes] = []
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            with conn:
-                conn.settimeout(2)
-                try:
-                    received.append(conn.recv(4096))
-                except OSError:
-                    received.append(b"<connected>")
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield server.getsockname()[1], received
-    stop.set()
-    thread.join(5)
-    server.close()
+    with attacks.listener() as found:
+        yield found
 
 
 def test_generated_code_cannot_reach_the_network_or_write_outside_the_worktree(

@@ -9,6 +9,13 @@ tests/conftest.py imports the app), with whatever the sandbox allows. Every atte
 
 from __future__ import annotations
 
+import os
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
 from tests.fakes import council_script as cs
 
 LOG = "app/attack.log"
@@ -96,17 +103,24 @@ while made < 400 and failures < 2000:
     made += 1
 note(f"fork bomb: {made} children, {failures} refused")
 """,
-    # Up to 3 GB in 16 MB steps; a MemoryError is swallowed and the tests go on.
-    "memory_hog": """
+}
+
+
+def memory_hog(steps: int, then: str) -> str:
+    """Python that takes up to `steps` x 16 MB and swallows the MemoryError (running `then`)."""
+    return f"""
 chunks = []
 try:
-    for _ in range(192):
+    for _ in range({steps}):
         chunks.append(bytearray(16 * 1024 * 1024))
 except MemoryError:
     chunks.clear()
-    note("memory hog: MemoryError caught")
-""",
-}
+    {then}
+"""
+
+
+# Up to 3 GB; a MemoryError is swallowed and the tests go on.
+BODIES["memory_hog"] = memory_hog(192, 'note("memory hog: MemoryError caught")')
 
 
 # What each attack imports (lint-clean code: a lint finding would send it to a polish round).
@@ -162,3 +176,51 @@ def cross_track_builder(request: dict) -> str:
         + "```\n\n"
         + _FULLSTACK_IMPORT
     )
+
+
+@contextmanager
+def listener() -> Iterator[tuple[int, list[bytes]]]:
+    """A TCP server on 127.0.0.1 in this process; records what every connection sends."""
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.1)
+    received: list[bytes] = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(2)
+                try:
+                    received.append(conn.recv(4096))
+                except OSError:
+                    received.append(b"<connected>")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield server.getsockname()[1], received
+    finally:
+        stop.set()
+        thread.join(5)
+        server.close()
+
+
+def left_running(worktree: Path) -> list[int]:
+    """Host pids (not this one) whose working directory is inside `worktree`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cwd = Path(os.readlink(entry / "cwd"))
+        except OSError:
+            continue
+        if cwd == worktree or worktree in cwd.parents:
+            found.append(int(entry.name))
+    return found
