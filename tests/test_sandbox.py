@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from council.events import CommandRun, Notice
-from council.sandbox import CommandResult, Limits, capabilities, cgroups, probe, run
+from council.sandbox import CommandResult, Limits, capabilities, cgroups, probe, read_only, run
 from council.sandbox import runner as runner_mod
 from tests.fakes import attacks
 
@@ -596,3 +596,36 @@ def test_cgroup_v2_layout_is_found_and_its_counters_read(tmp_path: Path) -> None
     assert none.pids is None and "pids or memory" in none.why
     notice = runner_mod.limits_notice(none) or ""
     assert "Limits that hold" in notice and "RLIMIT_DATA" in notice
+
+
+PROTECTED = """
+import os
+for label, act in [
+    ("write", lambda: open("tests/test_a.py", "w").write("x")),
+    ("delete", lambda: os.unlink("tests/test_a.py")),
+    ("rename", lambda: os.rename("tests/test_a.py", "moved.py")),
+    ("git", lambda: open(".git", "w").write("gitdir: /nowhere")),
+    ("new file", lambda: open("tests/conftest.py", "w").write("x")),
+    ("cache", lambda: os.makedirs("tests/__pycache__")),
+]:
+    try:
+        act()
+        print(label, "ok")
+    except OSError as exc:
+        print(label, exc.errno)
+"""
+
+
+def test_read_only_paths_inside_the_worktree_cannot_be_changed(isolating, worktree: Path) -> None:
+    (worktree / "tests").mkdir()
+    (worktree / "tests" / "test_a.py").write_text("frozen\n")
+    (worktree / ".git").write_text("gitdir: elsewhere\n")
+    with read_only([worktree / "tests" / "test_a.py", worktree / ".git"]):
+        result = run([PY, "-c", PROTECTED], worktree, timeout_s=30, sandbox=isolating)
+    lines = result.stdout.splitlines()
+    # EROFS for writes, EBUSY for removing a mount point; the rest of the worktree is writable.
+    assert lines == ["write 30", "delete 16", "rename 16", "git 30", "new file ok", "cache ok"]
+    assert (worktree / "tests" / "test_a.py").read_text() == "frozen\n"
+    # Outside the block the same paths are writable again.
+    again = run([PY, "-c", PROTECTED], worktree, timeout_s=30, sandbox=isolating)
+    assert again.stdout.splitlines()[0] == "write ok"
