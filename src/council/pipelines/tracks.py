@@ -105,7 +105,7 @@ class Track:
         extra = {"related": [self.local(p) for p in related]} if related else {}
         # Frozen tests and .git read-only while the code under test runs; anything it changed
         # is reverted after, and fails this run (workspace/tamper.py).
-        with guard_for(worktree).watch() as tampering:
+        with guard_for(worktree).watch(self.root) as tampering:
             report = self.toolchain.run_tests(
                 self.project_dir(worktree),
                 self.env,

@@ -12,8 +12,10 @@ test run goes through `TestGuard.watch()`:
   tests ran"). What test tools legitimately write (caches, build output, coverage) is no
   finding.
 
-At commit time `verify()` checks the frozen hashes once more. One guard per worktree, with a
-lock: parallel language tracks take turns, so one track's run can never hide another's changes.
+Parallel language tracks edit and test at the same time, so a watch compares only its own
+track's folder (the only part of the worktree its sandbox can write) and leaves the others'
+edits alone; the frozen tests of every track are checked by hash after every run, wherever
+they live. At commit time `verify()` checks the frozen hashes once more.
 """
 
 from __future__ import annotations
@@ -121,32 +123,50 @@ class TestGuard:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.frozen: dict[str, str] = {}  # worktree-relative path -> sha256
-        self._lock = threading.RLock()
+        self._content: dict[str, bytes] = {}  # what the frozen files held, to put back
 
     def freeze(self, frozen: Mapping[str, str]) -> None:
         """From now on these test files (path -> sha256) are read-only and checked."""
         self.frozen = dict(frozen)
+        self._content = {
+            p: (self.root / p).read_bytes() for p in frozen if (self.root / p).is_file()
+        }
 
     @contextmanager
-    def watch(self) -> Iterator[Findings]:
-        """Run the block (a test run) guarded; the Findings fill in when the block ends."""
+    def watch(self, scope: str = "") -> Iterator[Findings]:
+        """Run the block (a test run in the `scope` folder, "" for all) guarded; the Findings
+        fill in when the block ends."""
         found = Findings()
-        with self._lock:
-            link = self._git_link()
-            before = self._state()
-            protected = [self.root / p for p in self.frozen if (self.root / p).exists()]
-            with read_only([*protected, self.root / ".git"]):
-                yield found
-            # First the worktree's link to its repository (a file): git needs it to look.
-            if link is not None and self._git_link() != link:
-                (self.root / ".git").unlink(missing_ok=True)
-                (self.root / ".git").write_bytes(link)
-                found.changes.append(Change("M", ".git"))
-            self._drop_test_bytecode()
-            if before is not None:
-                after = self._state()
-                if after is not None and after != before:
-                    found.changes += self._revert(before, after)
+        link = self._git_link()
+        before = self._state(scope)
+        protected = [self.root / p for p in self.frozen if (self.root / p).exists()]
+        with read_only([*protected, self.root / ".git"]):
+            yield found
+        # First the worktree's link to its repository (a file): git needs it to look.
+        if link is not None and self._git_link() != link:
+            (self.root / ".git").unlink(missing_ok=True)
+            (self.root / ".git").write_bytes(link)
+            found.changes.append(Change("M", ".git"))
+        found.changes += self._restore_frozen()
+        self._drop_test_bytecode()
+        if before is not None:
+            after = self._state(scope)
+            if after is not None and after != before:
+                found.changes += self._revert(before, after, scope)
+
+    def _restore_frozen(self) -> list[Change]:
+        changes = []
+        for rel in self.verify():
+            rel = rel.removesuffix(" (deleted)")
+            path = self.root / rel
+            changes.append(Change("M" if path.exists() else "D", rel))
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink(missing_ok=True)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(self._content.get(rel, b""))
+        return changes
 
     def _git_link(self) -> bytes | None:
         path = self.root / ".git"
@@ -166,20 +186,20 @@ class TestGuard:
                 bad.append(rel)
         return bad
 
-    def _state(self) -> _State | None:
+    def _state(self, scope: str) -> _State | None:
         try:
             ignored = out(
                 self.root, "ls-files", "-z", "--others", "--ignored", "--exclude-standard",
-                "--directory",
+                "--directory", "--", scope or ".",
             )  # fmt: skip
             return _State(tree_of(self.root), frozenset(p for p in ignored.split("\0") if p))
         except CouncilError:
             return None  # not a git worktree (a scratch copy): the read-only binds still hold
 
-    def _revert(self, before: _State, after: _State) -> list[Change]:
+    def _revert(self, before: _State, after: _State, scope: str) -> list[Change]:
         listed = out(
             self.root, "diff-tree", "-r", "--no-renames", "--name-status", "-z", before.tree,
-            after.tree,
+            after.tree, "--", scope or ".",
         )  # fmt: skip
         fields = [f for f in listed.split("\0") if f]
         changes = [Change(fields[i][0], fields[i + 1]) for i in range(0, len(fields) - 1, 2)]
