@@ -264,5 +264,5 @@ def test_code_under_test_cannot_change_another_tracks_tests(fullstack_py_js, any
         assert outcome.status == "failed"
         assert not any(s.startswith("feat") for s in subjects(fullstack_py_js, outcome.branch))
     else:
-        assert log == ["other track: blocked: Read-only file system"]
+        assert set(log) == {"other track: blocked: Read-only file system"}  # every run
         assert outcome.status == "green", outcome.reason  # refused: nothing changed
