@@ -14,9 +14,10 @@ import httpx
 import psutil
 import pytest
 
+from council.deploy_config import parse_deploy_config
 from council.processes import pid_alive
-from council.targets import TargetError, get_target
-from council.targets.base import Target
+from council.targets import TargetError, get_target, target_for
+from council.targets.base import Release, Target
 from council.targets.local import LocalTarget
 from council.targets.release import detect_app
 from council.targets.supervise import BoundedLog
@@ -98,6 +99,19 @@ def test_local_target_implements_the_interface(target: LocalTarget):
     assert isinstance(target, Target)
     with pytest.raises(TargetError, match="unknown deploy target 'mars'"):
         get_target("mars")
+
+
+def test_deploy_yaml_chooses_and_configures_the_target(tmp_path: Path):
+    config = parse_deploy_config(
+        "app: svc.api:app\nhealth_path: /ready\nhealth_timeout_seconds: 7\n"
+    )
+    local = target_for(config, state_dir=tmp_path)
+    assert isinstance(local, LocalTarget)
+    assert (local.app, local.health_path, local.health_timeout_s) == ("svc.api:app", "/ready", 7)
+    with pytest.raises(TargetError, match="the azure target is not built yet"):
+        target_for(parse_deploy_config("target: azure\n"))
+    secret = Release("r", "c", "t", tmp_path, "a:app", env={"DB_PASSWORD": "hunter2-hunter2"})
+    assert "hunter2" not in repr(secret)
 
 
 def test_profile_service_starts_healthy_answers_and_stops_clean(project: Path, target: LocalTarget):

@@ -26,7 +26,8 @@ class Release:
     source: Path  # the release's own copy of the sources (never the user's checkout)
     app: str  # what the server runs, e.g. "app.main:app"
     health_path: str = "/health"
-    env: dict[str, str] = field(default_factory=dict)  # extra environment for the service
+    # Extra environment for the service; may hold secrets, so it stays out of repr (and logs).
+    env: dict[str, str] = field(default_factory=dict, repr=False)
 
 
 @dataclass(frozen=True)
@@ -75,8 +76,9 @@ class Target(Protocol):
         """Start the release next to the live one (which keeps serving until this is healthy)."""
         ...
 
-    def health(self, instance: Instance, *, timeout_s: float = 30.0) -> HealthReport:
-        """Probe with backoff; a healthy release becomes the one to roll back to."""
+    def health(self, instance: Instance, *, timeout_s: float | None = None) -> HealthReport:
+        """Probe with backoff (timeout: the target's default); a healthy release becomes the
+        one to roll back to."""
         ...
 
     def logs(self, instance: Instance, *, lines: int = 200) -> str: ...

@@ -45,6 +45,7 @@ class LocalTarget:
         cache_dir: Path | None = None,
         app: str | None = None,
         health_path: str = "/health",
+        health_timeout_s: float = 60.0,
         env: dict[str, str] | None = None,
         install_timeout_s: float = 900,
         emit: EventSink = null_sink,
@@ -53,6 +54,7 @@ class LocalTarget:
         self.cache_dir = cache_dir or cache_root()
         self.app = app
         self.health_path = health_path
+        self.health_timeout_s = health_timeout_s
         self.env = dict(env or {})
         self.install_timeout_s = install_timeout_s
         self.emit = emit
@@ -123,11 +125,11 @@ class LocalTarget:
         self._live.append(_Running(instance, process))
         return instance
 
-    def health(self, instance: Instance, *, timeout_s: float = 30.0) -> HealthReport:
+    def health(self, instance: Instance, *, timeout_s: float | None = None) -> HealthReport:
         running = self._find(instance)
         report = probe(
             instance.url + instance.release.health_path,
-            timeout_s=timeout_s,
+            timeout_s=self.health_timeout_s if timeout_s is None else timeout_s,
             exited=running.process.exit_code,
             log_tail=lambda: tail(instance.log, 40),
         )
