@@ -4,6 +4,7 @@ process left behind."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -20,6 +21,7 @@ from council.targets import TargetError, get_target, target_for
 from council.targets.base import Release, Target
 from council.targets.local import LocalTarget
 from council.targets.release import detect_app
+from council.targets.serve_env import LAYER_MARKER, remove_orphan_layers
 from council.targets.supervise import BoundedLog
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -251,3 +253,30 @@ def test_logs_are_bounded(tmp_path: Path):
     text = log.path.read_text()
     assert log.path.stat().st_size <= 1000
     assert text.startswith("[... earlier output dropped ...]") and text.endswith("line 199\n")
+
+
+def test_old_releases_are_pruned_but_never_the_one_to_roll_back_to(tmp_path: Path):
+    releases = tmp_path / "releases"
+    for n in range(8):
+        folder = releases / f"r{n}"
+        folder.mkdir(parents=True)
+        (folder / ".council-release").write_text(f"r{n}\n")
+        os.utime(folder, (1000 + n, 1000 + n))
+    (releases / "r0.part").mkdir()  # an export in progress is not touched
+    local = LocalTarget(state_dir=tmp_path)
+    local._last_healthy = Release("r1", "c", "t", releases / "r1", "a:app")
+    local._prune(releases, keep=releases / "r0")
+    left = sorted(p.name for p in releases.iterdir())
+    assert left == ["r0", "r0.part", "r1", "r3", "r4", "r5", "r6", "r7"]
+
+
+def test_server_layers_of_removed_envs_are_removed(tmp_path: Path):
+    alive, gone = tmp_path / "alive", tmp_path / "gone"
+    alive.mkdir()
+    for name, chained in (("a", alive), ("b", gone)):
+        (tmp_path / "serve" / name).mkdir(parents=True)
+        marker = {"chained": str(chained), "server": "uvicorn"}
+        (tmp_path / "serve" / name / LAYER_MARKER).write_text(json.dumps(marker))
+    (tmp_path / "serve" / ".build-x").mkdir()
+    assert remove_orphan_layers(tmp_path / "serve") == [tmp_path / "serve" / "b"]
+    assert sorted(p.name for p in (tmp_path / "serve").iterdir()) == [".build-x", "a"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ from council.targets.supervise import BoundedLog, Supervised, free_port, tail
 from council.toolchains.python_env import pythonpath_for
 
 HOST = "127.0.0.1"
+KEEP_RELEASES = 5  # exported sources kept for rollback; older ones are removed
 # What a service inherits from council's own environment: enough to run, no credentials.
 PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TZ")
 
@@ -71,6 +73,7 @@ class LocalTarget:
         commit, tree = sources.resolve(root, ref)
         state = self.state_dir or cache_root() / "deploy" / _digest(str(root))
         source = sources.export(root, tree, state / "releases" / tree[:12])
+        self._prune(source.parent, keep=source)
         release = Release(
             id=tree[:12],
             commit=commit,
@@ -82,6 +85,21 @@ class LocalTarget:
         )
         self._env(release)
         return release
+
+    def _prune(self, releases: Path, *, keep: Path) -> None:
+        """Drop exported releases beyond the newest KEEP_RELEASES, never a live one or the
+        last healthy one (rollback needs its sources)."""
+        needed = {keep, *(r.instance.release.source for r in self._live)}
+        if self._last_healthy is not None:
+            needed.add(self._last_healthy.source)
+        exported = sorted(
+            (p for p in releases.iterdir() if (p / ".council-release").is_file()),
+            key=lambda p: p.stat().st_mtime,
+            reverse=True,
+        )
+        for old in exported[KEEP_RELEASES:]:
+            if old not in needed:
+                shutil.rmtree(old, ignore_errors=True)
 
     def _env(self, release: Release) -> ServeEnv:
         if release.id not in self._envs:

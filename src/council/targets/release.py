@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import io
+import os
 import re
 import shutil
 import subprocess
@@ -36,6 +37,7 @@ def resolve(root: Path, ref: str) -> tuple[str, str]:
 def export(root: Path, tree: str, dest: Path) -> Path:
     """The files of `tree` in `dest` (reused when already exported: a tree hash is its content)."""
     if (dest / ".council-release").is_file():
+        os.utime(dest)  # the newest again: pruning keeps recently used releases
         return dest
     top = _git(root, "rev-parse", "--show-toplevel")  # archive a tree from the top, not a subdir
     archive = subprocess.run(

@@ -52,6 +52,7 @@ def _layer(env: PythonEnv, *, cache_dir: Path, timeout_s: float, emit: EventSink
     if (final / LAYER_MARKER).is_file() and (final / "bin" / "python").exists():
         return final
     final.parent.mkdir(parents=True, exist_ok=True)
+    remove_orphan_layers(final.parent)
     uv = require_tool("uv", "install the ASGI server the service runs on")
     build = Path(tempfile.mkdtemp(prefix=f".build-{key}-", dir=final.parent))
     try:
@@ -72,3 +73,17 @@ def _layer(env: PythonEnv, *, cache_dir: Path, timeout_s: float, emit: EventSink
     finally:
         shutil.rmtree(build, ignore_errors=True)
     return final
+
+
+def remove_orphan_layers(folder: Path) -> list[Path]:
+    """Layers whose chained env is gone (the env cache removed a finished tree's overlay)."""
+    removed = []
+    for layer in folder.iterdir():
+        try:
+            marker = json.loads((layer / LAYER_MARKER).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue  # a build in progress, or not ours
+        if isinstance(marker, dict) and not Path(str(marker.get("chained", ""))).is_dir():
+            shutil.rmtree(layer, ignore_errors=True)
+            removed.append(layer)
+    return removed
