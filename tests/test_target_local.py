@@ -134,6 +134,18 @@ def test_profile_service_starts_healthy_answers_and_stops_clean(project: Path, t
     assert target.status().running == (release.id,)
     assert target.status().last_healthy == release
 
+    # The service's interpreter sees the project as installed (the env cache's layer for it).
+    service = psutil.Process(instance.pid)
+    code = "import importlib.metadata as m; print(m.version('profile-service'))"
+    version = subprocess.run(
+        [service.cmdline()[0], "-c", code],
+        env=service.environ(),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert version.stdout.strip() == "0.1.0"
+
     pids = _processes_of(release.id)
     assert instance.pid in pids
     target.stop()

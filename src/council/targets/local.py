@@ -121,7 +121,9 @@ class LocalTarget:
         environ = {k: os.environ[k] for k in PASSED_ENV if k in os.environ}
         environ.update(release.env)
         environ.update(
-            PYTHONPATH=os.pathsep.join(str(p) for p in pythonpath_for(release.source)),
+            PYTHONPATH=os.pathsep.join(
+                str(p) for p in [*pythonpath_for(release.source), *serve.extra_path]
+            ),
             PYTHONUNBUFFERED="1",
             COUNCIL_RELEASE=release.id,  # lets anyone find the service's processes
         )

@@ -2,8 +2,10 @@
 plus an ASGI server when the project does not bring its own.
 
 A FastAPI project often declares fastapi but not uvicorn (its tests use TestClient). Then a
-small layer venv holds uvicorn and chains to the project's env through a .pth line, like the
-env cache's own per-tree overlay; it is cached by the env it chains to.
+small layer venv holds uvicorn and chains to the project's base env through a .pth line, like
+the env cache's own per-tree overlay; it is cached by the env it chains to, so every release
+with the same dependencies shares it. The release's overlay (the project's own install) goes
+on PYTHONPATH after its sources.
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ class ServeEnv:
     env: PythonEnv
     python: Path  # runs `-m uvicorn` with the project's packages importable
     layered: bool  # uvicorn came from council's layer, not from the project
+    # For PYTHONPATH, after the sources: the release's own layer of the env cache (the
+    # project's installed metadata) when the server layer chains to the shared base env.
+    extra_path: tuple[Path, ...] = ()
 
 
 def prepare_serve_env(
@@ -38,7 +43,8 @@ def prepare_serve_env(
     if any((site / "uvicorn").is_dir() for site in _sites(env)):
         return ServeEnv(env=env, python=env.python, layered=False)
     layer = _layer(env, cache_dir=cache_dir, timeout_s=install_timeout_s, emit=emit)
-    return ServeEnv(env=env, python=layer / "bin" / "python", layered=True)
+    overlay = tuple(sorted(env.overlay.glob("lib/python*/site-packages"))) if env.overlay else ()
+    return ServeEnv(env=env, python=layer / "bin" / "python", layered=True, extra_path=overlay)
 
 
 def _sites(env: PythonEnv) -> list[Path]:
@@ -46,7 +52,9 @@ def _sites(env: PythonEnv) -> list[Path]:
 
 
 def _layer(env: PythonEnv, *, cache_dir: Path, timeout_s: float, emit: EventSink) -> Path:
-    chained = _sites(env)[0]  # the runtime (overlay first): its .pth files chain the rest
+    # The shared base env, not a tree's overlay: one layer serves every release with the same
+    # dependencies (a new release costs no server install).
+    chained = sorted(env.path.glob("lib/python*/site-packages"))[0]
     key = hashlib.sha256(f"{chained}\0{SERVER}".encode()).hexdigest()[:16]
     final = cache_dir / "envs" / "serve" / key
     if (final / LAYER_MARKER).is_file() and (final / "bin" / "python").exists():
