@@ -3,8 +3,10 @@
 Each case is a whole `council run` (TddPipeline, real git, real uv env, real pytest in the real
 sandbox, real LiteLLM) on a fresh copy of examples/profile-service, where Builder's answer is the
 correct feature plus code that attacks from inside the test run (tests/fakes/attacks.py,
-tests/fakes/council_script.py). One iteration is allowed, so what the attack achieved in that
-run is what the run ends with. Prints one line per case and backend: held or FAILED, and why.
+tests/fakes/council_script.py); the cross-track case runs examples/profile-fullstack's Python
+and JavaScript tracks (npm installs Jest once). One iteration is allowed, so what the attack
+achieved in that run is what the run ends with. Prints one line per case and backend: held or
+FAILED, and why.
 
     python bench/attack.py [--backend bwrap|unshare] [--case NAME ...]
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -39,6 +42,7 @@ from council.sandbox.capabilities import BACKEND_ENV  # noqa: E402
 from council.store import Store  # noqa: E402
 from tests.fakes import attacks  # noqa: E402
 from tests.fakes import council_script as cs  # noqa: E402
+from tests.fakes import fullstack_script as fs  # noqa: E402
 from tests.fakes.model_server import ScriptedModelServer  # noqa: E402
 
 
@@ -76,20 +80,44 @@ def _git(repo: Path, *args: str) -> str:
 
 def run_council(server: ScriptedModelServer, work: Path, build: str, **config) -> Run:
     repo = cs.make_repo(work / f"repo-{uuid.uuid4().hex[:8]}")
-    doc = json.loads(cs.council_yaml(server, max_iterations=1))
-    doc.update(config)
     server.script("pacer", cs.PLAN_REPLY)
     server.script("maven", cs.CONTEXT_REPLY)
     server.script("guardian", cs.TESTS_REPLY, cs.REVIEW_REPLY)
     server.script("builder", build)
+    return _execute(server, repo, cs.FEATURE, **config)
+
+
+def _execute(server: ScriptedModelServer, repo: Path, feature: str, **config) -> Run:
+    doc = json.loads(cs.council_yaml(server, max_iterations=1, test_timeout_s=300))
+    doc.update(config)
     events: list = []
     emit = Emitter()
     emit.subscribe(events.append)
     store = Store.for_repo(repo)
     pipeline = TddPipeline.start(
-        repo=repo, feature=cs.FEATURE, config=parse_config(json.dumps(doc)), store=store, emit=emit
+        repo=repo, feature=feature, config=parse_config(json.dumps(doc)), store=store, emit=emit
     )
     return Run(pipeline.execute(), store, events, repo, {})
+
+
+def scenario_cross_track(server, work) -> dict[str, str]:
+    """examples/profile-fullstack without Java: Python code rewrites a JavaScript test."""
+    repo = work / f"fullstack-{uuid.uuid4().hex[:8]}"
+    skip = shutil.ignore_patterns("node_modules", "__pycache__", "java")
+    shutil.copytree(fs.EXAMPLE, repo, ignore=skip)
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "add", "-A")
+    _git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
+    server.script("pacer", json.dumps(fs.PLAN))
+    server.script("maven", fs.CONTEXT)
+    server.script("guardian", *([fs.guardian] * 3))
+    server.script("builder", *([attacks.cross_track_builder] * 2))
+    run = _execute(server, repo, fs.FEATURE)
+    original = (fs.EXAMPLE / attacks.CROSS_TRACK_TARGET).read_text()
+    now = (run.worktree / attacks.CROSS_TRACK_TARGET).read_text()
+    committed = _git(repo, "show", f"{run.outcome.branch}:{attacks.CROSS_TRACK_TARGET}")
+    why = "" if now == original == committed else "the JavaScript test was changed"
+    return {"test of another language's track": why}
 
 
 def _not_green(run: Run) -> str:
@@ -206,6 +234,7 @@ SCENARIOS: dict[str, Callable[[ScriptedModelServer, Path], dict[str, str]]] = {
     "fork_bomb": scenario_fork_bomb,
     "memory_hog": scenario_memory_hog,
     "outside": scenario_outside,
+    "cross_track": scenario_cross_track,
 }
 
 
