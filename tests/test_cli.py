@@ -409,7 +409,11 @@ def test_run_json_emits_parseable_events_and_a_final_outcome(
     assert kinds[0] == "step_started" and kinds[-1] == "run_finished"
     assert kinds.count("model_call") == 5
     assert "command_run" in kinds and "commit_made" in kinds
-    assert {e.run_id for e in events} == {outcome["run_id"]}
+    # The first line is printed before the repository and configuration are checked, when no
+    # run exists yet (so a user sees at once that council runs); every later event is the run's.
+    first = events[0]
+    assert (first.kind, first.step, first.run_id) == ("step_started", "start", None)
+    assert {e.run_id for e in events[1:]} == {outcome["run_id"]}
     finished = events[-1]
     assert finished.status == "green"
     assert finished.total_cost_usd == pytest.approx(outcome["cost_usd"])
@@ -418,7 +422,7 @@ def test_run_json_emits_parseable_events_and_a_final_outcome(
     # The stream on stdout is the stream in the store.
     with Store.for_repo(repo) as store:
         stored = store.events(outcome["run_id"])
-    assert [e.kind for e in stored] == kinds
+    assert [e.kind for e in stored] == kinds[1:]  # the pre-run first line is not the run's
 
 
 NON_FIXING_REFINE = """Let me document the route; that should sort it out.

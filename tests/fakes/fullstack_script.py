@@ -64,7 +64,7 @@ CONTEXT = json.dumps(
 )
 
 TESTS = {
-    "python": '''Tests for the endpoint:
+    "python": """Tests for the endpoint:
 
 src/python/tests/test_profile.py
 ```python
@@ -87,8 +87,8 @@ def test_profile_of_the_current_user():
 def test_profile_needs_a_user():
     assert TestClient(app).get("/api/v1/users/me/profile").status_code == 401
 ```
-''',
-    "javascript": '''Component tests with React Testing Library:
+""",
+    "javascript": """Component tests with React Testing Library:
 
 src/nodejs/tests/UserProfileDisplay.test.jsx
 ```jsx
@@ -111,8 +111,8 @@ test("shows every field of the profile", () => {
   expect(screen.getByText("Joined 2021-03-14")).toBeInTheDocument();
 });
 ```
-''',
-    "java": '''JUnit 5 test for the view:
+""",
+    "java": """JUnit 5 test for the view:
 
 src/java/src/test/java/com/example/profile/ProfileViewTest.java
 ```java
@@ -140,11 +140,11 @@ class ProfileViewTest {
     }
 }
 ```
-''',
+""",
 }
 
 CODE = {
-    "python": '''The endpoint, before any catch-all route.
+    "python": """The endpoint, before any catch-all route.
 
 src/python/app/main.py
 ```python
@@ -169,8 +169,8 @@ def my_profile(x_user_id: Annotated[int | None, Header()] = None) -> dict[str, s
     }
 >>>>>>> REPLACE
 ```
-''',
-    "javascript": '''The component:
+""",
+    "javascript": """The component:
 
 src/nodejs/src/UserProfileDisplay.jsx
 ```jsx
@@ -186,8 +186,8 @@ export default function UserProfileDisplay({ profile }) {
   );
 }
 ```
-''',
-    "java": '''The view:
+""",
+    "java": """The view:
 
 src/java/src/main/java/com/example/profile/ProfileView.java
 ```java
@@ -213,7 +213,7 @@ public record ProfileView(String username, String email, String fullName, String
     }
 }
 ```
-''',
+""",
 }
 
 REVIEW = json.dumps(
