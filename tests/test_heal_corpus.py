@@ -203,7 +203,7 @@ def test_a_test_proven_flaky_stays_flaky_for_the_whole_heal(seeded, model_server
     assert outcome.flaky == [test] and "flaky" in outcome.reason
     assert model_server.requests == [] and outcome.commits == []
     # Runs 1 (failed), 2 (the re-run: passed), 3 (failed again: known flaky, not patched).
-    assert (_worktree(seeded.repo, outcome.branch) / ".flaky-count").read_text() == "3"
+    assert (_worktree(seeded.repo, outcome.branch) / "flaky-count.log").read_text() == "3"
     assert [it.get("result") for it in outcome.iterations] == [
         "flaky: passed on a re-run of the same code; nothing edited",
         "green",

@@ -160,7 +160,9 @@ from calc import add
 
 def test_add_under_load():
     # Fails on its first run only: a timing-dependent test, not broken code.
-    marker = Path(__file__).with_name(".flaky-ran")
+    # State outside tests/ in a data file: a test's own log, which council's tamper check
+    # leaves alone (a new dotfile or config could change a test run, and is reverted).
+    marker = Path(__file__).resolve().parents[1] / "flaky-ran.log"
     first = not marker.exists()
     marker.write_text("ran")
     assert not first, "timed out waiting for the worker"
@@ -208,7 +210,7 @@ def make_project(
     (dest / "pyproject.toml").write_text(PYPROJECT)
     (dest / "calc.py").write_text(code)
     (dest / "tests" / "test_calc.py").write_text(test)
-    (dest / ".gitignore").write_text(".flaky-ran\n__pycache__/\n")
+    (dest / ".gitignore").write_text("flaky-ran.log\n__pycache__/\n")
     for rel, text in (extra or {}).items():
         (dest / rel).write_text(text)
     git(dest, "init", "-q", "-b", "main")
@@ -482,7 +484,7 @@ from calc import add
 
 def test_add_under_load():
     # A race with a worker: every other run loses it. Counted outside tests/ (read-only there).
-    counter = Path(__file__).resolve().parents[1] / ".flaky-count"
+    counter = Path(__file__).resolve().parents[1] / "flaky-count.log"
     runs = int(counter.read_text()) if counter.exists() else 0
     counter.write_text(str(runs + 1))
     assert runs % 2 == 1, "timed out waiting for the worker"
@@ -495,7 +497,7 @@ def flaky_every_other_run(dest: Path, server: ScriptedModelServer) -> Seeded:
     return Seeded(repo, only_gates=["install", "test"])
 
 
-IGNORE = ".flaky-ran\n.flaky-count\n__pycache__/\n"
+IGNORE = "flaky-ran.log\nflaky-count.log\n__pycache__/\n"
 
 
 class FakeIndex:
