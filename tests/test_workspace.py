@@ -336,3 +336,40 @@ def test_file_sha256(tmp_path: Path) -> None:
 def test_workspace_is_plain_data(repo: Path) -> None:
     ws = create_worktree(repo, "data")
     assert Workspace(ws.repo, ws.path, ws.branch, ws.base_sha) == ws
+
+
+def test_a_file_that_vanishes_during_a_snapshot_is_a_race_taken_again(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Parallel language tracks: one track's edit writes a temporary file and renames it while
+    # another track snapshots the tree, and `git add` fails on the file that went away.
+    from council.workspace import changes
+
+    (repo / "new.py").write_text("x = 1\n")
+    real_git = changes.git
+    failures = []
+
+    def racing_git(cwd: Path, *args: str, **kwargs):
+        if args[:1] == ("add",) and not failures:
+            failures.append(args)
+            raise WorkspaceError(
+                "git add failed: fatal: unable to stat 'src/.app.js.x1.tmp': No such file or "
+                "directory"
+            )
+        return real_git(cwd, *args, **kwargs)
+
+    monkeypatch.setattr(changes, "git", racing_git)
+    tree = changes.tree_of(repo)
+    assert failures, "the race was not simulated"
+    listed = sh(repo, "ls-tree", "-r", "--name-only", tree).split()
+    assert "new.py" in listed
+
+    # Any other failure of git add is still an error.
+    def broken_git(cwd: Path, *args: str, **kwargs):
+        if args[:1] == ("add",):
+            raise WorkspaceError("git add failed: fatal: index file corrupt")
+        return real_git(cwd, *args, **kwargs)
+
+    monkeypatch.setattr(changes, "git", broken_git)
+    with pytest.raises(WorkspaceError, match="index file corrupt"):
+        changes.tree_of(repo)

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from council.errors import WorkspaceError
 from council.events import CommitMade, EventSink, null_sink
 from council.workspace.git import git, git_dir, git_env, has_identity, out
 from council.workspace.worktree import Workspace
@@ -82,11 +83,24 @@ def snapshot_tree(ws: Workspace) -> str:
     return tree_of(ws.path)
 
 
-def tree_of(path: Path) -> str:
-    """`snapshot_tree` for a worktree given by its folder."""
-    with scratch_index(path) as env:
-        git(path, "add", "--all", extra_env=env)
-        return out(path, "write-tree", extra_env=env)
+def tree_of(path: Path, attempts: int = 5) -> str:
+    """`snapshot_tree` for a worktree given by its folder.
+
+    Parallel language tracks write files (an edit's temporary file, renamed into place) while
+    another track snapshots the tree: `git add` then fails on a file that vanished between its
+    directory scan and its stat. That is a race, not an error: take the snapshot again.
+    """
+    for attempt in range(1, attempts + 1):
+        with scratch_index(path) as env:
+            try:
+                git(path, "add", "--all", extra_env=env)
+            except WorkspaceError as exc:
+                vanished = "unable to stat" in str(exc) or "No such file" in str(exc)
+                if vanished and attempt < attempts:
+                    continue
+                raise
+            return out(path, "write-tree", extra_env=env)
+    raise AssertionError("unreachable")
 
 
 def restore_tree(ws: Workspace, tree: str, paths: Sequence[str] = ()) -> None:
