@@ -16,7 +16,6 @@ from council.errors import ConfigError
 from council.store import Store
 from tests.fakes import council_script as cs
 from tests.fakes import heal_corpus as hc
-from tests.fakes.heal_corpus import env_cache  # noqa: F401 - a fixture
 from tests.test_tdd_flow import checkout_fingerprint
 
 BROKEN = hc.BROKEN

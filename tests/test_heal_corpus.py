@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from tests.fakes import heal_corpus as hc
-from tests.fakes.heal_corpus import env_cache  # noqa: F401 - a fixture
 
 
 @pytest.fixture

@@ -40,14 +40,6 @@ TESTS_PROMPT = "Write the tests for this feature BEFORE any code exists"  # test
 
 
 @pytest.fixture
-def env_cache(tmp_path_factory, monkeypatch) -> Path:
-    # Test environments are cached across tests (as across runs): built once per session.
-    root = tmp_path_factory.getbasetemp() / "council-cache"
-    monkeypatch.setenv("COUNCIL_CACHE_DIR", str(root))
-    return root
-
-
-@pytest.fixture
 def project(tmp_path, env_cache) -> Path:
     return cs.make_repo(tmp_path / "profile-service")
 

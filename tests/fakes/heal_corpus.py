@@ -28,8 +28,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from council.config import parse_config
 from council.events import Emitter
 from council.pipelines.heal import HealOutcome, HealPipeline
@@ -186,14 +184,6 @@ print(f"serving on {PORT}")
 
 ALLOC = "buffer = bytearray(300 * 1024 * 1024)\nprint('indexed', len(buffer))\n"
 KILL_SELF = "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n"
-
-
-@pytest.fixture
-def env_cache(tmp_path_factory, monkeypatch) -> Path:
-    """One uv env cache for the heal tests of a session (COUNCIL_CACHE_DIR)."""
-    root = tmp_path_factory.getbasetemp() / "council-cache"
-    monkeypatch.setenv("COUNCIL_CACHE_DIR", str(root))
-    return root
 
 
 def git(repo: Path, *args: str) -> str:
