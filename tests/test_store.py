@@ -36,7 +36,10 @@ from council.store.migrate import alembic_config, head_revision
 from council.store.schema import metadata
 
 SRC = Path(__file__).resolve().parents[1] / "src"
-TABLES = {"runs", "steps", "events", "exchanges", "commands", "fixes", "alembic_version"}
+TABLES = {
+    *("runs", "steps", "events", "exchanges", "commands", "fixes", "alembic_version"),
+    *("audit", "audit_anchor", "budget_limits", "cloud_spend"),  # council doit
+}
 
 
 @pytest.fixture

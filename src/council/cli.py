@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from council.cli_deploy import deploy_app
+from council.cli_doit import register as register_doit
 from council.cli_help import plain_help
 from council.cli_models import models_app
 from council.cli_prompts import prompts_app  # cheap: typer and stdlib until a command runs
@@ -48,6 +49,7 @@ app = typer.Typer(
 app.add_typer(deploy_app, name="deploy")
 app.add_typer(models_app, name="models")
 app.add_typer(prompts_app, name="prompts")
+register_doit(app)  # council doit, budget, audit
 
 
 @functools.cache

@@ -138,3 +138,47 @@ fixes = Table(
     UniqueConstraint("signature", "payload_hash", name="uq_fixes_signature_payload_hash"),
     Index("ix_fixes_signature", "signature"),
 )
+
+# `council doit` (issue 14): the cloud operations' append-only audit trail (a hash chain: each
+# entry's hash covers the previous one's, so an edited, removed or reordered entry shows), its
+# anchor (how many entries were written and the last hash, so a truncated tail shows too),
+# budget limits, and the estimated monthly spend each objective committed.
+audit = Table(
+    "audit",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("ts", Float, nullable=False),
+    Column("objective", String(64)),
+    Column("kind", String(40), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+audit_anchor = Table(
+    "audit_anchor",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),  # always 1
+    Column("count", Integer, nullable=False),
+    Column("head_hash", String(64), nullable=False),
+)
+
+budget_limits = Table(
+    "budget_limits",
+    metadata,
+    Column("scope", String(200), primary_key=True),  # monthly | daily | objective | rg:<name>
+    Column("limit_usd", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+cloud_spend = Table(
+    "cloud_spend",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("objective", String(64), nullable=False),
+    Column("ts", Float, nullable=False),
+    Column("resource_group", String(200)),
+    Column("monthly_usd", Float, nullable=False),
+    Column("description", Text, nullable=False),
+    Index("ix_cloud_spend_ts", "ts"),
+)

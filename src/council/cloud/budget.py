@@ -1,0 +1,117 @@
+"""Budget checks before execution: limits per month, day, objective and resource group, with
+thresholds at 50/80/100 %: above 100 % is refused, from 80 % (or when the cost is unknown) the
+user must confirm, from 50 % a notice says so.
+
+Spend is the estimated monthly cost that objectives committed (recorded when one finishes):
+the monthly limit caps what runs this month, the daily limit what was added today.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Literal
+
+from council.store.ledger import BudgetBook
+
+NOTICE_PCT, CONFIRM_PCT, REFUSE_PCT = 50.0, 80.0, 100.0
+FIXED_SCOPES = ("monthly", "daily", "objective")
+_RG = re.compile(r"^rg:[\w\-.()]{1,90}$")
+
+Decision = Literal["ok", "confirm", "refuse"]
+
+
+def valid_scope(scope: str) -> bool:
+    return scope in FIXED_SCOPES or bool(_RG.match(scope))
+
+
+@dataclass
+class LimitUse:
+    scope: str
+    limit_usd: float
+    used_usd: float  # already committed in this scope
+    after_usd: float | None  # with this objective's estimate; None when the cost is unknown
+
+    @property
+    def percent(self) -> float | None:
+        if self.after_usd is None:
+            return None
+        return 100.0 * self.after_usd / self.limit_usd if self.limit_usd > 0 else float("inf")
+
+
+@dataclass
+class BudgetVerdict:
+    decision: Decision
+    reasons: list[str] = field(default_factory=list)
+    uses: list[LimitUse] = field(default_factory=list)
+
+    @property
+    def summary(self) -> str:
+        return f"{self.decision}: " + ("; ".join(self.reasons) or "within every limit")
+
+
+def month_start(now: float) -> float:
+    moment = datetime.fromtimestamp(now, tz=UTC)
+    return moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0).timestamp()
+
+
+def day_start(now: float) -> float:
+    moment = datetime.fromtimestamp(now, tz=UTC)
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+
+
+def limit_uses(
+    book: BudgetBook,
+    estimate_usd: float | None,
+    resource_group: str | None = None,
+    now: float | None = None,
+) -> list[LimitUse]:
+    """Every limit that applies to an objective of `estimate_usd` a month in `resource_group`."""
+    now = time.time() if now is None else now
+    limits = book.limits()
+    uses: list[LimitUse] = []
+    for scope, limit in sorted(limits.items()):
+        if scope == "monthly":
+            used = book.spent(since=month_start(now))
+        elif scope == "daily":
+            used = book.spent(since=day_start(now))
+        elif scope == "objective":
+            used = 0.0
+        elif scope == f"rg:{resource_group}":
+            used = book.spent(resource_group=resource_group)
+        else:
+            continue
+        after = None if estimate_usd is None else used + estimate_usd
+        uses.append(LimitUse(scope, limit, used, after))
+    return uses
+
+
+def check_budget(
+    book: BudgetBook,
+    estimate_usd: float | None,
+    resource_group: str | None = None,
+    now: float | None = None,
+) -> BudgetVerdict:
+    """Refuse, ask for confirmation, or allow an objective of `estimate_usd` USD a month."""
+    uses = limit_uses(book, estimate_usd, resource_group, now)
+    verdict = BudgetVerdict("ok", uses=uses)
+    if estimate_usd is None:
+        verdict.decision = "confirm"
+        verdict.reasons.append("cost unknown: no price could be had, so confirm before it runs")
+        return verdict
+    for use in uses:
+        pct = use.percent or 0.0
+        label = f"{use.scope} limit ${use.limit_usd:,.2f}"
+        figure = f"${use.after_usd:,.2f} ({pct:.0f}%)"
+        if pct > REFUSE_PCT:
+            verdict.decision = "refuse"
+            verdict.reasons.append(f"over the {label}: {figure}")
+        elif pct >= CONFIRM_PCT:
+            if verdict.decision == "ok":
+                verdict.decision = "confirm"
+            verdict.reasons.append(f"{figure} of the {label}: confirm to go on")
+        elif pct >= NOTICE_PCT:
+            verdict.reasons.append(f"{figure} of the {label}")
+    return verdict
