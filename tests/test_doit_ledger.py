@@ -171,9 +171,7 @@ def test_low_confidence_missing_region_and_bad_names_become_questions() -> None:
     assert "confidence 40%" in questions(_intent(confidence=0.4))[0]
     missing = questions(_intent(region=""))
     assert missing == ["which region for the storage account reportsacct?"]
-    bad = questions(
-        _intent(resources=[CloudResource(type="storage_account", name="Reports_Acct")])
-    )
+    bad = questions(_intent(resources=[CloudResource(type="storage_account", name="Reports_Acct")]))
     assert "not valid: 3-24 lowercase letters" in bad[0]
     unknown = questions(_intent(resources=[CloudResource(type="virtual_machine", name="vm1")]))
     assert "not a resource type doit handles" in unknown[0]
