@@ -1,11 +1,13 @@
 """The service's deployment artefacts, rendered from the package templates for
 examples/profile-service and checked by the real tools (the isolated hadolint, actionlint and
-checkov of test_deploy_scanners, pycep-parser): the generated files pass, a mutated copy of
-each fails. checkov has no check for the Bicep's resource types (Container Apps, Log Analytics,
-identities), so infra/service_policy.py checks the Bicep's promises and is mutation-tested."""
+checkov of test_deploy_scanners, pycep-parser, python-hcl2): the generated files pass, a
+mutated copy of each fails. checkov has no check for the IaC's main resource types (Container
+Apps, Log Analytics, identities), so infra/service_policy.py (Bicep) and
+infra/terraform_policy.py (Terraform) check their promises and are mutation-tested."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -23,12 +25,14 @@ from council.infra.service_artefacts import (
     write_artefacts,
 )
 from council.infra.service_policy import service_bicep_violations
+from council.infra.terraform_policy import TerraformModule, service_terraform_violations
 from tests.test_deploy_scanners import CHECKOV, _actionlint, _hadolint
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "profile-service"
 WORKFLOW = ".github/workflows/deploy.yml"
 BICEP = "infra/main.bicep"
+TERRAFORM = ("infra/main.tf", "infra/variables.tf")
 
 
 def _mutate(path: Path, old: str, new: str) -> None:
@@ -44,6 +48,10 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copytree(EXAMPLE, root / "real", ignore=shutil.ignore_patterns("__pycache__"))
     written = write_artefacts(root / "real", render_artefacts(service_spec(root / "real")))
     assert sorted(written) == [WORKFLOW, "Dockerfile", BICEP]
+    # The Terraform alternative, for a project with a database (the widest variant).
+    spec = service_spec(root / "real", parse_deploy_config("iac: terraform\n"))
+    tf = render_artefacts(dataclasses.replace(spec, database=True))
+    assert write_artefacts(root / "real", tf) == list(TERRAFORM)
     shutil.copytree(root / "real", root / "mutated")
     # An unpinned dependency and an unpinned apt install in the image.
     _mutate(root / "mutated" / "Dockerfile", "fastapi==0.165.0", "fastapi")
@@ -66,26 +74,55 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     _mutate(bicep, "allowInsecure: false", "allowInsecure: true")
     _mutate(bicep, "type: 'Readiness'", "type: 'Startup'")
     _mutate(bicep, "scope: managedEnvironment", "scope: workspace")
+    # Terraform: plain HTTP, a secret value in the file, password sign-in to the database, a
+    # database without geo-redundant backup and with its checkov skip removed, no tags.
+    tf = root / "mutated" / "infra" / "main.tf"
+    _mutate(tf, "allow_insecure_connections = false", "allow_insecure_connections = true")
+    _mutate(
+        tf,
+        "      key_vault_secret_id = ",
+        '      value = "s3cr3t-value"\n      key_vault_secret_id = ',
+    )
+    _mutate(tf, "password_auth_enabled         = false", "password_auth_enabled         = true")
+    _mutate(tf, "geo_redundant_backup_enabled  = true", "geo_redundant_backup_enabled  = false")
+    _mutate(tf, "  # checkov:skip=CKV2_AZURE_57:", "  # no skip:")
+    _mutate(tf, "  tags                = local.tags\n}\n\nresource \"azurerm_role_assignment\"",
+            "}\n\nresource \"azurerm_role_assignment\"")  # fmt: skip
     return root
 
 
 @pytest.fixture(scope="module")
-def checkov_failed(generated: Path) -> dict[str, set[str]]:
-    """checkov over both trees: tree -> {check_id@file}; parsing errors fail the fixture."""
+def checkov_results(generated: Path) -> dict[str, dict[str, set[str]]]:
+    """checkov over both trees: outcome -> tree -> {check_id@file}, for failed, passed and
+    skipped checks (skips as check_id@file:reason); parsing errors fail the fixture."""
     result = subprocess.run(
-        [*CHECKOV, "-d", str(generated), "--framework", "bicep", "dockerfile", "github_actions",
-         "--skip-download", "--compact", "-o", "json"],
+        [*CHECKOV, "-d", str(generated), "--framework", "bicep", "terraform", "dockerfile",
+         "github_actions", "--skip-download", "--compact", "-o", "json"],
         capture_output=True, text=True, timeout=900,
     )  # fmt: skip
     assert result.returncode in (0, 1), result.stderr[-3000:]  # 1: a check failed
     reports = json.loads(result.stdout)
-    failed: dict[str, set[str]] = {"real": set(), "mutated": set()}
+    out: dict[str, dict[str, set[str]]] = {
+        kind: {"real": set(), "mutated": set()} for kind in ("failed", "passed", "skipped")
+    }
+    scanned = set()
     for report in reports if isinstance(reports, list) else [reports]:
         assert report["summary"]["parsing_errors"] == 0, report["check_type"]
-        for check in report["results"].get("failed_checks", []):
-            tree, _, rel = check["file_path"].strip("/").partition("/")
-            failed[tree].add(f"{check['check_id']}@{rel}")
-    return failed
+        scanned.add(report["check_type"])
+        for kind in out:
+            for check in report["results"].get(f"{kind}_checks", []):
+                tree, _, rel = check["file_path"].strip("/").partition("/")
+                reason = check["check_result"].get("suppress_comment") or ""
+                suffix = f":{reason}" if reason else ""
+                out[kind][tree].add(f"{check['check_id']}@{rel}{suffix}")
+    # (checkov runs no Bicep check on these resource types, so it reports no bicep section.)
+    assert {"terraform", "dockerfile", "github_actions"} <= scanned
+    return out
+
+
+@pytest.fixture(scope="module")
+def checkov_failed(checkov_results: dict[str, dict[str, set[str]]]) -> dict[str, set[str]]:
+    return checkov_results["failed"]
 
 
 def test_spec_of_the_example():
@@ -207,7 +244,73 @@ def test_checkov_catches_the_mutations(checkov_failed: dict[str, set[str]]):
     } <= checkov_failed["mutated"]
 
 
-def test_terraform_is_refused_until_it_exists():
-    spec = service_spec(EXAMPLE, parse_deploy_config("iac: terraform\n"))
-    with pytest.raises(ConfigError, match="iac: terraform is not generated yet"):
+def test_terraform_parses_with_the_promised_resources(generated: Path):
+    module = TerraformModule.load(generated / "real" / "infra")
+    assert {r.address for r in module.resources} == {
+        "azurerm_log_analytics_workspace.logs",
+        "azurerm_user_assigned_identity.app",
+        "azurerm_role_assignment.acr_pull",
+        "azurerm_role_assignment.key_vault_secrets",
+        "azurerm_container_app_environment.app",
+        "azurerm_postgresql_flexible_server.db",
+        "azurerm_postgresql_flexible_server_active_directory_administrator.app",
+        "azurerm_postgresql_flexible_server_database.app",
+        "azurerm_container_app.app",
+    }
+    assert {"key_vault_name", "key_vault_secrets", "image", "postgres_subnet_id"} <= set(
+        module.variables
+    )
+    # Without a database dependency the example gets no database and no network inputs.
+    plain = render_artefacts(service_spec(EXAMPLE, parse_deploy_config("iac: terraform\n")))
+    assert set(plain) == {"Dockerfile", WORKFLOW, *TERRAFORM}
+    assert "postgresql" not in plain["infra/main.tf"]
+    assert "postgres_subnet_id" not in plain["infra/variables.tf"]
+
+
+def test_a_database_dependency_brings_the_postgres_server(tmp_path: Path):
+    shutil.copytree(EXAMPLE, tmp_path / "svc", ignore=shutil.ignore_patterns("__pycache__"))
+    pyproject = tmp_path / "svc" / "pyproject.toml"
+    _mutate(pyproject, '"fastapi==0.165.0",', '"fastapi==0.165.0", "SQLAlchemy==2.0.44",')
+    spec = service_spec(tmp_path / "svc", parse_deploy_config("iac: terraform\n"))
+    assert spec.database
+    assert (
+        'resource "azurerm_postgresql_flexible_server" "db"'
+        in render_artefacts(spec)["infra/main.tf"]
+    )
+
+
+def test_unparsable_terraform_is_a_clear_error(tmp_path: Path):
+    (tmp_path / "main.tf").write_text('resource "azurerm_container_app" "app" {\n  name = \n')
+    with pytest.raises(ValueError, match="main.tf: does not parse"):
+        TerraformModule.load(tmp_path)
+    with pytest.raises(ValueError, match="no .tf file"):
+        TerraformModule.load(tmp_path / "nothing")
+
+
+def test_terraform_policy_passes_the_generated_files_and_catches_the_mutations(generated: Path):
+    assert service_terraform_violations(generated / "real" / "infra") == []
+    found = "\n".join(service_terraform_violations(generated / "mutated" / "infra"))
+    assert "azurerm_container_app.app ingress allows plain HTTP" in found
+    assert "secret '${secret.value}' that is not a Key Vault reference" in found
+    assert "azurerm_postgresql_flexible_server.db allows password sign-in" in found
+    assert "azurerm_user_assigned_identity.app lacks tags Environment, Owner" in found
+    assert "Readiness" not in found
+
+
+def test_checkov_runs_terraform_checks_and_every_skip_has_a_reason(
+    checkov_results: dict[str, dict[str, set[str]]],
+):
+    passed = {c.split("@")[0] for c in checkov_results["passed"]["real"] if "main.tf" in c}
+    assert "CKV_AZURE_136" in passed  # the database's geo-redundant backups
+    skipped = [c for c in checkov_results["skipped"]["real"] if "main.tf" in c]
+    assert [s.split("@")[0] for s in skipped] == ["CKV2_AZURE_57"]
+    for skip in skipped:
+        assert len(skip.partition(":")[2].strip()) >= 20, skip
+    failed = checkov_results["failed"]["mutated"]
+    assert {"CKV_AZURE_136@infra/main.tf", "CKV2_AZURE_57@infra/main.tf"} <= failed
+
+
+def test_unknown_iac_is_refused():
+    spec = dataclasses.replace(service_spec(EXAMPLE), iac="pulumi")
+    with pytest.raises(ConfigError, match="iac: pulumi is not generated"):
         render_artefacts(spec)

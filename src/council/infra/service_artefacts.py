@@ -2,8 +2,10 @@
 (infra/templates/service/): a multi-stage, non-root Dockerfile with a HEALTHCHECK, a GitHub
 workflow that tests, builds, pushes to ACR, deploys to Container Apps and smoke-tests, signing in
 with OIDC, and Bicep for Azure Container Apps (Log Analytics, managed identity pulling from an
-existing ACR). The tests run hadolint, actionlint, checkov, pycep-parser and service_policy on
-what these produce. Terraform (`iac: terraform`) is not generated yet.
+existing ACR), or the same in Terraform (azurerm; `iac: terraform`), which adds Key Vault
+references for the app's secrets and, when the project uses a database, a PostgreSQL Flexible
+Server signed in to with Entra ID. The tests run hadolint, actionlint, checkov, pycep-parser,
+python-hcl2 and service_policy on what these produce.
 
 What the templates need is read from the project without running its code: its name and pinned
 runtime dependencies (pyproject.toml), its ASGI app (deploy.yaml's `app`, else detected).
@@ -30,7 +32,16 @@ BASE_IMAGE = "python:3.11.14-slim-bookworm"  # pinned: a rebuild gets the same i
 PYTHON_VERSION = "3.11"
 PORT = 8000
 TEMPLATES = {"Dockerfile": "Dockerfile.j2", ".github/workflows/deploy.yml": "deploy.yml.j2"}
-IAC_TEMPLATES = {"bicep": {"infra/main.bicep": "main.bicep.j2"}}
+IAC_TEMPLATES = {
+    "bicep": {"infra/main.bicep": "main.bicep.j2"},
+    "terraform": {"infra/main.tf": "main.tf.j2", "infra/variables.tf": "variables.tf.j2"},
+}
+AZURERM_VERSION = "4.14.0"  # pinned provider: a plan today and in a month reads the same schema
+# Runtime dependencies that mean "this service talks to a database": Terraform then adds a
+# PostgreSQL Flexible Server.
+DATABASE_PACKAGES = frozenset(
+    {"sqlalchemy", "sqlmodel", "psycopg", "psycopg2", "psycopg2-binary", "asyncpg", "databases"}
+)
 TEST_EXTRAS = ("dev", "test", "tests", "testing")
 
 
@@ -48,6 +59,8 @@ class ServiceSpec:
     python_version: str = PYTHON_VERSION
     branch: str = "main"
     iac: str = "bicep"
+    database: bool = False  # it depends on a database driver or ORM
+    azurerm_version: str = AZURERM_VERSION
 
 
 def service_spec(root: Path, config: DeployConfig | None = None) -> ServiceSpec:
@@ -77,15 +90,15 @@ def service_spec(root: Path, config: DeployConfig | None = None) -> ServiceSpec:
         pythonpath="/app/src" if src else "/app",
         health_path=config.health_path,
         iac=config.iac,
+        database=bool(names & DATABASE_PACKAGES),
     )
 
 
 def render_artefacts(spec: ServiceSpec) -> dict[str, str]:
     """Relative path -> file text."""
     if spec.iac not in IAC_TEMPLATES:
-        raise ConfigError(
-            f"iac: {spec.iac} is not generated yet (only bicep is)", hint="Set iac: bicep."
-        )
+        known = " or ".join(IAC_TEMPLATES)
+        raise ConfigError(f"iac: {spec.iac} is not generated", hint=f"Set iac: {known}.")
     env = _environment()
     templates = {**TEMPLATES, **IAC_TEMPLATES[spec.iac]}
     return {path: env.get_template(name).render(**vars(spec)) for path, name in templates.items()}
