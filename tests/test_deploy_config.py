@@ -138,3 +138,13 @@ def test_every_step_name_is_accepted_and_the_file_is_read_from_disk(tmp_path: Pa
     path.write_text("deployment:\n  max_retries: 99\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=rf"{path}:2: deployment.max_retries"):
         load_deploy_config(path)
+
+
+def test_service_environment_values_and_passed_names():
+    config = parse_deploy_config("env:\n  LOG_LEVEL: debug\npass_env: [API_TOKEN, UNSET_ONE]\n")
+    assert config.service_env({"API_TOKEN": "t0k", "OTHER": "x"}) == {
+        "LOG_LEVEL": "debug",
+        "API_TOKEN": "t0k",
+    }
+    with pytest.raises(ConfigError, match=r"deploy.yaml:2: pass_env: not an environment variable"):
+        parse_deploy_config("env: {}\npass_env: ['A-B']\n")

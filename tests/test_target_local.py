@@ -110,7 +110,7 @@ def test_deploy_yaml_chooses_and_configures_the_target(tmp_path: Path):
     local = target_for(config, state_dir=tmp_path)
     assert isinstance(local, LocalTarget)
     assert (local.app, local.health_path, local.health_timeout_s) == ("svc.api:app", "/ready", 7)
-    with pytest.raises(TargetError, match="the azure target is not built yet"):
+    with pytest.raises(TargetError, match="the azure target has no process to manage here"):
         target_for(parse_deploy_config("target: azure\n"))
     secret = Release("r", "c", "t", tmp_path, "a:app", env={"DB_PASSWORD": "hunter2-hunter2"})
     assert "hunter2" not in repr(secret)

@@ -1,18 +1,161 @@
-"""`council deploy ...`: commands that produce deployment artefacts (the LiteLLM proxy config)."""
+"""`council deploy ...`: run the project's service on a target and look after it (status, logs,
+rollback, stop), and write deployment artefacts (the LiteLLM proxy config)."""
 
 from __future__ import annotations
 
+import json
+import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 deploy_app = typer.Typer(
     name="deploy",
-    help="Deployment artefacts: the LiteLLM proxy configuration.",
-    no_args_is_help=True,
+    help="Deploy the project's service (default target: local) and look after it.",
     add_completion=False,
 )
+
+RepoOption = Annotated[
+    Path, typer.Option("--repo", help="The project's folder (in a git repository).")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+FOLLOW_POLL_S = 0.2
+
+
+def _project(repo: Path):
+    """(project folder, its deploy.yaml) — the folder must be inside a git repository."""
+    from council.deploy_config import DEPLOY_FILE, load_deploy_config
+    from council.errors import UsageError
+    from council.targets import TargetError
+    from council.targets.release import _git
+
+    project = repo.resolve()
+    if not project.is_dir():
+        raise UsageError(f"{repo} is not a folder")
+    try:
+        _git(project, "rev-parse", "--show-toplevel")
+    except TargetError:
+        raise UsageError(f"{repo} is not inside a git repository") from None
+    return project, load_deploy_config(project / DEPLOY_FILE)
+
+
+def local_target(repo: Path, **options: Any):
+    """The project's local target, as an earlier `council deploy` left it (detached services,
+    state under `.council/deploy/`)."""
+    from council.targets import state_dir_for, target_for
+    from council.workspace.worktree import _ensure_excluded
+
+    project, config = _project(repo)
+    state = state_dir_for(project)
+    _ensure_excluded(project)  # .council/ is council's, never part of the user's changes
+    return target_for(config, state_dir=state, detach=True, **options)
+
+
+@deploy_app.callback(invoke_without_command=True)
+def deploy(ctx: typer.Context) -> None:
+    """Deploy the project's service (see the subcommands to look after it)."""
+    if ctx.invoked_subcommand is None:
+        typer.echo(ctx.get_help())
+
+
+@deploy_app.command("status")
+def status(repo: RepoOption = Path("."), as_json: JsonOption = False) -> None:
+    """The live releases of the local target, whether they still run, the last healthy one."""
+    target = local_target(repo)
+    st = target.status()
+    data = {
+        "target": st.target,
+        "live": [
+            {
+                "release": i.release.id,
+                "commit": i.release.commit,
+                "url": i.url,
+                "pid": i.pid,
+                "running": i.release.id in st.running,
+                "started_at": i.started_at,
+            }
+            for i in st.live
+        ],
+        "last_healthy": (
+            {"release": st.last_healthy.id, "commit": st.last_healthy.commit}
+            if st.last_healthy
+            else None
+        ),
+    }
+    if as_json:
+        typer.echo(json.dumps(data))
+        return
+    typer.echo(f"target: {st.target}")
+    if not st.live:
+        typer.echo("no live release")
+    for live in data["live"]:
+        state = "running" if live["running"] else "exited"
+        typer.echo(
+            f"release {live['release']} (commit {live['commit'][:10]}) at {live['url']}: "
+            f"{state}, pid {live['pid']}"
+        )
+    good = st.last_healthy
+    typer.echo(
+        f"last healthy: {good.id} (commit {good.commit[:10]})" if good else "last healthy: none"
+    )
+
+
+def _newest(target):
+    from council.errors import UsageError
+
+    live = target.status().live
+    if not live:
+        raise UsageError("no live release here", hint="Start one with `council deploy`.")
+    return max(live, key=lambda i: i.started_at)
+
+
+@deploy_app.command("logs")
+def logs(
+    repo: RepoOption = Path("."),
+    lines: Annotated[int, typer.Option("--lines", "-n", min=1, help="Lines to show.")] = 200,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing until the service stops.")
+    ] = False,
+) -> None:
+    """The newest live release's log."""
+    target = local_target(repo)
+    instance = _newest(target)
+    text = target.logs(instance, lines=lines)
+    if text:
+        typer.echo(text)
+    if not follow:
+        return
+    with instance.log.open("rb") as log:
+        log.seek(0, 2)
+        while True:
+            chunk = log.read()
+            if chunk:
+                typer.echo(chunk.decode("utf-8", errors="replace"), nl=False)
+            elif instance.release.id not in target.status().running:
+                return  # it stopped: nothing more will come
+            else:
+                time.sleep(FOLLOW_POLL_S)
+
+
+@deploy_app.command("rollback")
+def rollback(repo: RepoOption = Path("."), as_json: JsonOption = False) -> None:
+    """Stop every release but the last healthy one, and make sure that one serves."""
+    target = local_target(repo)
+    instance = target.rollback()
+    if as_json:
+        typer.echo(json.dumps({"release": instance.release.id, "url": instance.url}))
+    else:
+        typer.echo(f"serving release {instance.release.id} at {instance.url}")
+
+
+@deploy_app.command("stop")
+def stop(repo: RepoOption = Path(".")) -> None:
+    """Stop every release of the local target (the state keeps the last healthy one)."""
+    target = local_target(repo)
+    count = len(target.status().live)
+    target.stop()
+    typer.echo(f"stopped {count} release(s)")
 
 
 @deploy_app.command("litellm-config")

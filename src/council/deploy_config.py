@@ -7,6 +7,8 @@ the health settings sit at the top level.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -17,6 +19,7 @@ from council.config import validate_yaml
 from council.errors import ConfigError
 
 DEPLOY_FILE = "deploy.yaml"
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # The steps of a deploy (seed 003 §4, plus the container and provisioning steps); skip_steps
 # names some of them.
 STEPS = (
@@ -97,7 +100,23 @@ class DeployConfig(BaseModel):
     app: str | None = Field(None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")  # module:variable
     health_path: str = Field("/health", pattern=r"^/")
     health_timeout_seconds: float = Field(60, gt=0, le=3600)
+    # The service's environment: plain values here (never secrets), and the names of variables
+    # copied from council's own environment when the service starts (secrets stay out of files).
+    env: dict[str, str] = Field(default_factory=dict)
+    pass_env: list[str] = Field(default_factory=list)
     deployment: DeploymentSettings = Field(default_factory=DeploymentSettings)
+
+    @field_validator("env", "pass_env")
+    @classmethod
+    def _variable_names(cls, value: dict[str, str] | list[str]) -> dict[str, str] | list[str]:
+        bad = [name for name in value if not _ENV_NAME.fullmatch(name)]
+        if bad:
+            raise ValueError(f"not an environment variable name: {', '.join(bad)}")
+        return value
+
+    def service_env(self, environ: Mapping[str, str]) -> dict[str, str]:
+        """`env`, plus the `pass_env` variables set in `environ`."""
+        return {**self.env, **{k: environ[k] for k in self.pass_env if k in environ}}
 
     @model_validator(mode="after")
     def _one_target(self) -> DeployConfig:

@@ -5,6 +5,10 @@ serving until the new one is healthy; then the old one is stopped. A release tha
 become healthy is rolled back: it is stopped and the last healthy release keeps (or, if it was
 stopped, starts again) serving. Each release runs from its own export of the git tree, in the
 env the env cache builds for it, with only the environment it is given.
+
+With `detach=True` (what `council deploy` uses) each service runs under a keeper process that
+outlives the command, and the target keeps its state in `state_dir/state.json`: a later
+command's target finds the live releases and the last healthy one there.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from council.paths import cache_root
 from council.targets import release as sources
 from council.targets.base import HealthReport, Instance, Release, TargetError, TargetStatus
 from council.targets.health import probe
+from council.targets.keeper import Kept
+from council.targets.local_state import load_state, save_state
 from council.targets.serve_env import ServeEnv, prepare_serve_env
 from council.targets.supervise import BoundedLog, Supervised, free_port, tail
 from council.toolchains.python_env import pythonpath_for
@@ -34,7 +40,7 @@ PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TZ")
 @dataclass
 class _Running:
     instance: Instance
-    process: Supervised
+    process: Supervised | Kept
 
 
 class LocalTarget:
@@ -51,6 +57,7 @@ class LocalTarget:
         env: dict[str, str] | None = None,
         install_timeout_s: float = 900,
         emit: EventSink = null_sink,
+        detach: bool = False,
     ) -> None:
         self.state_dir = state_dir
         self.cache_dir = cache_dir or cache_root()
@@ -63,6 +70,18 @@ class LocalTarget:
         self._live: list[_Running] = []
         self._envs: dict[str, ServeEnv] = {}
         self._last_healthy: Release | None = None
+        self.detach = detach
+        if detach:
+            if state_dir is None:
+                raise TargetError("a detached local target needs a state folder")
+            state = load_state(state_dir)
+            self._live = [_Running(instance, kept) for instance, kept in state.live]
+            self._last_healthy = state.last_healthy
+
+    def _save(self) -> None:
+        if self.detach and self.state_dir is not None:
+            live = [(r.instance, r.process) for r in self._live if isinstance(r.process, Kept)]
+            save_state(self.state_dir, live, self._last_healthy)
 
     # --- provision --------------------------------------------------------------------------
 
@@ -119,6 +138,7 @@ class LocalTarget:
         logs = release.source.parent.parent / "logs"
         log = BoundedLog(logs / f"{release.id}-{port}.log")
         environ = {k: os.environ[k] for k in PASSED_ENV if k in os.environ}
+        environ.update(self.env)  # deploy.yaml's, also for a release started again later
         environ.update(release.env)
         environ.update(
             PYTHONPATH=os.pathsep.join(
@@ -128,12 +148,15 @@ class LocalTarget:
             COUNCIL_RELEASE=release.id,  # lets anyone find the service's processes
         )
         argv = [str(serve.python), "-m", "uvicorn", release.app, "--host", HOST]
-        process = Supervised(
-            [*argv, "--port", str(port), "--no-access-log"],
-            cwd=release.source,
-            env=environ,
-            log=log,
-        )
+        argv += ["--port", str(port), "--no-access-log"]
+        process: Supervised | Kept
+        if self.detach:
+            try:
+                process = Kept.start(argv, cwd=release.source, env=environ, log=log.path)
+            except OSError as exc:
+                raise TargetError(f"cannot start release {release.id}: {exc}") from None
+        else:
+            process = Supervised(argv, cwd=release.source, env=environ, log=log)
         instance = Instance(
             release=release,
             pid=process.pid,
@@ -143,6 +166,7 @@ class LocalTarget:
             started_at=time.time(),
         )
         self._live.append(_Running(instance, process))
+        self._save()
         return instance
 
     def health(self, instance: Instance, *, timeout_s: float | None = None) -> HealthReport:
@@ -157,6 +181,7 @@ class LocalTarget:
             self._last_healthy = instance.release
             for other in [r for r in self._live if r is not running]:
                 self._stop(other)  # the new release serves: retire the old ones
+            self._save()
         return report
 
     # --- logs / status / rollback / stop ----------------------------------------------------
@@ -199,6 +224,7 @@ class LocalTarget:
     def _stop(self, running: _Running) -> None:
         running.process.stop()
         self._live.remove(running)
+        self._save()
 
     def _find(self, instance: Instance) -> _Running:
         for running in self._live:

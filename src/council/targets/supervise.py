@@ -96,21 +96,21 @@ class Supervised:
         """SIGTERM the tree (children found by psutil, the process group, and escaped
         processes carrying the token), SIGKILL what is left after `grace_s`, sweep again for
         late spawns, then reap."""
-        procs = list({p.pid: p for p in [*_tree(self.pid), *_carrying(self.token)]}.values())
+        procs = list({p.pid: p for p in [*tree_of(self.pid), *carrying(self.token)]}.values())
         for proc in procs:
-            _signal(proc, signal.SIGTERM)
+            send_signal(proc, signal.SIGTERM)
         _killpg(self.pid, signal.SIGTERM)
         _, left = psutil.wait_procs(procs, timeout=grace_s)
         for proc in left:
-            _signal(proc, signal.SIGKILL)
+            send_signal(proc, signal.SIGKILL)
         _killpg(self.pid, signal.SIGKILL)
         psutil.wait_procs(left, timeout=grace_s)
         for _ in range(3):  # what was spawned while we were stopping it
-            stragglers = _carrying(self.token)
+            stragglers = carrying(self.token)
             if not stragglers:
                 break
             for proc in stragglers:
-                _signal(proc, signal.SIGKILL)
+                send_signal(proc, signal.SIGKILL)
             psutil.wait_procs(stragglers, timeout=grace_s)
         try:
             self.proc.wait(timeout=grace_s)
@@ -121,7 +121,7 @@ class Supervised:
             self.proc.stdout.close()
 
 
-def _tree(pid: int) -> list[psutil.Process]:
+def tree_of(pid: int) -> list[psutil.Process]:
     try:
         root = psutil.Process(pid)
         return [root, *root.children(recursive=True)]
@@ -129,7 +129,7 @@ def _tree(pid: int) -> list[psutil.Process]:
         return []
 
 
-def _carrying(token: str) -> list[psutil.Process]:
+def carrying(token: str) -> list[psutil.Process]:
     """Processes whose environment holds this service's token (escaped descendants included)."""
     found = []
     for proc in psutil.process_iter():
@@ -141,7 +141,7 @@ def _carrying(token: str) -> list[psutil.Process]:
     return found
 
 
-def _signal(proc: psutil.Process, sig: int) -> None:
+def send_signal(proc: psutil.Process, sig: int) -> None:
     try:
         proc.send_signal(sig)
     except psutil.Error:
