@@ -19,21 +19,11 @@ import pytest
 from council.cli_deploy import local_target
 from council.processes import pid_alive
 from tests.test_cli import scrubbed_env
+from tests.test_target_local import _commit, _git
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "profile-service"
 CRASH = '\nimport os\n\nREQUIRED = os.environ["PROFILE_DB_URL"]  # crashes at start-up\n'
-
-
-def _git(repo: Path, *args: str) -> str:
-    done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    return done.stdout.strip()
-
-
-def _commit(repo: Path, message: str) -> None:
-    _git(repo, "add", "-A")
-    _git(repo, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", message)
 
 
 def _council(*args: str, cwd: Path, cache: Path, timeout: float = 120):
