@@ -29,3 +29,6 @@ def env_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monk
     root = tmp_path_factory.getbasetemp() / "council-cache"
     monkeypatch.setenv("COUNCIL_CACHE_DIR", str(root))
     return root
+
+
+pytest_plugins = ["tests.doit_fixtures"]  # one Azurite per session for the doit tests
