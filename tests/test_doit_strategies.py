@@ -201,9 +201,10 @@ def test_transient_errors_are_retried_with_backoff(target, project) -> None:
 
 
 def test_cloud_errors_are_classified_and_signed_stably() -> None:
-    assert classify("ERROR: (StorageAccountAlreadyTaken) The storage account named x is taken.")[
-        0
-    ] == "name_taken"
+    assert (
+        classify("ERROR: (StorageAccountAlreadyTaken) The storage account named x is taken.")[0]
+        == "name_taken"
+    )
     assert classify("(SkuNotAvailable) The requested VM size is not available")[0] == "sku"
     assert classify("(LocationNotAvailableForResourceType) nope")[0] == "region"
     assert classify("(QuotaExceeded) Operation could not be completed")[0] == "quota"
