@@ -14,6 +14,7 @@ import pytest
 
 from council.gateway import litellm_api
 from council.gateway.router import litellm_module
+from tests.fakes.model_server import ScriptedModelServer
 
 
 def test_the_installed_litellm_has_every_private_api_council_uses() -> None:
@@ -93,3 +94,50 @@ def test_a_custom_provider_is_registered_once() -> None:
         assert "council-test-provider" in litellm.provider_list
     finally:
         litellm.custom_provider_map = before
+
+
+_FIRST_CALL = """
+import json, sys
+from council.gateway import Gateway
+from council.gateway.router import litellm_module, warm_first_call
+
+litellm_module()
+missing = warm_first_call() if sys.argv[2] == "warm" else []
+before = set(sys.modules)
+gw = Gateway([{"model_name": "m", "litellm_params": {"model": "openai/gpt-4o-mini",
+               "api_base": sys.argv[1], "api_key": "test-key-not-secret"}}],
+             router_settings={"num_retries": 0})
+text = gw.complete("m", [{"role": "user", "content": "hi"}]).text
+print(json.dumps({"missing": missing, "text": text, "new": sorted(set(sys.modules) - before)}))
+"""
+
+
+def test_the_preload_imports_what_the_first_completion_would_import(
+    model_server: ScriptedModelServer,
+) -> None:
+    """The background preload of a run takes LiteLLM's first-call imports (the OpenAI client's
+    resources, the proxy's file-id helpers: about 1 s of CPU) off the first model call."""
+    import json
+    import subprocess
+    import sys
+
+    model_server.script(None, "hello", "hello")
+    found = {}
+    for mode in ("cold", "warm"):
+        done = subprocess.run(
+            [sys.executable, "-c", _FIRST_CALL, model_server.base_url, mode],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=True,
+        )
+        found[mode] = json.loads(done.stdout.splitlines()[-1])
+    assert found["warm"]["missing"] == []
+    assert found["cold"]["text"] == found["warm"]["text"] == "hello"
+
+    def heavy(mods: list[str]) -> list[str]:
+        return [m for m in mods if m.startswith(("openai.resources", "litellm.proxy"))]
+
+    assert len(heavy(found["cold"]["new"])) > 50  # what the warm-up is for
+    assert heavy(found["warm"]["new"]) == []
+    assert len(found["warm"]["new"]) < len(found["cold"]["new"]) / 4

@@ -229,6 +229,7 @@ def run(
     _check_limits(budget=budget, max_iterations=max_iterations)
     emit = _emitter(as_json, verbose)
     _starting(emit)
+    _preload_models()  # overlaps the git, store and worktree work below
     root = _repo(repo)
     # Before anything is written: a subdirectory or a plain folder must not get a `.council/`.
     _require_top_level(root)
@@ -423,8 +424,9 @@ def _execute(pipeline, go_on: str | None = None):
     run records "interrupted" and says how to resume instead of staying "running"."""
     from council.interrupts import interrupts_as_keyboard_interrupt
 
-    # Every module the run needs in this thread is imported by now: LiteLLM loads beside the
-    # worktree, environment and baseline work (subprocesses, which leave the GIL free).
+    # Started at once by `run`; here for resume and heal (their modules are imported by now).
+    # LiteLLM loads beside the worktree, environment and baseline work (subprocesses, which
+    # leave the GIL free).
     _preload_models()
     with interrupts_as_keyboard_interrupt(getattr(pipeline, "run_id", None), go_on):
         return pipeline.execute()
