@@ -146,8 +146,13 @@ def test_heal_runs_are_in_the_run_history(tmp_path, model_server):
         record = store.get_run(outcome.run_id)
         assert record is not None
         assert (record.kind, record.status, record.branch) == ("heal", "green", outcome.branch)
-        kinds = [e.kind for e in store.events(record.id)]
-    assert kinds[0] == "run_started" and kinds[-1] == "run_finished"
+        events = store.events(record.id)
+        kinds = [e.kind for e in events]
+    # The setup step (worktree, backup branch) comes first, as in `council run`.
+    assert (kinds[0], events[0].step, kinds[-1]) == ("step_started", "setup", "run_finished")
+    assert (
+        kinds.index("run_started") < kinds.index("heal_started") < kinds.index("iteration_finished")
+    )
     assert "command_run" in kinds
     listed = CliRunner().invoke(app, ["runs", "--repo", str(case.repo), "--json"])
     assert listed.exit_code == 0, listed.output

@@ -282,10 +282,13 @@ def resume(
         record = store.get_run(run_id) if run_id else store.latest_run()
     if record is None:
         raise UsageError(f"no run {'`' + run_id + '` ' if run_id else ''}to resume")
-    if record.kind == "heal":
-        raise UsageError(f"run {record.id} is a heal; run `council heal` again to continue")
     emit = _emitter(as_json)
     with _run_lock(root, f"council resume {record.id}"):
+        if record.kind == "heal":  # heal: from its last finished iteration (cli_heal.py)
+            from council.cli_heal import finish_heal, resume_heal
+
+            outcome = _execute(resume_heal(record, cfg, store, emit))
+            finish_heal(outcome, _out(), as_json)
         from council.pipelines.tdd import TddPipeline
 
         pipeline = TddPipeline.resume(run_id=record.id, config=cfg, store=store, emit=emit)
@@ -337,44 +340,10 @@ def heal(
             dry_run=dry_run,
             only_gates=only,
         )
-        outcome = _execute(
-            pipeline, go_on="`council heal` again continues (fixes already made are remembered)"
-        )
-    if as_json:
-        print(json.dumps({"outcome": outcome.__dict__}, default=str), flush=True)
-    else:
-        from rich.table import Table
+        outcome = _execute(pipeline)
+    from council.cli_heal import finish_heal
 
-        table = Table(title=f"council heal: {outcome.status}")
-        for col in ("#", "gate", "failure", "classification", "recovery", "result", "cost"):
-            table.add_column(col)
-        for it in outcome.iterations:
-            failure = "; ".join(f"{f['error_type']} [{f['hash']}]" for f in it.get("failures", []))
-            rec = it.get("recovery") or {}
-            table.add_row(
-                str(it.get("iteration", "")),
-                it.get("gate", ""),
-                failure,
-                ", ".join(it.get("classification", [])),
-                str(rec.get("description") or rec.get("kind") or rec.get("action") or ""),
-                str(it.get("result", "")),
-                f"${it.get('cost_usd', 0):.4f}",
-            )
-        _out().print(table)
-        for track in outcome.tracks:
-            gates = ", ".join(f"{g} {r}" for g, r in track["gates"].items())
-            name = f"{track['language'] or 'repository'} ({track['root'] or '.'})"
-            _out().print(f"{name}: {track['status']}: {gates}")
-        if outcome.flaky:
-            _out().print(f"flaky (passed on a re-run, not edited): {', '.join(outcome.flaky)}")
-        _out().print(f"{outcome.status}: {outcome.reason}")
-        if outcome.run_id:
-            _out().print(f"run: {outcome.run_id} (`council show {outcome.run_id}`)")
-        if outcome.branch:
-            _out().print(f"branch: [cyan]{outcome.branch}[/]  backup: {outcome.backup_branch}")
-        if outcome.report_path:
-            _out().print(f"report: {outcome.report_path}")
-    raise typer.Exit(0 if outcome.status in ("green",) else 1)
+    finish_heal(outcome, _out(), as_json)
 
 
 def _check_limits(*, budget: float | None = None, max_iterations: int | None = None) -> None:

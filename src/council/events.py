@@ -137,6 +137,117 @@ class RunFinished(_Event):
     total_cost_usd: float = 0.0
 
 
+# --- heal: what `council heal` found and did, per iteration ----------------------------------
+# Every fact of a heal is one of these (plus CommandRun, TestsReported, CommitMade, Notice):
+# its CLI table, `--json`, report file and `council show` are all rendered from them
+# (council.heal_report), so nothing keeps a second record of what the heal did.
+
+
+class HealStarted(_Event):
+    """The gates a heal runs, in order, and the branch that keeps the starting point."""
+
+    kind: Literal["heal_started"] = "heal_started"
+    gates: list[dict[str, Any]] = Field(default_factory=list)  # label, language, root, config
+    backup_branch: str = ""
+    max_iterations: int = 0
+    dry_run: bool = False
+
+
+class FailureClassified(_Event):
+    """The failure an iteration works on, and what recognised it."""
+
+    kind: Literal["failure_classified"] = "failure_classified"
+    iteration: int
+    gate: str  # the gate's label ("test", "javascript:lint", ...)
+    track: str = ""  # the language track ("" for a repository-wide gate)
+    signature: dict[str, str] = Field(default_factory=dict)  # ErrorSignature.to_dict()
+    catalogue: list[str] = Field(default_factory=list)  # known-error ids, best first
+    source: Literal["catalogue", "memory", "model"] = "model"  # who decides the fix
+    description: str = ""  # the catalogue row's description, when one matched
+
+
+class MemoryHit(_Event):
+    """A fix remembered for this signature, tried before anything else."""
+
+    kind: Literal["memory_hit"] = "memory_hit"
+    iteration: int
+    gate: str
+    signature: str  # the signature's hash
+    fix: str  # the remembered fix's kind (model_patch, add_python_dependency, ...)
+    applied: bool = False
+
+
+class RecoveryTried(_Event):
+    """One recovery attempt: deterministic (catalogue), a re-run, or a report to a person."""
+
+    kind: Literal["recovery_tried"] = "recovery_tried"
+    iteration: int
+    gate: str
+    recovery: str  # add_python_dependency, retry_longer, rerun, report, ...
+    action: str = ""  # what it did, in words (or the command it ran)
+    applied: bool = False
+    result: str = ""
+    record: dict[str, Any] = Field(default_factory=dict)  # the action's own facts, as reported
+
+
+class FlakyDetected(_Event):
+    kind: Literal["flaky_detected"] = "flaky_detected"
+    iteration: int
+    gate: str
+    tests: list[str] = Field(default_factory=list)
+    again: bool = False  # proven flaky earlier in this heal: reported, not re-run
+
+
+class PatchProposed(_Event):
+    kind: Literal["patch_proposed"] = "patch_proposed"
+    iteration: int
+    attempt: int = 1
+    persona: str = "builder"
+    files: list[str] = Field(default_factory=list)
+    size: int = 0  # changed lines (added + removed)
+    diff: str = ""
+    commands: list[str] = Field(default_factory=list)  # shell commands the answer proposes
+
+
+class PatchReviewed(_Event):
+    kind: Literal["patch_reviewed"] = "patch_reviewed"
+    iteration: int
+    attempt: int = 1
+    persona: str = "guardian"  # "" when the deterministic pre-check decided alone
+    verdict: str  # approve | request_changes | precheck
+    findings: list[str] = Field(default_factory=list)
+
+
+class PatchApplied(_Event):
+    kind: Literal["patch_applied"] = "patch_applied"
+    iteration: int
+    attempt: int = 1
+    method: str = ""  # git apply, git apply --3way, commands only, ...
+    files: list[str] = Field(default_factory=list)
+    commands: list[dict[str, Any]] = Field(default_factory=list)  # proposed commands it ran
+
+
+class PatchRefused(_Event):
+    kind: Literal["patch_refused"] = "patch_refused"
+    iteration: int
+    attempt: int = 1
+    reasons: list[str] = Field(default_factory=list)
+    forbidden: dict[str, Any] | None = None  # a command the policy forbids: command, rule, reason
+
+
+class IterationFinished(_Event):
+    """One heal iteration's end: every gate's result and what the iteration came to."""
+
+    kind: Literal["iteration_finished"] = "iteration_finished"
+    iteration: int
+    gate: str = ""  # the failing gate it worked on ("" when all passed)
+    gates: dict[str, str] = Field(default_factory=dict)  # label -> passed | failed | not run
+    failures: list[dict[str, str]] = Field(default_factory=list)  # every failing signature
+    log: str = ""  # the tail of the failing gate's output
+    result: str = ""
+    cost_usd: float = 0.0
+
+
 Event = Annotated[
     RunStarted
     | StepStarted
@@ -150,7 +261,17 @@ Event = Annotated[
     | CommitMade
     | ReviewMade
     | Notice
-    | RunFinished,
+    | RunFinished
+    | HealStarted
+    | FailureClassified
+    | MemoryHit
+    | RecoveryTried
+    | FlakyDetected
+    | PatchProposed
+    | PatchReviewed
+    | PatchApplied
+    | PatchRefused
+    | IterationFinished,
     Field(discriminator="kind"),
 ]
 

@@ -27,6 +27,20 @@ from council.events import (
     TestsReported,
 )
 
+HEAL_KINDS = frozenset(
+    {
+        "failure_classified",
+        "memory_hit",
+        "recovery_tried",
+        "flaky_detected",
+        "patch_proposed",
+        "patch_reviewed",
+        "patch_applied",
+        "patch_refused",
+        "iteration_finished",
+    }
+)
+
 PERSONA_TITLES = {
     "pacer": "Pacer",
     "maven": "Maven",
@@ -208,6 +222,12 @@ class LiveRenderer:
                 f"[bold {colour}]{event.status.upper()}[/] {escape(event.reason)} "
                 f"(cost ${event.total_cost_usd:.4f})"
             )
+        elif event.kind in HEAL_KINDS:  # a heal's facts: one line each (heal_report.py)
+            from council.heal_report import describe
+
+            line = describe(event)
+            if line:
+                c.print(f"  [magenta]{escape(line)}[/]")
 
 
 def _when(ts: Any, *, short: bool = False) -> str:
@@ -276,6 +296,10 @@ def show_run(
         if what:
             timeline.add_row(f"+{e.ts - start:6.1f}s", escape(e.step or ""), escape(what))
     console.print(timeline)
+    if getattr(run, "kind", "run") == "heal":  # classification, recoveries, patches
+        from council.heal_report import heal_view, print_heal
+
+        print_heal(console, heal_view(events), footer=False)
 
     calls = Table(title="model calls")
     for col in ("persona", "calls", "cached", "tokens in", "tokens out", "cost"):
@@ -335,4 +359,8 @@ def _describe(e: BaseEvent) -> str:
         return f"model call failed: {e.error}"
     if isinstance(e, RunFinished):
         return f"finished {e.status}: {e.reason}"
+    if e.kind in HEAL_KINDS:
+        from council.heal_report import describe
+
+        return describe(e)
     return ""
