@@ -6,6 +6,10 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+# `council doit`'s answers: the cloud library owns their shapes (its code reads them).
+from council.cloud.analysis import CloudFailureAnalysis
+from council.cloud.intent import CloudIntent
+
 
 class Task(BaseModel):
     """One unit of work for one language, with criteria a test can check."""
@@ -85,4 +89,6 @@ SCHEMAS: dict[str, type[BaseModel]] = {
     "context": ContextSelection,
     "review": Review,
     "deployment_diagnosis": DeploymentDiagnosis,
+    "cloud_intent": CloudIntent,
+    "cloud_failure": CloudFailureAnalysis,
 }
