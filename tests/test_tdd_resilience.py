@@ -414,8 +414,8 @@ def test_pr_pushes_the_branch_and_opens_a_pull_request_with_the_review(
     assert review["comments"][0]["message"] in pull.body
     assert "Reviewed-by: AI Council (Guardian)" in pull.body
     assert pull.title == FEAT_SUBJECT
-    assert outcome.pr_url == "https://github.test/octo/demo/pull/1"
-    assert store.completed_steps(outcome.run_id)["pr"]["url"] == outcome.pr_url
+    assert outcome.details["pr_url"] == "https://github.test/octo/demo/pull/1"
+    assert store.completed_steps(outcome.run_id)["pr"]["url"] == outcome.details["pr_url"]
     # The token reached git and the API, never the event stream.
     assert token not in json.dumps([e.model_dump(mode="json") for e in events])
 

@@ -243,10 +243,11 @@ def run(
 
     ensure_local_models(cfg, emit)  # a missing local model file: refused before any write
     with _run_lock(root, "council run"):
-        from council.pipelines.tdd import TddPipeline
+        from council.pipelines.flows import start_flow
 
         store = _store(root)
-        pipeline = TddPipeline.start(
+        pipeline = start_flow(
+            "run",
             repo=root,
             feature=feature,
             config=cfg,
@@ -282,17 +283,19 @@ def resume(
         record = store.get_run(run_id) if run_id else store.latest_run()
     if record is None:
         raise UsageError(f"no run {'`' + run_id + '` ' if run_id else ''}to resume")
+    from council.pipelines.flows import resumable
+
+    resumable(record)  # a green run or a kind that cannot resume: refused before the lock
     emit = _emitter(as_json)
     with _run_lock(root, f"council resume {record.id}"):
-        if record.kind == "heal":  # heal: from its last finished iteration (cli_heal.py)
-            from council.cli_heal import finish_heal, resume_heal
+        from council.pipelines.flows import resume_run
 
-            outcome = _execute(resume_heal(record, cfg, store, emit))
-            finish_heal(outcome, _out(), as_json)
-        from council.pipelines.tdd import TddPipeline
-
-        pipeline = TddPipeline.resume(run_id=record.id, config=cfg, store=store, emit=emit)
+        pipeline = resume_run(record.id, config=cfg, store=store, emit=emit)
         outcome = _execute(pipeline)
+    if record.kind == "heal":  # a heal prints its own table (cli_heal.py)
+        from council.cli_heal import finish_heal
+
+        finish_heal(outcome, _out(), as_json)
     _finish(outcome, as_json)
 
 
@@ -403,12 +406,12 @@ def _execute(pipeline, go_on: str | None = None):
 
 def _finish(outcome, as_json: bool) -> None:
     if as_json:
-        print(json.dumps({"outcome": outcome.__dict__}), flush=True)
+        print(json.dumps({"outcome": outcome.as_dict()}), flush=True)
     else:
         if outcome.branch:
             _out().print(f"branch: [cyan]{outcome.branch}[/]  worktree: {outcome.worktree}")
-        if outcome.pr_url:
-            _out().print(f"pull request: {outcome.pr_url}")
+        if outcome.details.get("pr_url"):
+            _out().print(f"pull request: {outcome.details['pr_url']}")
     raise typer.Exit(outcome.exit_code)
 
 

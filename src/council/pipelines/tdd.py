@@ -10,42 +10,29 @@ import os
 import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from council.config import CouncilConfig
 from council.context import build_context
-from council.context.budget import PromptTooLarge, fit_prompt
 from council.edits import EditPolicy, apply_edits, feedback_for, parse_edits
-from council.errors import BudgetExceeded, CouncilError, ModelError, ToolchainError, UsageError
-from council.events import (
-    EditApplied,
-    EditRefused,
-    Emitter,
-    Notice,
-    ReviewMade,
-    RunFinished,
-    RunStarted,
-)
-from council.personas import ContextSelection, Plan, Prompts, Review
-from council.pipelines.engine import StepOutput, StepRunner
-from council.pipelines.models import ask_persona, cache_root, make_gateway
+from council.errors import CouncilError, ToolchainError, UsageError
+from council.events import EditApplied, EditRefused, Emitter, Notice, ReviewMade
+from council.personas import ContextSelection, Plan, Review
+from council.pipelines.engine import StepOutput
+from council.pipelines.lifecycle import REPORT_FILE, Flow, Outcome, Stop
+from council.pipelines.models import cache_root
 from council.pipelines.testruns import Selection, TestRuns
 from council.pipelines.tracks import Track, discover_tracks
-from council.store import Store
+from council.store import RunRecord, Store
 from council.toolchains import TestReport
 from council.toolchains.gates import preexisting_note
 from council.toolchains.test_ids import TestIdError, TestTarget, parse_test_spec
 from council.workspace import (
-    Workspace,
     changed_files,
-    commit_all,
     conventional_message,
-    create_worktree,
     diff,
     file_sha256,
-    open_worktree,
     require_git_repo,
     restore_tree,
     slugify,
@@ -56,31 +43,17 @@ from council.workspace.git import out as git_out
 from council.workspace.git import require_commit
 from council.workspace.tamper import guard_for
 
+__all__ = ["REPORT_FILE", "Outcome", "RunOutcome", "TddPipeline"]
+
+RunOutcome = Outcome  # the name the tests and benches know
+
 MAX_CONTEXT_FILES = 8
 MAX_PARALLEL_TRACKS = 3  # language tracks that test and iterate at the same time
-REPORT_FILE = ".council-report.md"
-PROMPT_MARGIN = 0.1  # of a model's context window: token counts are estimates
 REASK_NOTE = (
     "(The tests and the repository map are as in your first request; they are not repeated "
     "here. The files above are as they are now.)"
 )
 _SKIP = {"node_modules", "__pycache__", "target", "build", "dist", "venv"}
-
-
-@dataclass
-class RunOutcome:
-    run_id: str
-    status: str  # green | failed | error | stopped
-    reason: str = ""
-    branch: str = ""
-    worktree: str = ""
-    commits: list[str] = field(default_factory=list)
-    cost_usd: float = 0.0
-    pr_url: str = ""
-
-    @property
-    def exit_code(self) -> int:
-        return 0 if self.status == "green" else 1
 
 
 def _given_target(repo: Path, spec: str) -> str:
@@ -147,15 +120,6 @@ def _repo_relative(repo: Path, path: str) -> str:
     raise UsageError(f"--tests {path}: no such file in {repo}")
 
 
-class _Stop(Exception):
-    """Ends the run early within limits (no progress, iterations used up, tests never red)."""
-
-    def __init__(self, status: str, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
-
-
 def _counts(report: TestReport) -> str:
     return report.brief_counts()
 
@@ -166,60 +130,27 @@ def _all_counts(results: list[tuple[Track, TestReport]]) -> str:
     return "; ".join(f"{t.language}: {_counts(r)}" for t, r in results)
 
 
-class TddPipeline:
+class TddPipeline(Flow):
     """One `council run`. Create with `start()` for a new run or `resume()` for a stored one."""
 
-    def __init__(
-        self,
-        *,
-        repo: Path,
-        config: CouncilConfig,
-        store: Store,
-        emit: Emitter,
-        run_id: str,
-        feature: str,
-        open_pr: bool = False,
-        given_tests: list[str] | None = None,
-    ) -> None:
-        self.repo = repo
-        self.prompts = Prompts(repo)  # the repository's .council/prompts/ over the package's
-        self.config = config
-        self.store = store
-        self.emit = emit
-        self.run_id = run_id
-        self.feature = feature
-        self.open_pr = open_pr
+    kind = "run"
+
+    def __init__(self, *, run: RunRecord, config: CouncilConfig, store: Store, emit: Emitter):
+        super().__init__(run=run, config=config, store=store, emit=emit)
+        self.open_pr = bool(self.params.get("open_pr"))
         # Tests-given mode: a person wrote these; Guardian writes none, they are frozen at once.
         # Each is a test file, or a test id in it (`path::name`, `path -k expr`).
-        self.given_targets = [parse_test_spec(spec) for spec in given_tests or []]
+        self.given_targets = [parse_test_spec(s) for s in self.params.get("given_tests") or []]
         self.given_tests = list(dict.fromkeys(t.path for t in self.given_targets))
         self.runs: TestRuns | None = None
         self.preexisting: dict[str, set[str]] = {}  # per track: tests failing on the base too
-        emit.run_id = run_id
-        emit.subscribe(store.record_event)  # the store persists the one event stream
-        self.steps = StepRunner(store, run_id, emit)
-        self.tracks: list[Track] = discover_tracks(repo, config)
-        run = store.get_run(run_id)
-        spent = run.total_cost_usd if run else 0.0
-        self.gateway = make_gateway(config, emit, spent_usd=spent)
-        self.ws: Workspace | None = None
-        self.commits: list[str] = []
+        self.tracks: list[Track] = discover_tracks(self.repo, config)
         self.skipped_languages: list[str] = []
 
-    # --- construction ------------------------------------------------------------------------
-
     @classmethod
-    def start(
-        cls,
-        *,
-        repo: Path,
-        feature: str,
-        config: CouncilConfig,
-        store: Store,
-        emit: Emitter,
-        open_pr: bool = False,
-        given_tests: list[str] | None = None,
-    ) -> TddPipeline:
+    def check(
+        cls, repo: Path, config: CouncilConfig, feature: str, params: dict[str, Any]
+    ) -> dict[str, Any]:
         top = require_git_repo(repo)
         require_commit(top)
         if top != repo.resolve():
@@ -231,93 +162,21 @@ class TddPipeline:
         if not feature.strip():
             raise UsageError("the feature request is empty")
         discover_tracks(repo, config)  # no project or a bad gate command: stop before starting
-        given = [_given_target(repo, p) for p in given_tests or []]
-        run_id = store.create_run(
-            feature=feature,
-            repo=str(repo),
-            config={**config.snapshot(), "open_pr": open_pr, "given_tests": given},
-        )
-        return cls(
-            repo=repo,
-            config=config,
-            store=store,
-            emit=emit,
-            run_id=run_id,
-            feature=feature,
-            open_pr=open_pr,
-            given_tests=given,
-        )
+        given = [_given_target(repo, p) for p in params.get("given_tests") or []]
+        return {"open_pr": bool(params.get("open_pr")), "given_tests": given}
 
-    @classmethod
-    def resume(
-        cls, *, run_id: str, config: CouncilConfig, store: Store, emit: Emitter
-    ) -> TddPipeline:
-        run = store.get_run(run_id)
-        if run is None:
-            raise UsageError(f"no run '{run_id}' in this repository (see `council runs`)")
-        if run.status == "green":
-            raise UsageError(f"run {run.id} already finished green; nothing to resume")
-        return cls(
-            repo=Path(run.repo),
-            config=config,
-            store=store,
-            emit=emit,
-            run_id=run.id,
-            feature=run.feature,
-            open_pr=bool((run.config or {}).get("open_pr")),
-            given_tests=list((run.config or {}).get("given_tests") or []),
-        )
+    def details(self) -> dict[str, Any]:
+        return {"pr_url": str(self.steps.done.get("pr", {}).get("url", ""))}
 
     # --- the flow ----------------------------------------------------------------------------
 
-    def execute(self) -> RunOutcome:
-        self.store.claim_run(self.run_id)  # this process's pid: `runs` can tell if it dies
-        self.store.update_run(self.run_id, reason="")
-        try:
-            status, reason = self._flow()
-        except _Stop as stop:
-            status, reason = stop.status, stop.reason
-            self._save_failure(reason)
-        except BudgetExceeded as exc:
-            # State is saved step by step; the worktree keeps the work for `council resume`.
-            status, reason = "stopped", str(exc)
-        except (ModelError, CouncilError) as exc:
-            status, reason = "error", str(exc)
-        except KeyboardInterrupt as exc:
-            how = f" ({exc.signal_name})" if hasattr(exc, "signal_name") else ""
-            self._close(
-                "interrupted",
-                f"interrupted{how}; `council resume {self.run_id}` continues from the last step",
-            )
-            raise
-        except Exception as exc:
-            # A bug of ours: keep the traceback for the report, but never leave "running".
-            self._close("error", f"internal error: {type(exc).__name__}: {exc}")
-            raise
-        self._close(status, reason)
-        return RunOutcome(
-            run_id=self.run_id,
-            status=status,
-            reason=reason,
-            branch=self.ws.branch if self.ws else "",
-            worktree=str(self.ws.path) if self.ws else "",
-            commits=self.commits,
-            cost_usd=self.gateway.spent_usd,
-            pr_url=str(self.steps.done.get("pr", {}).get("url", "")),
-        )
-
-    def _close(self, status: str, reason: str) -> None:
-        self._sync_cost()
-        self.store.update_run(self.run_id, status=status, reason=reason)
-        self.emit(RunFinished(status=status, reason=reason, total_cost_usd=self.gateway.spent_usd))
-
-    def _flow(self) -> tuple[str, str]:
-        self._setup()
-        plan = Plan.model_validate(self.steps.run("plan", self._plan, persona="pacer"))
-        context = self.steps.run("context", lambda: self._context(plan), persona="maven")
+    def flow(self) -> tuple[str, str]:
+        self.setup_worktree(slugify(self.feature))
         if self.given_tests:
             # Only the languages the given tests belong to have work to do.
             self.tracks = [t for t in self.tracks if any(t.owns(p) for p in self.given_tests)]
+        # The test environments are built before the first model call, so they overlap the
+        # model library's loading (the CLI starts it in a thread) instead of following it.
         self._prepare_tracks()
         self.runs = TestRuns(
             self.ws.path,
@@ -327,12 +186,17 @@ class TddPipeline:
             tree_of=self._track_tree,
             test_files=self._test_files_in_tree,
         )
-        if not self.given_tests:
-            # Tests-given mode needs no run of its own: the red run of the given tests is the
-            # baseline (nothing of the code has changed yet).
-            self.steps.run("baseline", lambda: self._baseline(context))
         base_tree = self._head_tree()
-        reds = self._each(lambda t: self._tests_step(t, plan, context, base_tree))
+        if self.given_tests:
+            # Tests-given mode needs no model to go red, and no baseline run of its own: the
+            # red run of the given tests is the baseline (no code has changed yet). It comes
+            # first, so tests that cannot start the run cost no model call.
+            reds = self._each(lambda t: self._tests_step(t, None, None, base_tree))
+        plan = Plan.model_validate(self.steps.run("plan", self._plan, persona="pacer"))
+        context = self.steps.run("context", lambda: self._context(plan), persona="maven")
+        if not self.given_tests:
+            self.steps.run("baseline", lambda: self._baseline(context))
+            reds = self._each(lambda t: self._tests_step(t, plan, context, base_tree))
         why = (
             "Tests given by the user; frozen from the start."
             if self.given_tests
@@ -353,7 +217,7 @@ class TddPipeline:
             reasons = [last["reason"] for _, last in failed]
             if len(self.tracks) > 1:
                 reasons = [f"{t.language}: {last['reason']}" for t, last in failed]
-            raise _Stop("failed", "; ".join(reasons))
+            raise Stop("failed", "; ".join(reasons))
 
         def restore_last() -> None:
             for track, last in zip(self.tracks, lasts, strict=True):
@@ -408,7 +272,9 @@ class TddPipeline:
         ) as pool:
             return list(pool.map(fn, self.tracks))
 
-    def _tests_step(self, track: Track, plan: Plan, context: StepOutput, base: str) -> StepOutput:
+    def _tests_step(
+        self, track: Track, plan: Plan | None, context: StepOutput | None, base: str
+    ) -> StepOutput:
         if self.given_tests:
             fn, persona = (lambda: self._take_given_tests(track)), None
         else:
@@ -425,33 +291,7 @@ class TddPipeline:
 
     # --- steps -------------------------------------------------------------------------------
 
-    def _setup(self) -> None:
-        def create() -> StepOutput:
-            base = git_out(self.repo, "rev-parse", "--abbrev-ref", "HEAD")
-            ws = create_worktree(self.repo, slugify(self.feature))
-            return {
-                "branch": ws.branch,
-                "worktree": str(ws.path),
-                "base_sha": ws.base_sha,
-                "base_branch": base if base != "HEAD" else "main",
-            }
-
-        fresh = not self.steps.is_done("setup")
-        out = self.steps.run("setup", create, detail="worktree")
-        self.ws = open_worktree(self.repo, out["branch"])
-        self.store.update_run(self.run_id, branch=self.ws.branch, worktree=str(self.ws.path))
-        if fresh:
-            self.emit(
-                RunStarted(
-                    feature=self.feature,
-                    repo=str(self.repo),
-                    branch=self.ws.branch,
-                    worktree=str(self.ws.path),
-                )
-            )
-        else:
-            done = ", ".join(n for n in self.steps.done if n != "setup") or "setup"
-            self.emit(Notice(message=f"resuming run {self.run_id} after: {done}"))
+    # --- steps -------------------------------------------------------------------------------
 
     def _baseline(self, context: StepOutput) -> StepOutput:
         """The existing tests that reach the files in context, before any change, so
@@ -517,62 +357,6 @@ class TddPipeline:
             raise CouncilError(f"no {track.language} test to run for {phase}")
         return report
 
-    def _ask(self, persona: str, template: str, schema: type | None = None, **facts: Any) -> Any:
-        """One persona call: free text, or a validated `schema` instance when one is given."""
-        return self._call(persona, self._prompt(persona, template, facts), schema)
-
-    def _prompt_limit(self, persona: str) -> tuple[int, str]:
-        """(most prompt tokens for the persona's model, why): `context.prompt_tokens`, and
-        below the model's context window less the answer's room and a safety margin."""
-        settings = self.config.persona(persona)
-        limit, why = self.config.context.prompt_tokens, "context.prompt_tokens"
-        window = self.gateway.context_window(settings.model)
-        if window is not None:
-            room = int(window * (1 - PROMPT_MARGIN)) - settings.max_tokens
-            if room < limit:
-                limit, why = room, f"the context window of {settings.model} ({window} tokens)"
-        return max(limit, 1), why
-
-    def _prompt(
-        self,
-        persona: str,
-        template: str,
-        facts: dict[str, Any],
-        keep: dict[str, list[str]] | list[str] | None = None,
-    ) -> list[dict[str, str]]:
-        """The persona's prompt, its files, tests and long texts cut to fit its limit."""
-        limit, why = self._prompt_limit(persona)
-        model = self.config.persona(persona).model
-        try:
-            return fit_prompt(
-                lambda f: self.prompts.render(persona, template, **f),
-                facts,
-                limit,
-                lambda m: self.gateway.count_tokens(model, m),
-                keep or (),
-            )
-        except PromptTooLarge as exc:
-            raise CouncilError(
-                f"{persona}'s prompt cannot be made to fit {why}: {exc}",
-                hint="Use a model with a larger context window or raise context.prompt_tokens.",
-            ) from None
-
-    def _call(
-        self, persona: str, messages: list[dict[str, str]], schema: type | None = None
-    ) -> Any:
-        # Never sent over the limit: every prompt is measured before the call.
-        limit, why = self._prompt_limit(persona)
-        size = self.gateway.count_tokens(self.config.persona(persona).model, messages)
-        if size > limit:
-            raise CouncilError(f"{persona}'s prompt of {size} tokens is over {why} ({limit})")
-        try:
-            return ask_persona(self.gateway, self.config, persona, messages, schema)
-        finally:
-            self._sync_cost()
-
-    def _sync_cost(self) -> None:
-        self.store.update_run(self.run_id, total_cost_usd=self.gateway.spent_usd)
-
     def _plan(self) -> StepOutput:
         ctx = build_context(
             self.ws.path,
@@ -581,7 +365,7 @@ class TddPipeline:
             file_tokens=0,
             cache_dir=cache_root() / "tags",
         )
-        plan: Plan = self._ask(
+        plan: Plan = self.ask(
             "pacer",
             "plan",
             Plan,
@@ -602,7 +386,7 @@ class TddPipeline:
             file_tokens=0,
             cache_dir=cache_root() / "tags",
         )
-        selection: ContextSelection = self._ask(
+        selection: ContextSelection = self.ask(
             "maven",
             "context",
             ContextSelection,
@@ -728,9 +512,9 @@ class TddPipeline:
         """Ask for edits; send non-applying blocks back with the closest real lines (bounded)."""
         applied: list[str] = []
         facts.setdefault("feedback", "")
-        messages = self._prompt(persona, template, facts, keep)
+        messages = self.prompt(persona, template, facts, keep)
         for attempt in range(1 + self.config.limits.max_edit_reasks):
-            answer = self._call(persona, messages)
+            answer = self.call(persona, messages)
             done, feedback = self._apply_answer(answer, policy, only_tests=only_tests)
             applied.extend(p for p in done if p not in applied)
             if not feedback:
@@ -750,7 +534,7 @@ class TddPipeline:
                 if key in again:
                     again[key] = _empty_like(again[key])
             messages = [
-                *self._prompt(persona, template, again, keep),
+                *self.prompt(persona, template, again, keep),
                 {"role": "assistant", "content": answer},
                 {"role": "user", "content": f"{feedback}\n\n{REASK_NOTE}"},
             ]
@@ -796,12 +580,12 @@ class TddPipeline:
             and (unknown_id or not (report.collection_errors or report.timed_out))
         ]
         if unmatched:
-            raise _Stop("failed", f"--tests {', '.join(unmatched)}: no such test in that file")
+            raise Stop("failed", f"--tests {', '.join(unmatched)}: no such test in that file")
         problem = self._red_problem(track, report)
         if problem:
             if "PASS before" in problem:
                 problem = "the given tests already pass before any code is written: nothing to do"
-            raise _Stop("failed", f"the given tests cannot start the run: {problem}")
+            raise Stop("failed", f"the given tests cannot start the run: {problem}")
         frozen = {
             p: file_sha256(self.ws.path / p)
             for p in sorted({*self._test_files_in_tree(track), *given})
@@ -858,7 +642,7 @@ class TddPipeline:
             )
             # Start the next attempt from the original tests, not from the rejected ones.
             self._restore(before, written)
-        raise _Stop(
+        raise Stop(
             "failed",
             f"Guardian did not produce valid failing {'' if track.solo else track.language + ' '}"
             "tests in "
@@ -1074,7 +858,7 @@ class TddPipeline:
         }
 
     def _review(self, counts: str, findings: str) -> Review:
-        review: Review = self._ask(
+        review: Review = self.ask(
             "guardian",
             "review",
             Review,
@@ -1107,7 +891,7 @@ class TddPipeline:
                 + (f"; still running at the limit: {running}" if running else "")
             )
         if parts:
-            raise _Stop("failed", "the full test suite does not pass: " + "; ".join(parts))
+            raise Stop("failed", "the full test suite does not pass: " + "; ".join(parts))
 
     def _new_failures(self, track: Track, report: TestReport) -> list[str]:
         """The failing tests of `report` that pass on the base commit (the change broke them).
@@ -1198,15 +982,13 @@ class TddPipeline:
 
     def _commit(self, kind: str, plan: Plan, prefix: str, body: str = "") -> StepOutput:
         message = conventional_message(kind, plan.scope or None, f"{prefix}{plan.summary}", body)
-        sha = commit_all(self.ws, message, emit=self.emit)
-        if sha:
-            self.commits.append(sha)
-        return {"sha": sha or "", "detail": sha[:10] if sha else "nothing to commit"}
+        sha = self.commit(message)
+        return {"sha": sha, "detail": sha[:10] if sha else "nothing to commit"}
 
     def _commit_feature(self, plan: Plan, review_out: StepOutput) -> StepOutput:
         changed = guard_for(self.ws.path).verify()
         if changed:  # never a feat: commit over tests that are not the frozen ones
-            raise _Stop(
+            raise Stop(
                 "failed", f"frozen test files changed before the commit: {', '.join(changed)}"
             )
         return self._commit("feat", plan, "", self._review_text(review_out))
@@ -1240,36 +1022,14 @@ class TddPipeline:
         )
         return {"url": pr.url, "number": pr.number, "detail": pr.url}
 
-    def _save_failure(self, reason: str) -> None:
-        """Keep the work on the branch with a report of what failed (the user decides)."""
-        if self.ws is None:
-            return
-        iterations = [
-            (name, out) for name, out in self.steps.done.items() if name.startswith("iteration-")
-        ]
-        lines = [
-            "# AI Council: run did not finish green",
-            "",
-            f"- Run: {self.run_id}",
-            f"- Feature: {self.feature}",
-            f"- Reason: {reason}",
-            "",
-        ]
-        for name, out in iterations:
-            lines += [
-                f"## {name}: {out.get('counts', '')}",
-                "",
-                "```",
-                out.get("failures", ""),
-                "```",
-                "",
-            ]
-        (self.ws.path / REPORT_FILE).write_text("\n".join(lines), encoding="utf-8")
+    def failure_report(self, reason: str) -> list[str]:
+        lines: list[str] = []
+        for name, out in self.steps.done.items():
+            if name.startswith("iteration-"):
+                failures = out.get("failures", "")
+                lines += [f"## {name}: {out.get('counts', '')}", "", "```", failures, "```", ""]
+        return lines
+
+    def failure_scope(self) -> str | None:
         plan = self.steps.done.get("plan")
-        scope = Plan.model_validate(plan).scope if plan else None
-        message = conventional_message(
-            "chore", scope or None, "work in progress, not green (see .council-report.md)", reason
-        )
-        sha = commit_all(self.ws, message, emit=self.emit)
-        if sha:
-            self.commits.append(sha)
+        return Plan.model_validate(plan).scope if plan else None
