@@ -8,7 +8,6 @@ step. Flows are named by import path, imported on first use, so the CLI's start-
 from __future__ import annotations
 
 import importlib
-from pathlib import Path
 from typing import Any
 
 from council.config import CouncilConfig
@@ -34,20 +33,10 @@ def flow_class(kind: str) -> type[Flow]:
     return getattr(importlib.import_module(module), name)
 
 
-def start_flow(
-    kind: str,
-    *,
-    repo: Path,
-    feature: str,
-    config: CouncilConfig,
-    store: Store,
-    emit: Emitter,
-    **params: Any,
-) -> Flow:
-    """A new run of `kind`, checked and recorded; call `.execute()` on it."""
-    return flow_class(kind).start(
-        repo=repo, feature=feature, config=config, store=store, emit=emit, **params
-    )
+def start_flow(kind: str, **request: Any) -> Flow:
+    """A new run of `kind`, checked and recorded; call `.execute()` on it. `request` is what
+    `Flow.start` takes: repo, feature, config, store, emit and the flow's own params."""
+    return flow_class(kind).start(**request)
 
 
 def resume_run(run_id: str, *, config: CouncilConfig, store: Store, emit: Emitter) -> Flow:

@@ -33,8 +33,9 @@ steps; everything else is here, written once:
    the gateway's (`BudgetExceeded` stops the run, resumable); the run's cost is kept by the
    store from the ModelCall events.
 6. Optional hooks: `failure_report(reason)` (markdown lines the report file left on the branch
-   says, after run, feature and reason, when the run stops short with `Stop`) with `failure_scope()` (its commit's scope), and
-   `details()` (flow-specific facts of the outcome, e.g. a pull request's URL).
+   says, after run, feature and reason, when the run stops short with `Stop`) with
+   `failure_scope()` (its commit's scope), and `details()` (flow-specific facts of the
+   outcome, e.g. a pull request's URL).
 
 Events are the only record: steps emit typed events (`self.emit(...)`), the store persists them
 and projects the runs/steps rows from them; the CLI, `--json`, `show` and the server render them.
@@ -98,7 +99,8 @@ class Outcome:
     def as_dict(self) -> dict[str, Any]:
         """The outcome as `--json` prints it: the common fields and the flow's details."""
         out = asdict(self)
-        return {**out, **out.pop("details")}
+        details = out.pop("details")
+        return {**out, **details}
 
 
 class Flow:
