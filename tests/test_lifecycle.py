@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,7 @@ import pytest
 from council.config import CouncilConfig
 from council.errors import UsageError
 from council.events import Emitter
-from council.pipelines.flows import FLOWS, flow_class, resume_run
+from council.pipelines.flows import FLOWS, flow_class, resumable, resume_run
 from council.pipelines.lifecycle import Outcome, params_of
 from council.store import Store
 
@@ -24,9 +25,11 @@ def _resume(store: Store, run_id: str):
     return resume_run(run_id, config=CouncilConfig(), store=store, emit=Emitter())
 
 
-def test_every_registered_kind_imports_a_flow_of_that_kind() -> None:
+def test_every_registered_kind_imports_a_resumable_flow() -> None:
     for kind in FLOWS:
-        assert flow_class(kind).kind == kind
+        cls = flow_class(kind)
+        assert callable(cls.resume)
+        assert getattr(cls, "kind", kind) == kind  # a Flow says its kind
 
 
 def test_an_unknown_kind_is_a_usage_error() -> None:
@@ -34,7 +37,7 @@ def test_an_unknown_kind_is_a_usage_error() -> None:
         flow_class("nope")
 
 
-def test_resume_refuses_a_missing_run_a_green_run_and_a_heal(store: Store) -> None:
+def test_resume_refuses_a_missing_run_a_green_run_and_an_unknown_kind(store: Store) -> None:
     with pytest.raises(UsageError, match="no run 'r-none'"):
         _resume(store, "r-none")
     green = store.create_run(feature="f", repo="/r", config={})
@@ -43,9 +46,10 @@ def test_resume_refuses_a_missing_run_a_green_run_and_a_heal(store: Store) -> No
         _resume(store, green)
     heal = store.create_run(feature="heal: lint", repo="/r", config={}, kind="heal")
     store.update_run(heal, status="failed")
-    if "heal" not in FLOWS:  # until heal runs on the lifecycle
-        with pytest.raises(UsageError, match="is a heal; run `council heal` again"):
-            _resume(store, heal)
+    assert resumable(store.get_run(heal)).kind == "heal"
+    odd = replace(store.get_run(heal), kind="deploy-v0")
+    with pytest.raises(UsageError, match="is a deploy-v0, which `council resume` cannot"):
+        resumable(odd)
 
 
 def test_params_come_from_their_own_key_and_from_rows_written_before_it(store: Store) -> None:

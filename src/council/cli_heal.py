@@ -1,5 +1,5 @@
 """`council heal`'s output: the table, `--json` and the exit code, read from the heal's events
-(council.heal_report), and `council resume` of a heal."""
+(council.heal_report); `council resume` reaches a heal through pipelines/flows.py."""
 
 from __future__ import annotations
 
@@ -21,10 +21,3 @@ def finish_heal(outcome: Any, console: Any, as_json: bool) -> None:
         if outcome.report_path:
             console.print(f"report: {outcome.report_path}", markup=False)
     raise typer.Exit(outcome.exit_code)
-
-
-def resume_heal(record: Any, config: Any, store: Any, emit: Any) -> Any:
-    """The pipeline that continues heal `record` from its last finished iteration."""
-    from council.pipelines.heal import HealPipeline
-
-    return HealPipeline.resume(run_id=record.id, config=config, store=store, emit=emit)
