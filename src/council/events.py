@@ -248,6 +248,113 @@ class IterationFinished(_Event):
     cost_usd: float = 0.0
 
 
+# --- deploy: what `council deploy` did to get a service healthy --------------------------------
+# Each has summary(): the one line the console and `council show` print for it.
+
+
+class ArtefactsChecked(_Event):
+    """Deployment artefacts generated (or the project's own kept) and checked offline."""
+
+    kind: Literal["artefacts_checked"] = "artefacts_checked"
+    written: list[str] = Field(default_factory=list)
+    kept: list[str] = Field(default_factory=list)  # the project's own files, left as they are
+    checks: dict[str, list[str]] = Field(default_factory=dict)  # check -> violations
+
+    def summary(self) -> str:
+        bad = sum(len(v) for v in self.checks.values())
+        names = ", ".join(self.checks) or "none"
+        files = f"{len(self.written)} written, {len(self.kept)} kept"
+        return f"artefacts: {files}; checks ({names}): {bad or 'no'} finding(s)"
+
+
+class ServiceStarted(_Event):
+    kind: Literal["service_started"] = "service_started"
+    target: str
+    release: str
+    commit: str = ""
+    url: str = ""
+    pid: int | None = None
+
+    def summary(self) -> str:
+        return f"started release {self.release} on {self.target} at {self.url} (pid {self.pid})"
+
+
+class HealthChecked(_Event):
+    kind: Literal["health_checked"] = "health_checked"
+    url: str
+    healthy: bool
+    attempts: int = 0
+    elapsed_s: float = 0.0
+    status_code: int | None = None
+    exit_code: int | None = None
+    error: str = ""
+
+    def summary(self) -> str:
+        if self.healthy:
+            return f"healthy: {self.url} answered {self.status_code} in {self.elapsed_s:.1f}s"
+        return f"unhealthy after {self.attempts} probe(s), {self.elapsed_s:.1f}s: {self.error}"
+
+
+class DeployLogs(_Event):
+    """An excerpt of the logs a diagnosis reads (the service's, a workflow's, the platform's)."""
+
+    kind: Literal["deploy_logs"] = "deploy_logs"
+    source: str
+    excerpt: str = ""
+
+    def summary(self) -> str:
+        lines = self.excerpt.strip().splitlines()
+        return f"logs from {self.source}: {len(lines)} line(s); last: {lines[-1] if lines else ''}"
+
+
+class DeployDiagnosed(_Event):
+    kind: Literal["deploy_diagnosed"] = "deploy_diagnosed"
+    source: Literal["known", "model"]  # the known-error table, or DevOps
+    category: str = ""
+    cause: str = ""
+    evidence: list[str] = Field(default_factory=list)
+    fix: str = ""
+
+    def summary(self) -> str:
+        return f"diagnosis ({self.source}, {self.category}): {self.cause} -> {self.fix}"
+
+
+class DeployRecovery(_Event):
+    kind: Literal["deploy_recovery"] = "deploy_recovery"
+    action: str  # add_dependency, longer_health_timeout, model_patch, retry, ...
+    detail: str = ""
+    applied: bool = False
+
+    def summary(self) -> str:
+        done = "applied" if self.applied else "not applied"
+        return f"recovery {self.action}: {done}; {self.detail}"
+
+
+class RolledBack(_Event):
+    kind: Literal["rolled_back"] = "rolled_back"
+    release: str = ""  # the release serving now ("" when none was ever healthy)
+    url: str = ""
+    reason: str = ""
+
+    def summary(self) -> str:
+        now = f"release {self.release} serves at {self.url}" if self.release else "nothing serves"
+        return f"rolled back: {now} ({self.reason})"
+
+
+class WorkflowPolled(_Event):
+    """The GitHub workflow run a push started, as last seen."""
+
+    kind: Literal["workflow_polled"] = "workflow_polled"
+    workflow_run: int = 0  # GitHub's run id
+    status: str = ""
+    conclusion: str | None = None
+    url: str = ""
+
+    def summary(self) -> str:
+        end = f", {self.conclusion}" if self.conclusion else ""
+        return f"workflow run {self.workflow_run}: {self.status}{end} {self.url}".rstrip()
+
+
 Event = Annotated[
     RunStarted
     | StepStarted
@@ -271,7 +378,15 @@ Event = Annotated[
     | PatchReviewed
     | PatchApplied
     | PatchRefused
-    | IterationFinished,
+    | IterationFinished
+    | ArtefactsChecked
+    | ServiceStarted
+    | HealthChecked
+    | DeployLogs
+    | DeployDiagnosed
+    | DeployRecovery
+    | RolledBack
+    | WorkflowPolled,
     Field(discriminator="kind"),
 ]
 

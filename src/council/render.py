@@ -228,6 +228,8 @@ class LiveRenderer:
             line = describe(event)
             if line:
                 c.print(f"  [magenta]{escape(line)}[/]")
+        elif callable(getattr(event, "summary", None)):  # a flow's own events (deploy, ...)
+            c.print(f"  {event.summary()}", markup=False)
 
 
 def _when(ts: Any, *, short: bool = False) -> str:
@@ -341,6 +343,8 @@ def _per_persona(events: list[BaseEvent]) -> dict[str, dict[str, Any]]:
 
 
 def _describe(e: BaseEvent) -> str:
+    if callable(getattr(e, "summary", None)):
+        return e.summary()  # type: ignore[attr-defined]
     if isinstance(e, StepStarted):
         return f"start ({e.persona})" if e.persona else "start"
     if isinstance(e, StepFinished):
