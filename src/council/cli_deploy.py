@@ -53,10 +53,58 @@ def local_target(repo: Path, **options: Any):
 
 
 @deploy_app.callback(invoke_without_command=True)
-def deploy(ctx: typer.Context) -> None:
-    """Deploy the project's service (see the subcommands to look after it)."""
-    if ctx.invoked_subcommand is None:
-        typer.echo(ctx.get_help())
+def deploy(
+    ctx: typer.Context,
+    target: Annotated[
+        str | None, typer.Option("--target", help="local or azure (default: deploy.yaml's).")
+    ] = None,
+    env: Annotated[str, typer.Option("--env", help="The environment (azure): dev, prod, ...")] = (
+        "dev"
+    ),
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="azure: show files, what-if/plan, cost drivers.")
+    ] = False,
+    repo: RepoOption = Path("."),
+    config: Annotated[Path | None, typer.Option(help="Path to a council.yaml.")] = None,
+    as_json: JsonOption = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show every command.")] = False,
+) -> None:
+    """Deploy the project's service: artefacts, release, health check, diagnose and fix."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from council import cli
+    from council.config import resolve_config
+    from council.pipelines.flows import start_flow
+    from council.targets.release import _git
+    from council.workspace.git import require_commit
+
+    emit = cli._emitter(as_json, verbose)
+    project, deploy_config = _project(repo)
+    top = Path(_git(project, "rev-parse", "--show-toplevel"))
+    require_commit(top)
+    rel = project.relative_to(top).as_posix()
+    rel = "" if rel == "." else rel
+    cfg, source = resolve_config(top, config)
+    if not as_json:
+        cli._out().print(f"config: {source}", style="dim")
+    chosen = target or deploy_config.resolved_target
+    with cli._run_lock(top, "council deploy"):
+        flow = start_flow(
+            "deploy",
+            repo=top,
+            feature=f"deploy {rel or top.name} to {chosen}",
+            config=cfg,
+            store=cli._store(top),
+            emit=emit,
+            target=chosen,
+            env=env,
+            dry_run=dry_run,
+            project=rel,
+        )
+        outcome = cli._execute(flow)
+    if not as_json and outcome.details.get("url"):
+        cli._out().print(f"url: {outcome.details['url']}")
+    cli._finish(outcome, as_json)
 
 
 @deploy_app.command("status")

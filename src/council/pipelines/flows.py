@@ -21,6 +21,7 @@ FLOWS: dict[str, str] = {
     "run": "council.pipelines.tdd:TddPipeline",
     # Not a Flow yet (its own execute), but resumed the same way: resume(run_id=, ...).
     "heal": "council.pipelines.heal:HealPipeline",
+    "deploy": "council.pipelines.deploy.flow:DeployFlow",
 }
 
 

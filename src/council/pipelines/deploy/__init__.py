@@ -1,0 +1,1 @@
+"""The `deploy` flow: artefacts, release, health, diagnosis and recovery (see flow.py)."""
