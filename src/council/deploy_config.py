@@ -43,10 +43,29 @@ class GithubSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    # owner/name of the repository on GitHub; default: read from the remote's URL.
+    repository: str | None = Field(None, pattern=r"^[\w.-]+/[\w.-]+$")
+    remote: str = "origin"
+    workflow: str = ".github/workflows/deploy.yml"
     wait_for_completion: bool = True
     poll_interval_seconds: float = Field(30, gt=0, le=600)
     max_wait_minutes: float = Field(15, gt=0, le=360)
     fetch_logs_on_failure: bool = True
+
+
+class AzureSettings(BaseModel):
+    """Where the azure target deploys. Names left out show as placeholders in a dry run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # github: push and let the generated workflow build, push and deploy (it signs in with
+    # OIDC); az: this machine runs the IaC deployment with the Azure CLI (what-if first).
+    route: Literal["github", "az"] = "github"
+    resource_group: str | None = Field(None, pattern=r"^[-\w._()]{1,90}$")
+    registry: str | None = Field(None, pattern=r"^[A-Za-z0-9]{5,50}$")
+    key_vault: str | None = Field(None, pattern=r"^[A-Za-z][-A-Za-z0-9]{1,22}[A-Za-z0-9]$")
+    location: str = Field("westeurope", pattern=r"^[a-z0-9]+$")
+    url: str | None = Field(None, pattern=r"^https?://")  # the app's URL, for health checks
 
 
 class DeploymentSettings(BaseModel):
@@ -105,6 +124,7 @@ class DeployConfig(BaseModel):
     env: dict[str, str] = Field(default_factory=dict)
     pass_env: list[str] = Field(default_factory=list)
     deployment: DeploymentSettings = Field(default_factory=DeploymentSettings)
+    azure: AzureSettings = Field(default_factory=AzureSettings)
 
     @field_validator("env", "pass_env")
     @classmethod

@@ -17,6 +17,7 @@ healthy release still serving. The azure target is the `azure` route (pipelines/
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,8 @@ class DeployFlow(Flow):
         target = params.get("target") or deploy.resolved_target
         if target not in TARGETS:
             raise UsageError(f"unknown deploy target {target!r}; known: {', '.join(TARGETS)}")
+        if target == "azure" and not params.get("dry_run"):
+            _check_azure_route(project, deploy)  # not signed in, no token: refused now, exit 2
         return {**params, "target": target}
 
     # --- the steps --------------------------------------------------------------------------
@@ -195,8 +198,12 @@ class DeployFlow(Flow):
         source: Path,
         timeout: float,
         tried: list[dict[str, Any]],
+        *,
+        stage: str = "health",
+        command: str = "",
     ) -> dict[str, Any]:
-        """What was diagnosed and done: recovered (worth another attempt), why, tried so far."""
+        """What was diagnosed and done: recovered (worth another attempt), why, tried so far.
+        `source`: where the failing code ran (a release's export, or the worktree)."""
         known = classify_failure(report, log, project=self.project)
         done_before = {t.get("id") for t in tried}
         if known and known.recovery and known.id not in done_before:
@@ -209,8 +216,9 @@ class DeployFlow(Flow):
         facts = {
             "service": self.project.name,
             "target": self.params["target"],
-            "stage": "health",
-            "command": f"uvicorn {self._app()} (health check on {self.deploy.health_path})",
+            "stage": stage,
+            "command": command
+            or f"uvicorn {self._app()} (health check on {self.deploy.health_path})",
             "log": log,
             "files": fix.relevant_files(
                 log, source=source, top=self.ws.path, project=self.project, app=self._app()
@@ -308,3 +316,19 @@ class DeployFlow(Flow):
         done = [out for name, out in self.steps.done.items() if name.startswith("attempt-")]
         healthy = [out for out in done if out.get("healthy")]
         return {"target": self.params.get("target"), "url": healthy[-1]["url"] if healthy else ""}
+
+
+def _check_azure_route(project: Path, deploy: DeployConfig) -> None:
+    if deploy.azure.route == "az":
+        from council.pipelines.deploy.azure import require_az
+
+        require_az()
+        if deploy.iac == "terraform" and shutil.which("terraform") is None:
+            raise UsageError(
+                "iac: terraform needs terraform, which is not installed",
+                hint="Install it, set iac: bicep, or use `--dry-run`.",
+            )
+        return
+    from council.workspace.github import github_token
+
+    github_token()  # the GitHub route pushes and dispatches the workflow
