@@ -22,9 +22,10 @@ from typing import TYPE_CHECKING, Any
 
 from council.deploy_config import DeployConfig
 from council.errors import UsageError
-from council.events import CommandRun, DeployDiagnosed, DeployLogs, HealthChecked, Notice
+from council.events import CommandRun, DeployLogs, Notice
 from council.infra.service_artefacts import ServiceSpec, service_spec
 from council.pipelines.deploy import fix
+from council.pipelines.deploy.facts import health_checked, known_diagnosis, model_diagnosis
 from council.pipelines.deploy.known import classify_failure
 from council.pipelines.engine import StepOutput
 from council.pipelines.lifecycle import Stop
@@ -238,16 +239,7 @@ def probe_url(flow: DeployFlow, url: str) -> StepOutput:
     report = probe(
         url.rstrip("/") + flow.deploy.health_path, timeout_s=flow.deploy.health_timeout_seconds
     )
-    flow.emit(
-        HealthChecked(
-            url=report.url,
-            healthy=report.healthy,
-            attempts=report.attempts,
-            elapsed_s=report.elapsed_s,
-            status_code=report.status_code,
-            error=report.error,
-        )
-    )
+    flow.emit(health_checked(report))
     return {"healthy": report.healthy, "error": report.error, "status_code": report.status_code}
 
 
@@ -275,15 +267,7 @@ def _diagnose(flow: DeployFlow, spec: ServiceSpec, env: str, health: dict[str, A
     report = HealthReport(False, "", 0, 0.0, health.get("status_code"), health.get("error", ""))
     known = classify_failure(report, log, project=flow.project)
     if known is not None:
-        flow.emit(
-            DeployDiagnosed(
-                source="known",
-                category=known.category,
-                cause=known.cause,
-                evidence=known.evidence,
-                fix=known.recovery or "a change",
-            )
-        )
+        flow.emit(known_diagnosis(known))
         return {"known": known.as_dict(), "detail": known.cause}
     facts = {
         "service": spec.name,
@@ -295,15 +279,7 @@ def _diagnose(flow: DeployFlow, spec: ServiceSpec, env: str, health: dict[str, A
         "previous": [],
     }
     diagnosis = fix.diagnose(flow, facts)
-    flow.emit(
-        DeployDiagnosed(
-            source="model",
-            category=diagnosis.category,
-            cause=diagnosis.cause,
-            evidence=diagnosis.evidence,
-            fix=diagnosis.fix,
-        )
-    )
+    flow.emit(model_diagnosis(diagnosis))
     return {"diagnosis": diagnosis.model_dump(), "detail": diagnosis.cause}
 
 

@@ -27,15 +27,14 @@ from council.deploy_config import DEPLOY_FILE, DeployConfig, load_deploy_config
 from council.errors import UsageError
 from council.events import (
     ArtefactsChecked,
-    DeployDiagnosed,
     DeployLogs,
     DeployRecovery,
-    HealthChecked,
     RolledBack,
     ServiceStarted,
 )
 from council.infra.service_artefacts import service_spec
 from council.pipelines.deploy import artefacts, fix
+from council.pipelines.deploy.facts import health_checked, known_diagnosis, model_diagnosis
 from council.pipelines.deploy.known import KnownFailure, classify_failure, longer_timeout
 from council.pipelines.engine import StepOutput
 from council.pipelines.lifecycle import Flow, Stop
@@ -156,17 +155,7 @@ class DeployFlow(Flow):
             )
         )
         report = target.health(instance, timeout_s=timeout)
-        self.emit(
-            HealthChecked(
-                url=report.url,
-                healthy=report.healthy,
-                attempts=report.attempts,
-                elapsed_s=report.elapsed_s,
-                status_code=report.status_code,
-                exit_code=report.exit_code,
-                error=report.error,
-            )
-        )
+        self.emit(health_checked(report))
         out: StepOutput = {"release": release.id, "url": instance.url, "health_timeout": timeout}
         if report.healthy:
             return {**out, "healthy": True, "detail": f"healthy at {instance.url}"}
@@ -226,15 +215,7 @@ class DeployFlow(Flow):
             "previous": [t["summary"] for t in tried],
         }
         diagnosis = fix.diagnose(self, facts)
-        self.emit(
-            DeployDiagnosed(
-                source="model",
-                category=diagnosis.category,
-                cause=diagnosis.cause,
-                evidence=diagnosis.evidence,
-                fix=diagnosis.fix,
-            )
-        )
+        self.emit(model_diagnosis(diagnosis))
         entry = {
             "id": f"model:{diagnosis.category}",
             "summary": f"{diagnosis.cause} ({diagnosis.fix})",
@@ -272,15 +253,7 @@ class DeployFlow(Flow):
     def _deterministic(
         self, known: KnownFailure, timeout: float, tried: list[dict[str, Any]]
     ) -> dict[str, Any]:
-        self.emit(
-            DeployDiagnosed(
-                source="known",
-                category=known.category,
-                cause=known.cause,
-                evidence=known.evidence,
-                fix=known.recovery,
-            )
-        )
+        self.emit(known_diagnosis(known))
         applied, detail = True, ""
         if known.recovery == "add_dependency":
             dist = known.payload["distribution"]
