@@ -284,7 +284,8 @@ class Gateway:
 
     def _streams(self, alias: str) -> bool:
         """Whether calls to `alias` stream: not when the embedded model may answer (its
-        provider answers whole; the progress line still shows the time)."""
+        provider answers whole, and reports its tokens to the progress line as it generates
+        them: local/tokens_out.py)."""
         names = [alias, *self._fallbacks.get(alias, [])]
         return not any(
             is_local(d["litellm_params"]["model"]) for n in names for d in self._aliases.get(n, [])

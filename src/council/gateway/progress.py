@@ -1,5 +1,8 @@
 """Progress of one model call in flight: a heartbeat that reports elapsed time and the answer's
-tokens so far as ModelProgress events, so the terminal never sits silent through a long call."""
+tokens so far as ModelProgress events, so the terminal never sits silent through a long call.
+
+Tokens are counted from the stream of a streamed call, and for the embedded model from the
+engine itself (local/tokens_out.py), which reports each token it generates."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ import time
 from typing import Any
 
 from council.events import EventSink, ModelProgress
+from council.local.tokens_out import token_sink
 
 HEARTBEAT_S = 0.5  # how often a call in flight reports; renderers throttle further
 _ids = itertools.count(1)
@@ -38,6 +42,8 @@ class CallProgress:
 
     def __enter__(self) -> CallProgress:
         self._started = time.monotonic()
+        # The embedded model reports its tokens here (its answers are not streamed).
+        self._sink = token_sink.set(self.tokens)
         # The heartbeat emits from its own thread; the Emitter serialises events for the sinks,
         # and the step name is taken from the caller's context (contextvars are per thread).
         step = getattr(self._emit, "step", None)
@@ -48,6 +54,7 @@ class CallProgress:
         return self
 
     def __exit__(self, *_exc: object) -> None:
+        token_sink.reset(self._sink)
         self._done.set()
         if self._thread is not None:
             self._thread.join(timeout=2)

@@ -20,6 +20,7 @@ from typing import Any
 from council.errors import LocalModelError
 from council.local.gguf_file import read_info
 from council.local.schema_bounds import bounded_schema
+from council.local.tokens_out import TokenSink
 
 DEFAULT_CONTEXT = 8192
 INSTALL_HINT = (
@@ -91,6 +92,25 @@ class LocalEngine:
         self.load_s = time.perf_counter() - started
         self.n_ctx = n_ctx
         self._grammars: dict[str, Any] = {}
+        self._on_token: TokenSink | None = None  # the current call's, set under self.lock
+        self._count_sampled_tokens()
+
+    def _count_sampled_tokens(self) -> None:
+        """Report each token as llama.cpp samples it (Llama.generate samples one token per
+        step), so a call in flight shows its tokens so far while the answer stays whole."""
+        sample = self.llm.sample
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            token = sample(*args, **kwargs)
+            report = self._on_token
+            if report is not None:
+                try:
+                    report(1)
+                except Exception:  # noqa: BLE001 - a progress display never breaks a call
+                    self._on_token = None
+            return token
+
+        self.llm.sample = counted
 
     @classmethod
     def shared(cls, path: Path, n_ctx: int = DEFAULT_CONTEXT) -> LocalEngine:
@@ -153,33 +173,49 @@ class LocalEngine:
         temperature: float = 0.2,
         schema: dict[str, Any] | None = None,
         seed: int | None = None,
+        on_token: TokenSink | None = None,
     ) -> ChatResult:
         """One completion; with `schema`, the answer is JSON that follows it, and it ends.
 
         An uncapped schema answer that runs out of tokens is asked again under a schema whose
         strings and arrays are capped to fit `max_tokens`, so the JSON always closes.
+        `on_token(1)` is called for every token generated, the re-ask's included.
         """
         with self.lock:
-            started = time.perf_counter()
-            response = self._once(messages, max_tokens, temperature, schema, seed)
-            constrained = "schema" if schema is not None else ""
-            choice = response["choices"][0]
-            usage = dict(response.get("usage") or {})
-            if schema is not None and choice.get("finish_reason") == "length":
-                margin = max(8, max_tokens // 16)
-                bounded = bounded_schema(schema, max_tokens - margin)
-                if bounded is not None:
-                    response = self._once(messages, max_tokens, temperature, bounded, seed)
-                    choice = response["choices"][0]
-                    extra = response.get("usage") or {}
-                    for key in ("prompt_tokens", "completion_tokens"):
-                        usage[key] = int(usage.get(key, 0)) + int(extra.get(key, 0))
-                    constrained = "bounded schema"
-            return ChatResult(
-                text=choice["message"].get("content") or "",
-                prompt_tokens=int(usage.get("prompt_tokens", 0)),
-                completion_tokens=int(usage.get("completion_tokens", 0)),
-                finish_reason=str(choice.get("finish_reason") or ""),
-                latency_ms=(time.perf_counter() - started) * 1000,
-                constrained=constrained,
-            )
+            self._on_token = on_token
+            try:
+                return self._chat(messages, max_tokens, temperature, schema, seed)
+            finally:
+                self._on_token = None
+
+    def _chat(
+        self,
+        messages: list[dict[str, str]],
+        max_tokens: int,
+        temperature: float,
+        schema: dict[str, Any] | None,
+        seed: int | None,
+    ) -> ChatResult:
+        started = time.perf_counter()
+        response = self._once(messages, max_tokens, temperature, schema, seed)
+        constrained = "schema" if schema is not None else ""
+        choice = response["choices"][0]
+        usage = dict(response.get("usage") or {})
+        if schema is not None and choice.get("finish_reason") == "length":
+            margin = max(8, max_tokens // 16)
+            bounded = bounded_schema(schema, max_tokens - margin)
+            if bounded is not None:
+                response = self._once(messages, max_tokens, temperature, bounded, seed)
+                choice = response["choices"][0]
+                extra = response.get("usage") or {}
+                for key in ("prompt_tokens", "completion_tokens"):
+                    usage[key] = int(usage.get(key, 0)) + int(extra.get(key, 0))
+                constrained = "bounded schema"
+        return ChatResult(
+            text=choice["message"].get("content") or "",
+            prompt_tokens=int(usage.get("prompt_tokens", 0)),
+            completion_tokens=int(usage.get("completion_tokens", 0)),
+            finish_reason=str(choice.get("finish_reason") or ""),
+            latency_ms=(time.perf_counter() - started) * 1000,
+            constrained=constrained,
+        )

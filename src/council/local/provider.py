@@ -13,6 +13,7 @@ from typing import Any
 from council.errors import LocalModelError
 from council.local.engine import LocalEngine
 from council.local.files import model_file, resolve_model
+from council.local.tokens_out import token_sink
 
 PROVIDER = "council-local"
 
@@ -59,6 +60,8 @@ def _handler_class() -> type:
                     temperature=float(optional.get("temperature", 0.2)),
                     schema=schema_of(optional.get("response_format")),
                     seed=optional.get("seed"),
+                    # The gateway's call in flight (LiteLLM runs this in the caller's context).
+                    on_token=token_sink.get(),
                 )
             except LocalModelError as exc:
                 from litellm.llms.custom_llm import CustomLLMError
