@@ -31,4 +31,5 @@ def env_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monk
     return root
 
 
-pytest_plugins = ["tests.doit_fixtures"]  # one Azurite per session for the doit tests
+# one Azurite per session for the doit tests; one tiny GGUF model for the embedded model's tests
+pytest_plugins = ["tests.doit_fixtures", "tests.local_fixtures"]

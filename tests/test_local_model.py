@@ -41,11 +41,6 @@ from tests.fakes.hub_server import FakeHub
 from tests.fakes.tiny_gguf import write_tiny_model
 
 
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_tiny_model(tmp_path_factory.mktemp("gguf") / "tiny.gguf")
-
-
 @pytest.fixture(autouse=True)
 def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
     """Any connection to a non-loopback address fails the test."""
@@ -62,18 +57,6 @@ def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
         return real(self, address)
 
     monkeypatch.setattr(socket.socket, "connect", connect)
-
-
-@pytest.fixture
-def local_env(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, tiny_model: Path
-) -> pytest.MonkeyPatch:
-    for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "AZURE_API_KEY", "LITELLM_PROXY_API_BASE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.delenv("COUNCIL_NO_LOCAL", raising=False)
-    monkeypatch.setenv("COUNCIL_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("COUNCIL_LOCAL_MODEL", str(tiny_model))
-    return monkeypatch
 
 
 def _local_config() -> CouncilConfig:

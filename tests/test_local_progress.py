@@ -4,15 +4,9 @@ on a real terminal, with a real (tiny, random-weight) GGUF model run by llama.cp
 
 from __future__ import annotations
 
-import os
-import pty
 import re
-import select
-import signal
-import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -23,24 +17,7 @@ from council.local import LocalEngine
 from council.local.tokens_out import token_sink
 from council.personas.schemas import Plan
 from council.pipelines.models import ask_persona, make_gateway
-from tests.fakes.tiny_gguf import write_tiny_model
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_tiny_model(tmp_path_factory.mktemp("gguf") / "tiny.gguf")
-
-
-@pytest.fixture
-def local_env(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, tiny_model: Path
-) -> pytest.MonkeyPatch:
-    for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "AZURE_API_KEY", "LITELLM_PROXY_API_BASE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.delenv("COUNCIL_NO_LOCAL", raising=False)
-    monkeypatch.setenv("COUNCIL_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("COUNCIL_LOCAL_MODEL", str(tiny_model))
-    return monkeypatch
+from tests.fakes.terminal import on_terminal, plain
 
 
 def test_the_engine_reports_every_generated_token_to_the_callers_sink(tiny_model: Path) -> None:
@@ -77,7 +54,7 @@ def test_an_embedded_model_call_in_flight_reports_its_tokens_through_the_gateway
 ) -> None:
     config = CouncilConfig.model_validate(preset("local"))
     config.cache.enabled = False  # the call must really reach llama.cpp
-    config.personas["pacer"].max_tokens = 1000  # seconds of grammar-constrained tokens
+    config.personas["pacer"].max_tokens = 400  # seconds of grammar-constrained tokens
     events: list[object] = []
     gateway = make_gateway(config, events.append)
     plan = ask_persona(gateway, config, "pacer", [{"role": "user", "content": "add /health"}], Plan)
@@ -142,43 +119,17 @@ def test_the_live_line_of_the_embedded_model_on_a_terminal(
     env = {**scrubbed_env(tmp_path / "cache"), "TERM": "xterm-256color", "COLUMNS": "120"}
     env.pop("COUNCIL_NO_LOCAL", None)
     env.update(COUNCIL_LOCAL_MODEL=str(tiny_model), COUNCIL_OFFLINE="1")
-    master, slave = pty.openpty()
-    proc = subprocess.Popen(
+    seen = re.compile(
+        rb"Pacer \xc2\xb7 council-local/default \xc2\xb7 [\d.]+s \xc2\xb7 [1-9]\d* tokens"
+    )
+    screen = on_terminal(
         [sys.executable, "-m", "council.cli", "run", "add GET /health", "--repo", str(repo)],
         cwd=ROOT,
         env=env,
-        stdin=slave,
-        stdout=slave,
-        stderr=slave,
-        start_new_session=True,
+        # Seen: the rest of the gibberish run is another test's business.
+        stop_when=lambda screen: seen.search(screen) is not None,
     )
-    os.close(slave)
-    screen = b""
-    line = re.compile(
-        rb"Pacer \xc2\xb7 council-local/default \xc2\xb7 [\d.]+s \xc2\xb7 (\d+) tokens"
-    )
-    deadline = time.monotonic() + 300
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([master], [], [], 1.0)
-            if ready:
-                try:
-                    data = os.read(master, 65536)
-                except OSError:  # the child closed the terminal
-                    break
-                if not data:
-                    break
-                screen += data
-                if any(int(n) > 0 for n in line.findall(screen)):
-                    break  # seen: the rest of the gibberish run is another test's business
-            elif proc.poll() is not None:
-                break
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)  # recorded as interrupted, like a user's kill
-        proc.wait(timeout=120)
-        os.close(master)
-    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen.decode(errors="replace"))
+    text = plain(screen)
     live = re.findall(
         r"Pacer · council-local/default · (\d+\.\d)s · (\d+) tokens · (\d+\.\d) tok/s", text
     )

@@ -6,13 +6,9 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import pty
 import re
-import select
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from rich.console import Console
@@ -23,6 +19,7 @@ from council.render import PLAIN_PROGRESS_EVERY_S, LiveRenderer
 from council.store import Store
 from tests.fakes import council_script as cs
 from tests.fakes.model_server import Reply, ScriptedModelServer
+from tests.fakes.terminal import on_terminal, plain
 from tests.test_cli import ROOT, scrubbed_env
 
 SLOW_WORDS = 24  # Pacer's answer arrives word by word over a few seconds
@@ -129,34 +126,13 @@ def _slow_plan_repo(tmp_path: Path, server: ScriptedModelServer) -> Path:
 def test_the_live_line_on_a_terminal(tmp_path: Path) -> None:
     with ScriptedModelServer() as server:
         repo = _slow_plan_repo(tmp_path, server)
-        master, slave = pty.openpty()
         env = {**scrubbed_env(tmp_path / "cache"), "TERM": "xterm-256color", "COLUMNS": "100"}
-        proc = subprocess.Popen(
+        screen = on_terminal(
             [sys.executable, "-m", "council.cli", "run", cs.FEATURE, "--repo", str(repo)],
             cwd=ROOT,
             env=env,
-            stdin=slave,
-            stdout=slave,
-            stderr=slave,
         )
-        os.close(slave)
-        screen = b""
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([master], [], [], 1.0)
-            if ready:
-                try:
-                    data = os.read(master, 65536)
-                except OSError:  # the child closed the terminal
-                    break
-                if not data:
-                    break
-                screen += data
-            elif proc.poll() is not None:
-                break
-        proc.wait(timeout=60)
-        os.close(master)
-    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen.decode(errors="replace"))
+    text = plain(screen)
     live = re.findall(r"Pacer · openai/pacer · (\d+\.\d)s · (\d+) tokens · (\d+\.\d) tok/s", text)
     assert live, text[-3000:]
     assert max(int(tokens) for _, tokens, _ in live) > 0

@@ -184,38 +184,28 @@ class LocalEngine:
         with self.lock:
             self._on_token = on_token
             try:
-                return self._chat(messages, max_tokens, temperature, schema, seed)
+                started = time.perf_counter()
+                response = self._once(messages, max_tokens, temperature, schema, seed)
+                constrained = "schema" if schema is not None else ""
+                choice = response["choices"][0]
+                usage = dict(response.get("usage") or {})
+                if schema is not None and choice.get("finish_reason") == "length":
+                    margin = max(8, max_tokens // 16)
+                    bounded = bounded_schema(schema, max_tokens - margin)
+                    if bounded is not None:
+                        response = self._once(messages, max_tokens, temperature, bounded, seed)
+                        choice = response["choices"][0]
+                        extra = response.get("usage") or {}
+                        for key in ("prompt_tokens", "completion_tokens"):
+                            usage[key] = int(usage.get(key, 0)) + int(extra.get(key, 0))
+                        constrained = "bounded schema"
+                return ChatResult(
+                    text=choice["message"].get("content") or "",
+                    prompt_tokens=int(usage.get("prompt_tokens", 0)),
+                    completion_tokens=int(usage.get("completion_tokens", 0)),
+                    finish_reason=str(choice.get("finish_reason") or ""),
+                    latency_ms=(time.perf_counter() - started) * 1000,
+                    constrained=constrained,
+                )
             finally:
                 self._on_token = None
-
-    def _chat(
-        self,
-        messages: list[dict[str, str]],
-        max_tokens: int,
-        temperature: float,
-        schema: dict[str, Any] | None,
-        seed: int | None,
-    ) -> ChatResult:
-        started = time.perf_counter()
-        response = self._once(messages, max_tokens, temperature, schema, seed)
-        constrained = "schema" if schema is not None else ""
-        choice = response["choices"][0]
-        usage = dict(response.get("usage") or {})
-        if schema is not None and choice.get("finish_reason") == "length":
-            margin = max(8, max_tokens // 16)
-            bounded = bounded_schema(schema, max_tokens - margin)
-            if bounded is not None:
-                response = self._once(messages, max_tokens, temperature, bounded, seed)
-                choice = response["choices"][0]
-                extra = response.get("usage") or {}
-                for key in ("prompt_tokens", "completion_tokens"):
-                    usage[key] = int(usage.get(key, 0)) + int(extra.get(key, 0))
-                constrained = "bounded schema"
-        return ChatResult(
-            text=choice["message"].get("content") or "",
-            prompt_tokens=int(usage.get("prompt_tokens", 0)),
-            completion_tokens=int(usage.get("completion_tokens", 0)),
-            finish_reason=str(choice.get("finish_reason") or ""),
-            latency_ms=(time.perf_counter() - started) * 1000,
-            constrained=constrained,
-        )
