@@ -1,7 +1,7 @@
 """Benchmark: `council heal` on the seeded corpus of broken projects (tests/fakes/heal_corpus.py).
 
 Each case is a fresh git repository with a real Python (or Python + JavaScript) project, healed
-by the real HealPipeline (real git, uv, pytest, ruff, node, the sandbox) against a scripted
+by the real HealFlow (real git, uv, pytest, ruff, node, the sandbox) against a scripted
 local model server with zero latency. Per case it prints what the heal did, whether that is
 what a correct heal does with that case, the model calls and the wall time; then the counts:
 

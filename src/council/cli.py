@@ -5,7 +5,6 @@ Exit codes: 0 green and committed, 1 not green within limits, 2 usage or configu
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import os
@@ -330,22 +329,18 @@ def heal(
     ensure_local_models(cfg, emit)  # before the store or a branch is written
 
     only = [g.strip() for g in gates.split(",") if g.strip()] if gates else None
-    # A dry run works on a scratch copy: it neither needs nor takes the repository's lock.
-    with contextlib.nullcontext() if dry_run else _run_lock(root, "council heal"):
-        from council.pipelines.heal import HealPipeline
+    from council.cli_heal import finish_heal, start_heal
 
-        pipeline = HealPipeline(
-            repo=root,
-            config=cfg,
-            store=_existing_store(root) if dry_run else _store(root),
-            emit=emit,
-            max_iterations=max_iterations,
-            dry_run=dry_run,
-            only_gates=only,
+    if dry_run:  # on a scratch copy: it neither needs nor takes the repository's lock
+        from council.pipelines.heal import dry_run as plan
+
+        view = plan(repo=root, config=cfg, store=_existing_store(root), emit=emit, only_gates=only)
+        finish_heal(view, _out(), as_json)
+    with _run_lock(root, "council heal"):
+        flow = start_heal(
+            root, cfg, _store(root), emit, max_iterations=max_iterations, only_gates=only
         )
-        outcome = _execute(pipeline)
-    from council.cli_heal import finish_heal
-
+        outcome = _execute(flow)
     finish_heal(outcome, _out(), as_json)
 
 

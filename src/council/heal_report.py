@@ -52,6 +52,25 @@ class HealView:
     flaky: list[str] = field(default_factory=list)
     gates: list[dict[str, Any]] = field(default_factory=list)
     cost_usd: float = 0.0
+    report_path: str = ""
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.status == "green" else 1
+
+
+def outcome_view(outcome: Any) -> HealView:
+    """A heal's lifecycle outcome (common fields, and its details from heal_view) as a view."""
+    details = {k: v for k, v in outcome.details.items() if k in HealView.__dataclass_fields__}
+    return HealView(
+        status=outcome.status,
+        reason=outcome.reason,
+        run_id=outcome.run_id,
+        branch=outcome.branch,
+        commits=list(outcome.commits),
+        cost_usd=outcome.cost_usd,
+        **details,
+    )
 
 
 def current_events(events: list[BaseEvent]) -> list[BaseEvent]:

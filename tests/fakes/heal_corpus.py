@@ -30,7 +30,10 @@ from typing import Any
 
 from council.config import parse_config
 from council.events import Emitter
-from council.pipelines.heal import HealOutcome, HealPipeline
+from council.heal_report import HealView, outcome_view
+from council.pipelines.heal import HealFlow, heal_title, plan_gates
+from council.pipelines.heal import dry_run as plan_dry
+from council.pipelines.tracks import discover_tracks
 from council.recovery import ProcessRegistry
 from council.store import Store
 from tests.fakes import council_script as cs
@@ -238,23 +241,30 @@ def heal(
     dry_run: bool = False,
     store: bool = True,
     max_iterations: int = 4,
-) -> HealOutcome:
-    """Run HealPipeline on a seeded project against the scripted server."""
+) -> HealView:
+    """Run a heal on a seeded project against the scripted server; what it did, as the CLI
+    shows it (read from its events)."""
     doc = json.loads(cs.council_yaml(server, test_timeout_s=120))
     doc.update(seeded.config)
-    pipeline = HealPipeline(
-        repo=seeded.repo,
-        config=parse_config(json.dumps(doc)),
-        store=Store.for_repo(seeded.repo) if store else None,
+    config = parse_config(json.dumps(doc))
+    repo, only = seeded.repo, seeded.only_gates
+    if dry_run:
+        db = Store.for_repo(repo) if store else None
+        return plan_dry(repo=repo, config=config, store=db, emit=Emitter(), only_gates=only)
+    groups = plan_gates(discover_tracks(repo, config), list(config.gates), only)
+    flow = HealFlow.start(
+        repo=repo,
+        feature=heal_title([s for g in groups for s in g]),
+        config=config,
+        store=Store.for_repo(repo),
         emit=Emitter(),
         max_iterations=max_iterations,
-        dry_run=dry_run,
-        only_gates=seeded.only_gates,
+        only_gates=only,
     )
-    return pipeline.execute()
+    return outcome_view(flow.execute())
 
 
-def category(outcome: HealOutcome, model_calls: int) -> str:
+def category(outcome: HealView, model_calls: int) -> str:
     """What the heal did, in the corpus's terms."""
     if outcome.status == "green" and outcome.flaky and not outcome.commits:
         return "flaky"

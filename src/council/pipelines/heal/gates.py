@@ -8,7 +8,7 @@ import shlex
 from dataclasses import dataclass
 from typing import Any
 
-from council.config import GateConfig
+from council.config import CouncilConfig, GateConfig
 from council.errors import CouncilError, UsageError
 from council.events import FlakyDetected, Notice
 from council.pipelines.models import cache_root
@@ -19,7 +19,7 @@ from council.toolchains.report import TestReport, first_line, normalise_message
 from council.workspace.git import out as git_out
 from council.workspace.tamper import guard_for
 
-from .state import HealContext
+from .state import HealContext, HealState
 
 LOG_LINES = 60
 BUILTIN_GATES = ("install", "lint", "format", "typecheck", "test")
@@ -234,7 +234,7 @@ class GateRunner:
 
     def _files(self) -> list[str]:
         workdir = self.ctx.workdir
-        if self.ctx.ws is not None:
+        if not self.ctx.scratch:
             return git_out(workdir, "ls-files").splitlines()
         skip = {".git", ".council", ".venv", "node_modules", "__pycache__"}
         return [
@@ -242,3 +242,21 @@ class GateRunner:
             for p in workdir.rglob("*")
             if p.is_file() and not skip & set(p.relative_to(workdir).parts)
         ]
+
+
+def first_state(config: CouncilConfig, groups: list[list[GateSlot]]) -> HealState:
+    """A heal's state before its first iteration: each gate's time and memory limit."""
+    test_limit = float(config.limits.test_timeout_s)
+    slots = [s for g in groups for s in g]
+    return HealState(
+        timeouts={
+            s.label: min(s.gate.timeout_s, test_limit if s.gate.name == "test" else 1e9)
+            for s in slots
+        },
+        memory_mb={s.label: config.sandbox.memory_mb for s in slots},
+    )
+
+
+def heal_title(slots: list[GateSlot]) -> str:
+    """The run's title in `council runs`: the gates it heals."""
+    return "heal: " + ", ".join(s.label for s in slots)

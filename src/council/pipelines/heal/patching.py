@@ -21,7 +21,9 @@ from council.recovery.proposed import first_forbidden, proposed_commands, run_al
 from council.sandbox import Limits
 
 from .gates import LOG_LINES, Failure, hang_location, hangs, trimmed_log
-from .state import HealContext, HealStop
+from council.pipelines.lifecycle import Stop
+
+from .state import HealContext
 
 MAX_FILES = 6
 _FORBIDDEN_ADDED = (
@@ -123,7 +125,7 @@ def model_patch(ctx: HealContext, failure: Failure, match: Any) -> str:
                     iteration=ctx.iteration, attempt=attempt, reasons=[why], forbidden=what
                 )
             )
-            raise HealStop("stopped", why)
+            raise Stop("stopped", why)
         reasons = _review(ctx, attempt, answer, diff, edits, commands, facts)
         method = "commands only"
         if not reasons and diff:
@@ -151,7 +153,7 @@ def model_patch(ctx: HealContext, failure: Failure, match: Any) -> str:
                     "content": ctx.prompts.text("feedback_patch_refused", reasons=reasons),
                 },
             ]
-    raise HealStop("failed", f"patch for {slot.label} refused twice: {reasons[0]}")
+    raise Stop("failed", f"patch for {slot.label} refused twice: {reasons[0]}")
 
 
 def _review(

@@ -30,7 +30,9 @@ from council.toolchains.report import TestReport, first_line
 
 from .gates import Failure, GateRunner, GateSlot, failure_key, hang_location, hangs
 from .patching import apply_answer
-from .state import HealContext, HealStop
+from council.pipelines.lifecycle import Stop
+
+from .state import HealContext
 
 # Failures worth one re-run of the same code before anyone edits anything: a flaky test fails
 # an assertion (or fails some unknown way) and passes on the next run.
@@ -155,7 +157,7 @@ def deterministic(ctx: HealContext, failure: Failure, match: Any) -> str | None:
         tried(ctx, label, result.to_dict())
         if not result.applied:
             why = result.description
-            raise HealStop("failed", why if why.startswith(label) else f"{label}: {why}")
+            raise Stop("failed", why if why.startswith(label) else f"{label}: {why}")
         ctx.state.retried[key] = attempts + 1
         if kind is Recovery.RETRY_LONGER:
             ctx.state.timeouts[label] = float(result.facts["timeout_s"])
@@ -193,7 +195,7 @@ def _install_and_pin(
         track.env = None
         tried(ctx, slot.label, {**added.to_dict(), "reverted": True}, "install failed")
         why = first_line(str(exc)) or "the install failed"
-        raise HealStop(
+        raise Stop(
             "failed",
             f"{slot.label}: {added.description}, but installing it failed ({why}); the "
             "edit was reverted",

@@ -7,28 +7,20 @@ wait for a green gate to be remembered, the no-progress count, and the commit to
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from council.config import CouncilConfig
 from council.events import Emitter
-from council.gateway import Gateway
 from council.personas import Prompts
-from council.pipelines.models import ask_persona
+from council.pipelines.lifecycle import Stop
 from council.pipelines.tracks import Track
 from council.recovery import ErrorSignature, Fix, FixMemory, ProcessRegistry
-from council.workspace import Workspace, commit_all, file_sha256
+from council.workspace import file_sha256
 from council.workspace.git import out as git_out
 from council.workspace.tamper import guard_for
-
-
-class HealStop(Exception):
-    """Ends the heal early: no progress, a failure that needs a person, a refused patch."""
-
-    def __init__(self, status: str, reason: str) -> None:
-        super().__init__(reason)
-        self.status, self.reason = status, reason
 
 
 @dataclass
@@ -85,26 +77,29 @@ class HealState:
 
 @dataclass
 class HealContext:
-    """The parts of one heal its gates, recoveries and patches all use."""
+    """The parts of one heal its gates, recoveries and patches all use. `ask` and `save` are
+    the run's (its lifecycle's persona call and commit); a dry run has neither."""
 
     repo: Path
     config: CouncilConfig
     emit: Emitter
-    gateway: Gateway
     tracks: list[Track]
     memory: FixMemory | None
     registry: ProcessRegistry
     prompts: Prompts
+    ask: Callable[..., Any] | None = None  # (persona, messages, schema) -> answer
+    save: Callable[[str], str] | None = None  # commit everything: message -> sha ("" if none)
     state: HealState = field(default_factory=HealState)
     workdir: Path = Path()
-    ws: Workspace | None = None
+    scratch: bool = False  # a dry run's copy: no git
     iteration: int = 0
 
     def root(self, track: Track | None) -> Path:
         return track.project_dir(self.workdir) if track else self.workdir
 
     def call(self, persona: str, messages: list[dict[str, str]], schema: type | None = None):
-        return ask_persona(self.gateway, self.config, persona, messages, schema)
+        assert self.ask is not None, "a dry run asks no model"
+        return self.ask(persona, messages, schema)
 
     def frozen(self) -> dict[str, str]:
         """The test files (read-only while healing) and their hashes."""
@@ -117,17 +112,17 @@ class HealContext:
 
     def commit(self, label: str, sig: ErrorSignature, kind: str, fix: Fix) -> None:
         """Commit the fix (the frozen tests checked unchanged first); remember it once green."""
-        assert self.ws is not None
+        assert self.save is not None, "a dry run commits nothing"
         changed = guard_for(self.workdir).verify()
         if changed:
-            raise HealStop(
+            raise Stop(
                 "failed", f"frozen test files changed before the commit: {', '.join(changed)}"
             )
         message = (
             f"fix(heal): {label}: {sig.error_type} [{sig.hash}]\n\n"
             f"Signature: {sig.render()}\nRecovery: {kind}\n"
         )
-        sha = commit_all(self.ws, message, emit=self.emit)
+        sha = self.save(message)
         if sha:
             self.state.commits.append(sha)
         self.state.pending.append(
