@@ -19,8 +19,7 @@ from council.store import RunRecord, Store
 # kind -> "module:Class" of its Flow subclass (add a line for a new flow)
 FLOWS: dict[str, str] = {
     "run": "council.pipelines.tdd:TddPipeline",
-    # Not a Flow yet (its own execute), but resumed the same way: resume(run_id=, ...).
-    "heal": "council.pipelines.heal:HealPipeline",
+    "heal": "council.pipelines.heal:HealFlow",
     "deploy": "council.pipelines.deploy.flow:DeployFlow",
 }
 

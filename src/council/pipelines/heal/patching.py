@@ -14,6 +14,7 @@ from typing import Any
 from council.edits import EditPolicy, parse_edits
 from council.events import PatchApplied, PatchProposed, PatchRefused, PatchReviewed
 from council.personas import Review
+from council.pipelines.lifecycle import Stop
 from council.pipelines.tracks import Track
 from council.recovery import Fix, Recovery, gate_run
 from council.recovery.patch import apply_patch, diff_text
@@ -21,8 +22,6 @@ from council.recovery.proposed import first_forbidden, proposed_commands, run_al
 from council.sandbox import Limits
 
 from .gates import LOG_LINES, Failure, hang_location, hangs, trimmed_log
-from council.pipelines.lifecycle import Stop
-
 from .state import HealContext
 
 MAX_FILES = 6

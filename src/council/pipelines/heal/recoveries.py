@@ -7,6 +7,7 @@ from typing import Any
 
 from council.errors import CouncilError
 from council.events import FailureClassified, FlakyDetected, MemoryHit, RecoveryTried
+from council.pipelines.lifecycle import Stop
 from council.pipelines.models import cache_root
 from council.recovery import (
     Fix,
@@ -30,8 +31,6 @@ from council.toolchains.report import TestReport, first_line
 
 from .gates import Failure, GateRunner, GateSlot, failure_key, hang_location, hangs
 from .patching import apply_answer
-from council.pipelines.lifecycle import Stop
-
 from .state import HealContext
 
 # Failures worth one re-run of the same code before anyone edits anything: a flaky test fails
