@@ -107,6 +107,9 @@ class Flow:
     """The lifecycle of one run of a flow; subclasses supply `kind`, `check` and `flow`."""
 
     kind: ClassVar[str] = ""
+    # Hook (heal): a flow whose branch holds only finished work, one commit per fix, sets this
+    # False; a Stop then leaves the branch as it is, without the work-in-progress report commit.
+    failure_commit: ClassVar[bool] = True
 
     def __init__(self, *, run: RunRecord, config: CouncilConfig, store: Store, emit: Emitter):
         self.repo = Path(run.repo)
@@ -267,7 +270,7 @@ class Flow:
 
     def _save_failure(self, reason: str) -> None:
         """Keep the work on the branch with a report of what failed (the user decides)."""
-        if self.ws is None:
+        if self.ws is None or not self.failure_commit:
             return
         lines = [
             "# AI Council: run did not finish green",
