@@ -44,6 +44,9 @@ DEFAULT_ITERATIONS = 10
 
 class HealFlow(Flow):
     kind = "heal"
+    # A heal that stops short leaves its branch as it was: the fixes made so far, each in its
+    # own commit, and its report in `.council/reports/` (from the events).
+    failure_commit = False
 
     @classmethod
     def check(
@@ -119,11 +122,6 @@ class HealFlow(Flow):
         view.report_path = str(write_report(path, view))
         keep = ("backup_branch", "iterations", "tracks", "flaky", "gates", "report_path")
         return {k: v for k, v in view_dict(view).items() if k in keep}
-
-    def _save_failure(self, reason: str) -> None:
-        """A heal that stops short leaves its branch as it was: the fixes made so far, each in
-        its own commit, and its report in `.council/reports/` (from the events), not a
-        work-in-progress commit as `council run` makes."""
 
     # --- steps -------------------------------------------------------------------------------
 
