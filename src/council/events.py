@@ -355,6 +355,85 @@ class WorkflowPolled(_Event):
         return f"workflow run {self.workflow_run}: {self.status}{end} {self.url}".rstrip()
 
 
+# --- doit: what `council doit` understood, chose, estimated and did -----------------------------
+# Each fact of a cloud objective is one of these (plus CommandRun, Notice); the live output and
+# `council show` describe them (council.doit_report). The audit trail records the same steps
+# hash-chained for proof; these are the run's story.
+
+
+class CloudIntentRead(_Event):
+    kind: Literal["cloud_intent"] = "cloud_intent"
+    operation: str
+    summary: str = ""
+    resources: list[dict[str, Any]] = Field(default_factory=list)
+    region: str = ""
+    confidence: float = 0.0
+    questions: list[str] = Field(default_factory=list)  # what must be asked before acting
+
+
+class CloudStrategyChosen(_Event):
+    kind: Literal["cloud_strategy"] = "cloud_strategy"
+    chosen: str = ""  # "" when none can carry the intent out here
+    considered: list[dict[str, str]] = Field(default_factory=list)  # name, status, reason
+
+
+class CloudPlanMade(_Event):
+    kind: Literal["cloud_plan"] = "cloud_plan"
+    strategy: str
+    calls: list[str] = Field(default_factory=list)  # the exact commands / tool calls, redacted
+    notes: list[str] = Field(default_factory=list)
+    checks: list[str] = Field(default_factory=list)
+
+
+class CloudCostEstimated(_Event):
+    kind: Literal["cloud_cost"] = "cloud_cost"
+    monthly: float | None = None  # None: unknown (no price could be had)
+    hourly: float | None = None
+    currency: str = "USD"
+    lines: list[dict[str, Any]] = Field(default_factory=list)
+    assumptions: list[str] = Field(default_factory=list)
+    source: str = ""
+    unknown_reason: str = ""
+
+
+class CloudBudgetChecked(_Event):
+    kind: Literal["cloud_budget"] = "cloud_budget"
+    decision: str  # ok | confirm | refuse
+    reasons: list[str] = Field(default_factory=list)
+    approved: bool | None = None  # for "confirm": what the user (or --yes) said
+
+
+class CloudActionDone(_Event):
+    kind: Literal["cloud_action"] = "cloud_action"
+    strategy: str
+    action: str
+    call: str = ""
+    status: str = "ok"  # ok | failed | rolled_back
+    created: bool = False
+    detail: str = ""
+
+
+class CloudObjectiveFinished(_Event):
+    kind: Literal["cloud_objective"] = "cloud_objective"
+    status: str  # done | failed | dry_run | refused
+    strategy: str = ""
+    attempts: list[dict[str, Any]] = Field(default_factory=list)
+    analysis: dict[str, Any] = Field(default_factory=dict)  # failure: class, advice, docs, model
+
+
+DOIT_KINDS = frozenset(
+    {
+        "cloud_intent",
+        "cloud_strategy",
+        "cloud_plan",
+        "cloud_cost",
+        "cloud_budget",
+        "cloud_action",
+        "cloud_objective",
+    }
+)
+
+
 Event = Annotated[
     RunStarted
     | StepStarted
@@ -386,7 +465,14 @@ Event = Annotated[
     | DeployDiagnosed
     | DeployRecovery
     | RolledBack
-    | WorkflowPolled,
+    | WorkflowPolled
+    | CloudIntentRead
+    | CloudStrategyChosen
+    | CloudPlanMade
+    | CloudCostEstimated
+    | CloudBudgetChecked
+    | CloudActionDone
+    | CloudObjectiveFinished,
     Field(discriminator="kind"),
 ]
 

@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from council.events import (
+    DOIT_KINDS,
     BaseEvent,
     CommandRun,
     CommitMade,
@@ -228,6 +229,10 @@ class LiveRenderer:
             line = describe(event)
             if line:
                 c.print(f"  [magenta]{escape(line)}[/]")
+        elif event.kind in DOIT_KINDS:  # a cloud objective's facts (doit_report.py)
+            from council.doit_report import describe as describe_doit
+
+            c.print(f"  [blue]{escape(describe_doit(event))}[/]")
         elif callable(getattr(event, "summary", None)):  # a flow's own events (deploy, ...)
             c.print(f"  {event.summary()}", markup=False)
 
@@ -367,4 +372,8 @@ def _describe(e: BaseEvent) -> str:
         from council.heal_report import describe
 
         return describe(e)
+    if e.kind in DOIT_KINDS:
+        from council.doit_report import describe as describe_doit
+
+        return describe_doit(e)
     return ""

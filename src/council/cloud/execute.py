@@ -46,6 +46,11 @@ class Hooks:
     started_before: Callable[[str], bool] = lambda _name: False
     notice: Callable[[str], None] = lambda _text: None
     sleep: Callable[[float], None] = time.sleep
+    # Called once per executed action or undo (never for a stored unit replayed on resume):
+    # (strategy, action, "run" | "undo", its output or None, the failure or None).
+    action_done: Callable[[str, Action, str, Any, CloudFailure | None], None] = (
+        lambda _s, _a, _how, _out, _failure: None
+    )
 
 
 @dataclass
@@ -89,7 +94,13 @@ def run_plan(strategy: Strategy, plan: Plan, hooks: Hooks, policy: RetryPolicy) 
 
         def one(action: Action = action, resumed: bool = resumed) -> dict[str, Any]:
             run = lambda: strategy.run(action, resumed=resumed)  # noqa: E731
-            return with_retry(run, policy, hooks, action.description).as_dict()
+            try:
+                result = with_retry(run, policy, hooks, action.description).as_dict()
+            except CloudFailure as failure:
+                hooks.action_done(strategy.name, action, "run", None, failure)
+                raise
+            hooks.action_done(strategy.name, action, "run", result, None)
+            return {**result, "detail": action.description}
 
         try:
             result = hooks.unit(name, one)
@@ -108,16 +119,22 @@ def rollback(strategy: Strategy, created: list[Action], hooks: Hooks) -> list[st
     for action in reversed(created):
         name = f"rollback:{strategy.name}:{action.id}"
         try:
-            hooks.unit(name, lambda action=action: _undo(strategy, action))
+            hooks.unit(name, lambda action=action: _undo(strategy, action, hooks))
             removed.append(action.creates or action.id)
         except CloudFailure as failure:
             hooks.notice(f"rollback of {action.creates} failed: {failure.message}")
     return removed
 
 
-def _undo(strategy: Strategy, action: Action) -> dict[str, Any]:
-    strategy.undo(action)
-    return {"removed": action.creates, "detail": f"removed {action.creates}"}
+def _undo(strategy: Strategy, action: Action, hooks: Hooks) -> dict[str, Any]:
+    try:
+        strategy.undo(action)
+    except CloudFailure as failure:
+        hooks.action_done(strategy.name, action, "undo", None, failure)
+        raise
+    out = {"removed": action.creates, "detail": f"removed {action.creates}"}
+    hooks.action_done(strategy.name, action, "undo", out, None)
+    return out
 
 
 def carry_out(

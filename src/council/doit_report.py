@@ -1,0 +1,93 @@
+"""How `council doit`'s events read: one line each for the live output and `council show`,
+and the dry-run / summary block the CLI prints. Rendered from the events only."""
+
+from __future__ import annotations
+
+from council.events import (
+    BaseEvent,
+    CloudActionDone,
+    CloudBudgetChecked,
+    CloudCostEstimated,
+    CloudIntentRead,
+    CloudObjectiveFinished,
+    CloudPlanMade,
+    CloudStrategyChosen,
+)
+
+
+def money(value: float | None, currency: str = "USD", digits: int = 4) -> str:
+    return "unknown" if value is None else f"{currency} {value:,.{digits}f}"
+
+
+def describe(e: BaseEvent) -> str:
+    """One line for a doit event; "" for others."""
+    if isinstance(e, CloudIntentRead):
+        kinds = ", ".join(f"{r.get('type')} {r.get('name') or ''}".strip() for r in e.resources)
+        asked = f"; asks: {e.questions[0]}" if e.questions else ""
+        return f"intent: {e.operation} {kinds} ({e.confidence:.0%} sure){asked}"
+    if isinstance(e, CloudStrategyChosen):
+        passed = "; ".join(
+            f"{c['name']} {c['status']}" for c in e.considered if c["name"] != e.chosen
+        )
+        return f"strategy: {e.chosen or 'none'}" + (f" (others: {passed})" if passed else "")
+    if isinstance(e, CloudPlanMade):
+        return f"plan ({e.strategy}): {len(e.calls)} calls"
+    if isinstance(e, CloudCostEstimated):
+        if e.monthly is None:
+            return f"cost unknown: {e.unknown_reason}"
+        return (
+            f"cost: {money(e.monthly, e.currency)}/month, {money(e.hourly, e.currency, 6)}/hour"
+            f" ({e.source})"
+        )
+    if isinstance(e, CloudBudgetChecked):
+        said = {True: ", approved", False: ", declined", None: ""}[e.approved]
+        return f"budget: {e.decision}{said}" + (f": {'; '.join(e.reasons)}" if e.reasons else "")
+    if isinstance(e, CloudActionDone):
+        made = " (created)" if e.created else ""
+        return f"{e.status}: {e.call or e.action}{made}" + (f": {e.detail}" if e.detail else "")
+    if isinstance(e, CloudObjectiveFinished):
+        line = f"objective {e.status}" + (f" with {e.strategy}" if e.strategy else "")
+        cause = e.analysis.get("cause") or e.analysis.get("advice")
+        return line + (f": {cause}" if cause else "")
+    return ""
+
+
+def plan_lines(events: list[BaseEvent]) -> list[str]:
+    """What a dry run shows: intent, strategy, the exact calls, the cost and its assumptions."""
+    lines: list[str] = []
+    for e in events:
+        if isinstance(e, CloudIntentRead):
+            lines.append(f"intent:   {e.summary} [{e.operation}, {e.confidence:.0%} sure]")
+            for r in e.resources:
+                params = ", ".join(
+                    f"{k}={v}" for k, v in sorted((r.get("parameters") or {}).items())
+                )
+                lines.append(f"          - {r.get('type')} {r.get('name') or ''} {params}".rstrip())
+        elif isinstance(e, CloudStrategyChosen):
+            lines.append(f"strategy: {e.chosen or 'none available'}")
+            for c in e.considered:
+                if c["name"] != e.chosen:
+                    lines.append(f"          ({c['name']}: {c['status']}, {c['reason']})")
+        elif isinstance(e, CloudPlanMade):
+            lines.append(f"calls ({e.strategy}):")
+            lines += [f"  {n}. {call}" for n, call in enumerate(e.calls, start=1)]
+            lines += [f"  note: {note}" for note in e.notes]
+        elif isinstance(e, CloudCostEstimated):
+            if e.monthly is None:
+                lines.append(f"cost:     unknown: {e.unknown_reason}")
+            else:
+                lines.append(
+                    f"cost:     {money(e.monthly, e.currency)}/month, "
+                    f"{money(e.hourly, e.currency, 6)}/hour; prices: {e.source}"
+                )
+                for line in e.lines:
+                    lines.append(
+                        f"          {line['resource']}: {line['meter']} {line['quantity']:.6g} "
+                        f"{line['unit']} x {line['unit_price']:.6g} = {line['monthly']:.6f}"
+                    )
+            lines += [f"          assumes: {a}" for a in e.assumptions]
+        elif isinstance(e, CloudBudgetChecked):
+            lines.append(
+                f"budget:   {e.decision}" + (f": {'; '.join(e.reasons)}" if e.reasons else "")
+            )
+    return lines

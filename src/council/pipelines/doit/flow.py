@@ -1,0 +1,358 @@
+"""The doit flow: intent -> strategy -> plan -> cost -> budget -> (approval) -> execute with
+retry, fallback and rollback -> validate -> spend recorded, or failure analysed.
+
+Every step is a lifecycle step (stored when it finishes, replayed on resume); every executed
+action is a step of its own, so an objective killed mid-way resumes after its last finished
+action without repeating a create. Each step emits a typed event (events.Cloud*) and appends
+to the hash-chained audit trail (store.ledger.AuditTrail).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, ClassVar
+
+from council.pipelines.doit.analysis import analyse_failure
+from council.pipelines.lifecycle import Flow, Stop
+
+from council.cloud.actions import Action, Plan, render_call
+from council.cloud.budget import check_budget
+from council.cloud.cost import CostEstimate, estimate
+from council.cloud.execute import Hooks, ObjectiveFailed, carry_out
+from council.cloud.failures import CloudFailure
+from council.cloud.intent import RESOURCE_TYPES, CloudIntent, questions
+from council.cloud.mcp_client import McpServer
+from council.cloud.prices import RetailPrices
+from council.cloud.strategies.base import Strategy
+from council.cloud.strategies.select import NAMES, rank
+from council.cloud.target import CloudTarget
+from council.config import CouncilConfig
+from council.errors import UsageError
+from council.events import (
+    CloudActionDone,
+    CloudBudgetChecked,
+    CloudCostEstimated,
+    CloudIntentRead,
+    CloudObjectiveFinished,
+    CloudPlanMade,
+    CloudStrategyChosen,
+    Notice,
+    RunStarted,
+)
+from council.pipelines.doit.interaction import Interaction
+from council.redact import redact
+from council.store.ledger import AuditTrail, BudgetBook
+
+CLARIFY_ROUNDS = 2
+
+
+class DoitFlow(Flow):
+    kind: ClassVar[str] = "doit"
+    interaction: Interaction | None = None  # set by the CLI on a terminal
+
+    @classmethod
+    def check(
+        cls, repo: Path, config: CouncilConfig, feature: str, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        if not feature.strip():
+            raise UsageError('say what to do: council doit "create a storage account ..."')
+        target = params.get("target") or "local"
+        if target not in ("local", "azure"):
+            raise UsageError(f"--target must be local or azure, got {target!r}")
+        only = params.get("strategy")
+        if only is not None and only not in NAMES:
+            raise UsageError(f"--strategy must be one of {', '.join(NAMES)}, got {only!r}")
+        base = Path(params.get("base") or repo).resolve()
+        if not base.is_dir():
+            raise UsageError(f"{base} is not a directory")
+        mcp = params.get("mcp") or {}
+        if not mcp:
+            found = McpServer.from_env()
+            mcp = {"command": found.command, "url": found.url} if found else {}
+        return {
+            "target": target,
+            # Fixed at the start, so a resumed objective talks to the same place.
+            "blob_endpoint": CloudTarget.named(target).blob_endpoint,
+            "base": str(base),
+            "dry_run": bool(params.get("dry_run")),
+            "yes": bool(params.get("yes")),
+            "strategy": only,
+            "currency": str(params.get("currency") or "USD").upper(),
+            "prices_url": params.get("prices_url") or os.environ.get("COUNCIL_PRICES_URL"),
+            "mcp": mcp,
+        }
+
+    # -- helpers -----------------------------------------------------------------------------
+    @property
+    def target(self) -> CloudTarget:
+        return CloudTarget(self.params["target"], self.params.get("blob_endpoint") or "")
+
+    @property
+    def base(self) -> Path:
+        return Path(self.params["base"])
+
+    @property
+    def audit(self) -> AuditTrail:
+        return AuditTrail(self.store)
+
+    def record(self, kind: str, payload: dict[str, Any]) -> None:
+        self.audit.append(kind, payload, objective=self.run_id)
+
+    def strategies(self, intent: CloudIntent) -> list[Strategy]:
+        mcp = self.params.get("mcp") or {}
+        server = McpServer(command=list(mcp.get("command") or []), url=mcp.get("url") or "")
+        workdir = self.repo / ".council" / "doit" / self.run_id
+        return rank(
+            intent,
+            self.target,
+            self.base,
+            workdir,
+            mcp_server=server if (server.command or server.url) else None,
+            emit=self.emit,
+            only=self.params.get("strategy"),
+        )
+
+    # -- the flow ----------------------------------------------------------------------------
+    def flow(self) -> tuple[str, str]:
+        if not self.steps.done:
+            self.emit(RunStarted(feature=self.feature, repo=str(self.repo), branch="", worktree=""))
+        else:
+            self.emit(Notice(message=f"resuming objective {self.run_id}"))
+        intent = self.read_intent()
+        chosen = self.choose_strategy(intent)
+        self.make_plan(intent, chosen)
+        cost = self.estimate_cost(intent)
+        self.check_budget(intent, cost)
+        if self.params["dry_run"]:
+            self.emit(CloudObjectiveFinished(status="dry_run"))
+            return "green", "dry run: nothing was changed"
+        self.approve_destructive(intent)
+        used = self.execute_objective(intent)
+        self.steps.run("spend", lambda: self.record_spend(intent, cost, used))
+        return "green", f"done with {used}: {intent.summary}"
+
+    def read_intent(self) -> CloudIntent:
+        request = self.feature
+        for round_ in range(CLARIFY_ROUNDS + 1):
+            name = "intent" if round_ == 0 else f"intent-{round_ + 1}"
+            out = self.steps.run(name, lambda r=request: self._intent(r), persona="devops")
+            intent = CloudIntent(**out["intent"])
+            asked = out["questions"]
+            if not asked:
+                return intent
+            answer = self.interaction.answer(asked[0]) if self.interaction else None
+            if not answer or round_ == CLARIFY_ROUNDS:
+                raise Stop("stopped", f"a question must be answered first: {asked[0]}")
+            self.record("approval", {"question": asked[0], "answer": answer})
+            request = f"{request}\n{asked[0]} {answer}"
+        raise AssertionError("unreachable")
+
+    def _intent(self, request: str) -> dict[str, Any]:
+        intent = self.ask(
+            "devops", "doit_intent", CloudIntent, request=request, types=RESOURCE_TYPES
+        )
+        asked = questions(intent)
+        resources = [r.model_dump() for r in intent.resources]
+        self.emit(
+            CloudIntentRead(
+                operation=intent.operation, summary=intent.summary, resources=resources,
+                region=intent.region, confidence=intent.confidence, questions=asked,
+            )
+        )  # fmt: skip
+        self.record("intent", {"request": request, "intent": intent.model_dump()})
+        if asked:
+            self.record("question", {"questions": asked})
+        return {"intent": intent.model_dump(), "questions": asked, "detail": intent.summary}
+
+    def choose_strategy(self, intent: CloudIntent) -> str:
+        def choose() -> dict[str, Any]:
+            considered, chosen = [], ""
+            for strategy in self.strategies(intent):
+                why = strategy.unavailable() or (None if chosen else strategy.unsupported(intent))
+                status = "unavailable" if why else ("chosen" if not chosen else "fallback")
+                considered.append({"name": strategy.name, "status": status, "reason": why or ""})
+                chosen = chosen or ("" if why else strategy.name)
+            self.emit(CloudStrategyChosen(chosen=chosen, considered=considered))
+            return {"chosen": chosen, "considered": considered, "detail": chosen or "none"}
+
+        out = self.steps.run("strategy", choose)
+        if not out["chosen"]:
+            reasons = "; ".join(f"{c['name']}: {c['reason']}" for c in out["considered"])
+            raise Stop("failed", f"no strategy can carry this out here ({reasons})")
+        return out["chosen"]
+
+    def make_plan(self, intent: CloudIntent, chosen: str) -> Plan:
+        def plan() -> dict[str, Any]:
+            strategy = next(s for s in self.strategies(intent) if s.name == chosen)
+            made = strategy.plan(intent)
+            calls = [redact(render_call(a.call)) for a in made.actions]
+            self.emit(
+                CloudPlanMade(strategy=chosen, calls=calls, notes=made.notes, checks=made.checks)
+            )
+            self.record("plan", {"strategy": chosen, "calls": calls, "notes": made.notes})
+            return {**made.as_dict(), "detail": f"{len(calls)} calls with {chosen}"}
+
+        return Plan.from_dict(self.steps.run("plan", plan))
+
+    def estimate_cost(self, intent: CloudIntent) -> CostEstimate:
+        def cost() -> dict[str, Any]:
+            prices = RetailPrices(self.params.get("prices_url"), currency=self.params["currency"])
+            found = estimate(intent, prices, self.base)
+            self.emit(CloudCostEstimated(**{k: v for k, v in found.as_dict().items()}))
+            self.record("cost", found.as_dict())
+            return {**found.as_dict(), "detail": found.describe()}
+
+        out = self.steps.run("cost", cost)
+        return CostEstimate(
+            out["monthly"], out["currency"], [], out["assumptions"], out["source"],
+            out["unknown_reason"],
+        )  # fmt: skip
+
+    def check_budget(self, intent: CloudIntent, cost: CostEstimate) -> None:
+        def check() -> dict[str, Any]:
+            group = intent.resource_group or None
+            verdict = check_budget(BudgetBook(self.store), cost.monthly, group)
+            approved: bool | None = None
+            if verdict.decision == "confirm" and not self.params["dry_run"]:
+                question = f"{verdict.summary}. Go on?"
+                if self.params["yes"]:
+                    approved = True
+                elif self.interaction is not None:
+                    approved = self.interaction.confirm(question)
+                else:
+                    approved = False
+            self.emit(
+                CloudBudgetChecked(
+                    decision=verdict.decision, reasons=verdict.reasons, approved=approved
+                )
+            )
+            self.record("budget", {"decision": verdict.decision, "reasons": verdict.reasons})
+            if approved is not None:
+                by = "--yes" if self.params["yes"] else "the user"
+                self.record("approval", {"budget": verdict.summary, "approved": approved, "by": by})
+            return {"decision": verdict.decision, "approved": approved, "summary": verdict.summary,
+                    "detail": verdict.summary}  # fmt: skip
+
+        out = self.steps.run("budget", check)
+        if out["decision"] == "refuse":
+            self.emit(CloudObjectiveFinished(status="refused"))
+            raise Stop("stopped", f"refused by the budget before anything ran: {out['summary']}")
+        if out["approved"] is False:
+            hint = "" if self.interaction else " (run again with --yes to approve it)"
+            raise Stop("stopped", f"not approved: {out['summary']}{hint}")
+
+    def approve_destructive(self, intent: CloudIntent) -> None:
+        if not intent.destructive:
+            return
+
+        def approve() -> dict[str, Any]:
+            names = ", ".join(r.name or r.type for r in intent.resources)
+            name = intent.resources[0].name or intent.resources[0].type
+            ok = self.interaction is not None and self.interaction.confirm_destructive(
+                f"This will {intent.operation} {names}; it cannot be undone.", name
+            )
+            self.record("approval", {"destructive": intent.summary, "approved": ok})
+            return {"approved": ok, "detail": "approved" if ok else "not approved"}
+
+        if not self.steps.run("approval", approve)["approved"]:
+            raise Stop(
+                "stopped",
+                f"{intent.operation} is destructive: it needs its name typed at a terminal "
+                "(--yes does not approve it)",
+            )
+
+    def execute_objective(self, intent: CloudIntent) -> str:
+        skip = self.failed_before()
+        hooks = Hooks(
+            unit=lambda name, fn: self.steps.run(name, fn),
+            started_before=lambda name: name in self.steps.unfinished,
+            notice=lambda text: self.emit(Notice(level="warning", message=text)),
+            action_done=self.action_done,
+        )
+        try:
+            strategy, _plan, attempts = carry_out(intent, self.strategies(intent), hooks, skip=skip)
+        except ObjectiveFailed as failed:
+            self.record_attempts(failed.attempts)
+            analysis = analyse_failure(self, intent, failed)
+            self.emit(
+                CloudObjectiveFinished(
+                    status="failed",
+                    attempts=[a.__dict__ for a in failed.attempts],
+                    analysis=analysis,
+                )
+            )
+            self.record(
+                "outcome", {"status": "failed", "reason": failed.args[0], "analysis": analysis}
+            )
+            raise Stop("failed", f"{failed.args[0]} ({analysis.get('advice', '')})") from None
+        self.record_attempts(attempts)
+        self.remember_fallbacks(attempts, strategy.name)
+        self.emit(
+            CloudObjectiveFinished(
+                status="done", strategy=strategy.name, attempts=[a.__dict__ for a in attempts]
+            )
+        )
+        return strategy.name
+
+    def action_done(
+        self, strategy: str, action: Action, how: str, output: Any, failure: CloudFailure | None
+    ) -> None:
+        call = redact(render_call(action.call if how == "run" else (action.undo or {})))
+        status = "failed" if failure else ("ok" if how == "run" else "rolled_back")
+        created = bool(output and output.get("created")) if how == "run" else False
+        detail = failure.message if failure else ""
+        self.emit(
+            CloudActionDone(
+                strategy=strategy,
+                action=action.id,
+                call=call,
+                status=status,
+                created=created,
+                detail=detail,
+            )
+        )
+        payload = {
+            "strategy": strategy,
+            "action": action.id,
+            "how": how,
+            "call": call,
+            "status": status,
+        }
+        self.record(
+            "command" if how == "run" else "rollback",
+            {**payload, "error": detail, "output": output},
+        )
+
+    def failed_before(self) -> set[str]:
+        """Strategies that failed in an earlier attempt at this objective: not tried again."""
+        return {
+            e.payload["strategy"]
+            for e in self.audit.entries(self.run_id)
+            if e.kind == "result" and e.payload.get("status") == "failed"
+        }
+
+    def record_attempts(self, attempts: list[Any]) -> None:
+        for a in attempts:
+            if a.status in ("ok", "failed"):
+                self.record("result", dict(a.__dict__))
+
+    def remember_fallbacks(self, attempts: list[Any], used: str) -> None:
+        """Fix memory, as heal keeps it: this strategy worked after that failure signature."""
+        for a in attempts:
+            if a.status == "failed" and a.signature:
+                self.store.remember_fix(
+                    a.signature, "cloud_fallback", {"strategy": used}, tool=a.strategy,
+                    error_type=a.category,
+                )  # fmt: skip
+
+    def record_spend(self, intent: CloudIntent, cost: CostEstimate, used: str) -> dict[str, Any]:
+        if cost.monthly is not None:
+            BudgetBook(self.store).record_spend(
+                self.run_id, cost.monthly, intent.summary, intent.resource_group or None
+            )
+        self.record("outcome", {"status": "done", "strategy": used, "monthly": cost.monthly})
+        return {"monthly": cost.monthly, "detail": cost.describe()}
+
+    def details(self) -> dict[str, Any]:
+        return {"objective": self.run_id, "target": self.params["target"]}
