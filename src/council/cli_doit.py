@@ -196,7 +196,91 @@ def audit(
         _print(f"{e.seq:>5} {when} {e.objective or '-':<18} {e.kind:<10} {body}")
 
 
+def doit(
+    request: Annotated[
+        str | None, typer.Argument(help="What to do, in words (quote it).", show_default=False)
+    ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help="Show intent, strategy, exact calls and cost; change nothing."
+        ),
+    ] = False,
+    yes: Annotated[
+        bool,
+        typer.Option("--yes", "-y", help="Approve budget confirmations (never a deletion)."),
+    ] = False,
+    resume: Annotated[
+        str | None, typer.Option("--resume", help="Continue objective OBJ from its last step.")
+    ] = None,
+    target: Annotated[
+        str, typer.Option(help="local (Azurite on 127.0.0.1) or azure (your subscription).")
+    ] = "local",
+    strategy: Annotated[
+        str | None, typer.Option(help="Only this strategy: sdk, azure-cli, mcp or terraform.")
+    ] = None,
+    mcp_command: Annotated[
+        str | None, typer.Option(help="An MCP server to start (stdio), as a command line.")
+    ] = None,
+    mcp_url: Annotated[
+        str | None, typer.Option(help="An MCP server's streamable HTTP URL.")
+    ] = None,
+    currency: Annotated[str, typer.Option(help="Currency of the cost estimate.")] = "USD",
+    repo: RepoOpt = None,
+    config: Annotated[Path | None, typer.Option(help="Path to a council.yaml.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Emit events as JSON lines.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show every command.")] = False,
+) -> None:
+    """Carry out a cloud request: intent, strategy, cost, budget, execution, audit."""
+    import shlex
+    import sys
+
+    from council import cli as base
+
+    if (request is None) == (resume is None):
+        raise UsageError('give a request (council doit "...") or --resume OBJ, not both')
+    if request is not None and not request.strip():
+        raise UsageError("the request is empty: say what to do")
+    root = _root(repo)
+    from council.config import resolve_config
+
+    cfg, source = resolve_config(root, config)
+    emit = base._emitter(as_json, verbose)
+    if not as_json:
+        base._out().print(f"config: {source}", style="dim")
+    from council.pipelines.doit.interaction import TerminalInteraction
+    from council.pipelines.flows import resume_run, start_flow
+
+    store = _store(root, create=True)
+    if resume is not None:
+        record = store.get_run(resume)
+        if record is None or record.kind != "doit":
+            raise UsageError(f"no objective {resume!r} here (see `council runs`)")
+        flow = resume_run(record.id, config=cfg, store=store, emit=emit)
+    else:
+        mcp = {"command": shlex.split(mcp_command or ""), "url": mcp_url or ""}
+        flow = start_flow(
+            "doit", repo=root, feature=request, config=cfg, store=store, emit=emit,
+            target=target, strategy=strategy, dry_run=dry_run, yes=yes, currency=currency,
+            base=str(Path.cwd()), mcp=mcp if (mcp_command or mcp_url) else None,
+        )  # fmt: skip
+    if sys.stdin.isatty() and not as_json:
+        flow.interaction = TerminalInteraction()
+    outcome = base._execute(flow, go_on=f"`council doit --resume {flow.run_id}` continues it")
+    if as_json:
+        print(json.dumps({"outcome": outcome.as_dict()}), flush=True)
+    else:
+        from council.doit_report import plan_lines
+
+        if flow.params.get("dry_run"):
+            for line in plan_lines(store.events(flow.run_id)):
+                _print(line)
+        _print(f"objective: {flow.run_id} (`council audit --objective {flow.run_id}`)")
+    raise typer.Exit(outcome.exit_code)
+
+
 def register(app: typer.Typer) -> None:
     """Add `doit`, `budget` and `audit` to the council app."""
+    app.command("doit")(doit)
     app.add_typer(budget_app, name="budget")
     app.command("audit")(audit)

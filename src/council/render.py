@@ -152,7 +152,9 @@ class LiveRenderer:
 
     def _print(self, event: BaseEvent) -> None:  # noqa: C901 - one branch per event kind
         c = self.console
-        if isinstance(event, RunStarted):
+        if isinstance(event, RunStarted) and not event.branch:  # a flow with no worktree (doit)
+            c.print(f"[bold]run {event.run_id}[/]: {escape(event.feature)}")
+        elif isinstance(event, RunStarted):
             c.print(f"[bold]run {event.run_id}[/] on branch [cyan]{escape(event.branch)}[/]")
             c.print(f"  worktree {event.worktree}", style="dim", markup=False)
         elif isinstance(event, StepStarted):

@@ -21,6 +21,7 @@ FLOWS: dict[str, str] = {
     "run": "council.pipelines.tdd:TddPipeline",
     "heal": "council.pipelines.heal:HealFlow",
     "deploy": "council.pipelines.deploy.flow:DeployFlow",
+    "doit": "council.pipelines.doit:DoitFlow",
 }
 
 

@@ -31,7 +31,7 @@ metadata = MetaData(
 )
 
 RUN_STATUSES = ("running", "green", "failed", "error", "stopped", "interrupted")
-RUN_KINDS = ("run", "heal", "deploy")
+RUN_KINDS = ("run", "heal", "deploy", "doit")
 STEP_STATUSES = ("started", "ok", "failed")
 
 runs = Table(

@@ -195,6 +195,7 @@ class SdkStrategy:
         from azure.core.exceptions import AzureError
 
         problems: list[str] = []
+        listed: dict[str, dict[str, int]] = {}
         try:
             for action in plan.actions:
                 method, args = action.call["method"], action.call.get("args", {})
@@ -204,11 +205,10 @@ class SdkStrategy:
                         access = props["public_access"]
                         problems.append(f"container {args['container']} is public ({access})")
                 elif method == "upload_blob":
-                    blobs = {
-                        b["name"]: b["size"]
-                        for b in self._call("list_blobs", {"container": args["container"]})
-                    }
-                    size = blobs.get(args["blob"])
+                    if args["container"] not in listed:  # one listing per container
+                        rows = self._call("list_blobs", {"container": args["container"]})
+                        listed[args["container"]] = {b["name"]: b["size"] for b in rows}
+                    size = listed[args["container"]].get(args["blob"])
                     if size is None:
                         problems.append(f"blob {args['container']}/{args['blob']} is not there")
                     elif size != args["size"]:

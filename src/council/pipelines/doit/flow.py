@@ -13,9 +13,6 @@ import os
 from pathlib import Path
 from typing import Any, ClassVar
 
-from council.pipelines.doit.analysis import analyse_failure
-from council.pipelines.lifecycle import Flow, Stop
-
 from council.cloud.actions import Action, Plan, render_call
 from council.cloud.budget import check_budget
 from council.cloud.cost import CostEstimate, estimate
@@ -40,7 +37,9 @@ from council.events import (
     Notice,
     RunStarted,
 )
+from council.pipelines.doit.analysis import analyse_failure
 from council.pipelines.doit.interaction import Interaction
+from council.pipelines.lifecycle import Flow, Stop
 from council.redact import redact
 from council.store.ledger import AuditTrail, BudgetBook
 
