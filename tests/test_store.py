@@ -15,6 +15,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from pydantic import ValidationError
 from sqlalchemy import create_engine, inspect
 
 from council.errors import UsageError
@@ -23,8 +24,10 @@ from council.events import (
     Emitter,
     ModelCall,
     Notice,
+    RunClaimed,
     RunFinished,
     RunStarted,
+    StepFinished,
     StepStarted,
 )
 from council.events import (
@@ -282,6 +285,21 @@ def test_run_events_keep_the_run_row_current(store: Store) -> None:
     )
 
 
+def test_the_run_row_is_a_projection_of_claims_costs_and_the_end(store: Store) -> None:
+    run_id = store.create_run(feature="f", repo="/r", config={})
+    store.record_event(RunFinished(run_id=run_id, status="stopped", reason="budget"))
+    store.record_event(RunClaimed(run_id=run_id, pid=4242, host="worker-7"))
+    run = store.get_run(run_id)
+    assert (run.status, run.reason, run.pid, run.host) == ("running", "", 4242, "worker-7")
+    # Parallel tracks may file their calls out of order: the run's cost never goes back.
+    for total in (0.25, 0.75, 0.5):
+        store.record_event(ModelCall(run_id=run_id, alias="a", total_cost_usd=total))
+    assert store.get_run(run_id).total_cost_usd == 0.75
+    store.claim_run(run_id)  # the store's own way of saying the same, for this process
+    assert store.get_run(run_id).pid != 4242
+    assert [e.kind for e in store.events(run_id)][-1] == "run_claimed"
+
+
 def test_exchanges_and_commands_come_from_the_events(store: Store) -> None:
     run_id = store.create_run(feature="f", repo="/r", config={})
     messages = [{"role": "user", "content": "plan it"}]
@@ -387,15 +405,23 @@ def test_summary_adds_up_usage_per_persona(store: Store) -> None:
 # -- steps -----------------------------------------------------------------------------------
 
 
+def _start(store: Store, run_id: str, name: str) -> None:
+    store.record_event(StepStarted(run_id=run_id, step=name))
+
+
+def _finish(store: Store, run_id: str, name: str, status: str, output: dict | None) -> None:
+    store.record_event(StepFinished(run_id=run_id, step=name, status=status, output=output))
+
+
 def test_steps_and_completed_steps(store: Store) -> None:
     run_id = store.create_run(feature="f", repo="/r", config={})
-    store.start_step(run_id, "plan")
-    store.finish_step(run_id, "plan", "ok", {"tasks": ["a", "b"]})
-    store.start_step(run_id, "context")
-    store.finish_step(run_id, "context", "ok", None)
-    store.start_step(run_id, "tests")
-    store.finish_step(run_id, "tests", "failed", {"error": "bad json"})
-    store.start_step(run_id, "code")  # started, never finished: the crash point
+    _start(store, run_id, "plan")
+    _finish(store, run_id, "plan", "ok", {"tasks": ["a", "b"]})
+    _start(store, run_id, "context")
+    _finish(store, run_id, "context", "ok", None)
+    _start(store, run_id, "tests")
+    _finish(store, run_id, "tests", "failed", {"error": "bad json"})
+    _start(store, run_id, "code")  # started, never finished: the crash point
 
     assert store.completed_steps(run_id) == {"plan": {"tasks": ["a", "b"]}, "context": {}}
     assert list(store.completed_steps(run_id)) == ["plan", "context"]
@@ -407,23 +433,23 @@ def test_steps_and_completed_steps(store: Store) -> None:
 
 def test_restarting_a_step_clears_its_previous_outcome(store: Store) -> None:
     run_id = store.create_run(feature="f", repo="/r", config={})
-    store.start_step(run_id, "tests")
-    store.finish_step(run_id, "tests", "ok", {"files": ["t.py"]})
-    store.start_step(run_id, "tests")
+    _start(store, run_id, "tests")
+    _finish(store, run_id, "tests", "ok", {"files": ["t.py"]})
+    _start(store, run_id, "tests")
     assert store.completed_steps(run_id) == {}
-    store.finish_step(run_id, "tests", "ok", {"files": ["t2.py"]})
+    _finish(store, run_id, "tests", "ok", {"files": ["t2.py"]})
     assert store.completed_steps(run_id) == {"tests": {"files": ["t2.py"]}}
     assert len(store.steps(run_id)) == 1
 
 
-def test_finish_step_without_start_and_bad_status(store: Store) -> None:
+def test_a_step_finished_without_a_start_and_a_bad_status(store: Store) -> None:
     run_id = store.create_run(feature="f", repo="/r", config={})
-    store.finish_step(run_id, "gates", "ok", {"lint": "clean"})
+    _finish(store, run_id, "gates", "ok", {"lint": "clean"})
     (step,) = store.steps(run_id)
     assert step.started_at == step.finished_at
     assert store.completed_steps(run_id) == {"gates": {"lint": "clean"}}
-    with pytest.raises(ValueError, match="invalid step status"):
-        store.finish_step(run_id, "gates", "done", None)
+    with pytest.raises(ValidationError):  # no such step status: not even an event
+        _finish(store, run_id, "gates", "done", None)
 
 
 # -- redaction -------------------------------------------------------------------------------
@@ -450,7 +476,7 @@ def test_secrets_are_masked_before_they_are_written(
         CommandRun(run_id=run_id, argv=["curl", "-H", f"x: {env_secret}"], output_tail=key)
     )
     store.record_event(Notice(run_id=run_id, message=f"leaked {env_secret}"))
-    store.finish_step(run_id, "context", "ok", {"notes": [f"found {key}"]})
+    _finish(store, run_id, "context", "ok", {"notes": [f"found {key}"]})
     store.update_run(run_id, state={"nested": {"deep": [env_secret]}}, reason=key)
 
     (model_call,) = store.events(run_id, kinds=["model_call"])
@@ -480,16 +506,16 @@ def test_writes_survive_sigkill(tmp_path: Path) -> None:
     code = """
         import os, signal, sys
         from pathlib import Path
-        from council.events import CommandRun, ModelCall, Notice
+        from council.events import CommandRun, ModelCall, Notice, StepFinished, StepStarted
         from council.store import Store
         s = Store.for_repo(Path(sys.argv[1]))
         run_id = s.create_run(feature="crash", repo=sys.argv[1], config={})
         print(run_id, flush=True)
-        s.start_step(run_id, "plan")
+        s.record_event(StepStarted(run_id=run_id, step="plan"))
         s.record_event(ModelCall(run_id=run_id, step="plan", persona="Pacer", alias="p",
                                  prompt_tokens=7))
-        s.finish_step(run_id, "plan", "ok", {"tasks": ["t1"]})
-        s.start_step(run_id, "tests")
+        s.record_event(StepFinished(run_id=run_id, step="plan", output={"tasks": ["t1"]}))
+        s.record_event(StepStarted(run_id=run_id, step="tests"))
         s.record_event(CommandRun(run_id=run_id, step="tests", argv=["pytest"], exit_code=1))
         s.record_event(Notice(run_id=run_id, message="about to die"))
         s.update_run(run_id, state={"iteration": 1})
@@ -504,7 +530,8 @@ def test_writes_survive_sigkill(tmp_path: Path) -> None:
         run = s.get_run(run_id)
         assert run.status == "running" and run.state == {"iteration": 1}
         assert s.completed_steps(run_id) == {"plan": {"tasks": ["t1"]}}
-        assert [e.kind for e in s.events(run_id)] == ["model_call", "command_run", "notice"]
+        kinds = [e.kind for e in s.events(run_id) if not e.kind.startswith("step_")]
+        assert kinds == ["model_call", "command_run", "notice"]
         assert s.exchanges(run_id)[0].prompt_tokens == 7
         assert s.commands(run_id)[0].exit_code == 1
         assert {st.name: st.status for st in s.steps(run_id)} == {"plan": "ok", "tests": "started"}

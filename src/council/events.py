@@ -29,6 +29,15 @@ class RunStarted(_Event):
     worktree: str
 
 
+class RunClaimed(_Event):
+    """A process takes the run up (start, resume, a server's worker): `runs` and `show` can
+    tell a run whose process is gone from one still running."""
+
+    kind: Literal["run_claimed"] = "run_claimed"
+    pid: int
+    host: str
+
+
 class StepStarted(_Event):
     kind: Literal["step_started"] = "step_started"
     persona: str | None = None
@@ -39,6 +48,9 @@ class StepFinished(_Event):
     kind: Literal["step_finished"] = "step_finished"
     status: Literal["ok", "failed", "skipped"] = "ok"
     detail: str = ""
+    # What the step hands on (JSON): the store keeps it as the step's row, and a resumed run
+    # gets it back instead of running the step again.
+    output: dict[str, Any] | None = None
 
 
 class ModelCall(_Event):
@@ -436,6 +448,7 @@ DOIT_KINDS = frozenset(
 
 Event = Annotated[
     RunStarted
+    | RunClaimed
     | StepStarted
     | StepFinished
     | ModelCall

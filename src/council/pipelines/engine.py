@@ -1,7 +1,8 @@
 """The step engine: named steps whose results are stored, so a killed run resumes after them.
 
-A step runs once per run. Its output (a JSON-able dict) is committed to the store when it
-finishes; on resume, a finished step returns its stored output instead of running again.
+A step runs once per run. Its output (a JSON-able dict) travels in its StepFinished event, which
+the store projects into the step's row; on resume, a finished step returns its stored output
+instead of running again.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ StepOutput = dict[str, Any]
 
 class StepRunner:
     def __init__(self, store: Store, run_id: str, emit: Emitter) -> None:
+        """`emit` must reach `store` (its record_event subscribed): the store keeps the steps."""
         self.store = store
         self.run_id = run_id
         self.emit = emit
@@ -43,17 +45,16 @@ class StepRunner:
             restore()
         self.emit.step = name
         self.emit(StepStarted(persona=persona, detail=detail))
-        self.store.start_step(self.run_id, name)
         try:
             output = fn()
         except BaseException as exc:
-            self.store.finish_step(self.run_id, name, "failed", {"error": str(exc)})
-            self.emit(StepFinished(status="failed", detail=str(exc)[:500]))
+            error = {"error": str(exc)}
+            self.emit(StepFinished(status="failed", detail=str(exc)[:500], output=error))
             raise
         else:
-            self.store.finish_step(self.run_id, name, "ok", output)
             self.done[name] = output
-            self.emit(StepFinished(status="ok", detail=str(output.get("detail", ""))))
+            detail = str(output.get("detail", ""))
+            self.emit(StepFinished(status="ok", detail=detail, output=output))
             return output
         finally:
             self.emit.step = None  # events after the step belong to the run, not to it

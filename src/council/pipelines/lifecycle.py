@@ -43,6 +43,8 @@ and projects the runs/steps rows from them; the CLI, `--json`, `show` and the se
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -51,7 +53,7 @@ from typing import Any, ClassVar
 from council.config import CouncilConfig
 from council.context.budget import PromptTooLarge, fit_prompt
 from council.errors import BudgetExceeded, CouncilError, ModelError, UsageError
-from council.events import Emitter, Notice, RunFinished, RunStarted
+from council.events import Emitter, Notice, RunClaimed, RunFinished, RunStarted
 from council.personas import Prompts
 from council.pipelines.engine import StepOutput, StepRunner
 from council.pipelines.models import ask_persona, make_gateway
@@ -184,8 +186,8 @@ class Flow:
     # --- the run ----------------------------------------------------------------------------
 
     def execute(self) -> Outcome:
-        self.store.claim_run(self.run_id)  # this process's pid: `runs` can tell if it dies
-        self.store.update_run(self.run_id, reason="")
+        # This process's pid: `runs` can tell if it dies.
+        self.emit(RunClaimed(pid=os.getpid(), host=socket.gethostname()))
         try:
             status, reason = self.flow()
         except Stop as stop:
@@ -222,8 +224,6 @@ class Flow:
 
     def _close(self, status: str, reason: str) -> None:
         self.emit.step = None  # the run's end belongs to no step
-        self._sync_cost()
-        self.store.update_run(self.run_id, status=status, reason=reason)
         self.emit(RunFinished(status=status, reason=reason, total_cost_usd=self.gateway.spent_usd))
 
     def setup_worktree(
@@ -334,13 +334,7 @@ class Flow:
         size = self.gateway.count_tokens(self.config.persona(persona).model, messages)
         if size > limit:
             raise CouncilError(f"{persona}'s prompt of {size} tokens is over {why} ({limit})")
-        try:
-            return ask_persona(self.gateway, self.config, persona, messages, schema)
-        finally:
-            self._sync_cost()
-
-    def _sync_cost(self) -> None:
-        self.store.update_run(self.run_id, total_cost_usd=self.gateway.spent_usd)
+        return ask_persona(self.gateway, self.config, persona, messages, schema)
 
 
 def params_of(run: RunRecord) -> dict[str, Any]:

@@ -1,8 +1,8 @@
 """The store: persists the event stream and the run/step state that `show` and `resume` read.
 
 Every write commits at once, so a process killed mid-run leaves every event and completed step
-behind. Model exchanges and commands are derived from the ModelCall / CommandRun events by the
-same `record_event` call: there is no second, private record of them.
+behind. Model exchanges, commands and the runs / steps rows are derived from the events by the
+same `record_event` call: there is no second, private record of them, and no other writer.
 """
 
 from __future__ import annotations
@@ -28,8 +28,11 @@ from council.events import (
     BaseEvent,
     CommandRun,
     ModelCall,
+    RunClaimed,
     RunFinished,
     RunStarted,
+    StepFinished,
+    StepStarted,
     event_from_json,
 )
 from council.processes import pid_alive
@@ -151,7 +154,10 @@ class Store:
         raise RuntimeError("could not allocate a unique run id")
 
     def update_run(self, run_id: str, **fields: Any) -> None:
-        """Set branch, worktree, status, reason, total_cost_usd and/or state of a run."""
+        """Set branch, worktree, status, reason, total_cost_usd and/or state of a run.
+
+        For repairs and test fixtures only: a flow never writes its run row; the row is the
+        projection of the run's events (see `record_event`)."""
         unknown = set(fields) - _UPDATABLE_RUN_FIELDS
         if unknown:
             raise TypeError(f"update_run got unknown fields: {', '.join(sorted(unknown))}")
@@ -202,8 +208,9 @@ class Store:
         return found[0] if found else None
 
     def claim_run(self, run_id: str) -> None:
-        """Mark the run as executed by this process from now on (start and resume)."""
-        self.update_run(run_id, status="running", pid=os.getpid(), host=socket.gethostname())
+        """Mark the run as executed by this process from now on (start and resume), as the
+        RunClaimed event a flow emits does (a flow on the lifecycle emits it itself)."""
+        self.record_event(RunClaimed(run_id=run_id, pid=os.getpid(), host=socket.gethostname()))
 
     def mark_orphans(self) -> list[str]:
         """Runs left "running" by a process of this host that is gone become "interrupted".
@@ -237,8 +244,10 @@ class Store:
     def record_event(self, event: BaseEvent) -> None:
         """Persist one event (secrets redacted) and commit; usable directly as an EventSink.
 
-        ModelCall and CommandRun events also fill the exchanges and commands tables, and
-        RunStarted / RunFinished keep the run's branch, worktree, status and cost in step.
+        ModelCall and CommandRun events also fill the exchanges and commands tables; the runs
+        and steps rows are projections of the run's events (RunClaimed, RunStarted, ModelCall's
+        cost, RunFinished; StepStarted / StepFinished with the step's output), written here and
+        nowhere else, in the event's own transaction.
         """
         if event.kind in TRANSIENT_KINDS:
             return  # progress of a call in flight: its ModelCall is the fact worth keeping
@@ -302,20 +311,51 @@ class Store:
                     output_tail=event.output_tail,
                 )
             )
+        if isinstance(event, StepStarted | StepFinished):
+            self._project_step(conn, event)
+        else:
+            self._project_run(conn, event)
+
+    def _project_run(self, conn: Connection, event: BaseEvent) -> None:
+        """The run row's state as its events say: who runs it, where, how it ended, its cost."""
+        runs = schema.runs
+        values: dict[str, Any] = {}
+        if isinstance(event, RunClaimed):
+            values = {"status": "running", "reason": "", "pid": event.pid, "host": event.host}
         elif isinstance(event, RunStarted):
-            conn.execute(
-                schema.runs.update()
-                .where(schema.runs.c.id == run_id)
-                .values(branch=event.branch, worktree=event.worktree)
-            )
+            values = {"branch": event.branch, "worktree": event.worktree}
         elif isinstance(event, RunFinished):
-            conn.execute(
-                schema.runs.update()
-                .where(schema.runs.c.id == run_id)
-                .values(
-                    status=event.status, reason=event.reason, total_cost_usd=event.total_cost_usd
-                )
-            )
+            values = {
+                "status": event.status,
+                "reason": event.reason,
+                "total_cost_usd": event.total_cost_usd,
+            }
+        elif isinstance(event, ModelCall):
+            # Parallel tracks may file their calls out of order: the cost only grows.
+            now = conn.execute(
+                select(runs.c.total_cost_usd).where(runs.c.id == event.run_id)
+            ).scalar_one_or_none()
+            if now is not None and event.total_cost_usd > now:
+                values = {"total_cost_usd": event.total_cost_usd}
+        if values:
+            conn.execute(runs.update().where(runs.c.id == event.run_id).values(**values))
+
+    def _project_step(self, conn: Connection, event: StepStarted | StepFinished) -> None:
+        """A step's row: started (again, on resume: its previous outcome cleared), then its
+        outcome and output. Events of no step (the pre-run line) make no row."""
+        if not event.step:
+            return
+        if isinstance(event, StepStarted):
+            values = {"status": "started", "started_at": event.ts, "finished_at": None}
+            self._upsert_step(conn, event.run_id, event.step, {**values, "output": None})
+            return
+        output = event.output
+        values = {
+            "status": "failed" if event.status == "failed" else "ok",
+            "finished_at": event.ts,
+            "output": None if output is None else _dumps(output),
+        }
+        self._upsert_step(conn, event.run_id, event.step, values, started_at=event.ts)
 
     def events(self, run_id: str, kinds: Sequence[str] | None = None) -> list[BaseEvent]:
         """The run's events, typed, in the order they were recorded."""
@@ -327,27 +367,6 @@ class Store:
             return [event_from_json(payload) for (payload,) in conn.execute(query)]
 
     # -- steps -------------------------------------------------------------------------------
-
-    def start_step(self, run_id: str, name: str) -> None:
-        """Mark a step started (again, on resume: its previous outcome is cleared)."""
-        values = {"status": "started", "started_at": time.time(), "finished_at": None}
-        with self._write() as conn:
-            self._upsert_step(conn, run_id, name, {**values, "output": None})
-
-    def finish_step(
-        self, run_id: str, name: str, status: str, output: dict[str, Any] | None = None
-    ) -> None:
-        """Record a step's outcome ("ok" or "failed") and its result, committed at once."""
-        if status not in ("ok", "failed"):
-            raise ValueError(f"invalid step status {status!r}: expected 'ok' or 'failed'")
-        now = time.time()
-        values: dict[str, Any] = {
-            "status": status,
-            "finished_at": now,
-            "output": None if output is None else _dumps(_redact_tree(output)),
-        }
-        with self._write() as conn:
-            self._upsert_step(conn, run_id, name, values, started_at=now)
 
     def _upsert_step(
         self,
