@@ -7,6 +7,7 @@ test_heal_corpus.py runs one test per corpus case, this file the heal's own guar
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -148,8 +149,10 @@ def test_heal_runs_are_in_the_run_history(tmp_path, model_server):
         assert (record.kind, record.status, record.branch) == ("heal", "green", outcome.branch)
         events = store.events(record.id)
         kinds = [e.kind for e in events]
-    # The setup step (worktree, backup branch) comes first, as in `council run`.
-    assert (kinds[0], events[0].step, kinds[-1]) == ("step_started", "setup", "run_finished")
+    # The process claims the run, then the setup step (worktree, backup branch) comes first,
+    # as in `council run`.
+    assert kinds[:2] == ["run_claimed", "step_started"] and kinds[-1] == "run_finished"
+    assert events[1].step == "setup" and events[0].pid == os.getpid()
     assert (
         kinds.index("run_started") < kinds.index("heal_started") < kinds.index("iteration_finished")
     )
