@@ -36,12 +36,14 @@ from council.infra.service_artefacts import service_spec
 from council.pipelines.deploy import artefacts, fix
 from council.pipelines.deploy.facts import health_checked, known_diagnosis, model_diagnosis
 from council.pipelines.deploy.known import KnownFailure, classify_failure, longer_timeout
+from council.pipelines.deploy.service_layer import generate_service, has_service
 from council.pipelines.engine import StepOutput
 from council.pipelines.lifecycle import Flow, Stop
 from council.recovery import add_python_dependency
 from council.targets import state_dir_for, target_for
 from council.targets.base import HealthReport, Target, TargetError
 from council.workspace import conventional_message
+from council.workspace.git import out as git_out
 
 LOG_LINES = 80
 TARGETS = ("local", "azure")
@@ -69,11 +71,27 @@ class DeployFlow(Flow):
 
     def flow(self) -> tuple[str, str]:
         target = self.params["target"]
+        user_project = self.repo / self.params.get("project", "")
+        self.deploy: DeployConfig = load_deploy_config(user_project / DEPLOY_FILE)
+        skip = set(self.deploy.deployment.skip_steps)
+        service = None
+        if self.steps.is_done("generate_service") or (
+            "generate_service" not in skip
+            and self.deploy.app is None
+            and not has_service(user_project)
+        ):
+            service = self.steps.run(
+                "generate_service",
+                lambda: generate_service(self),
+                persona="builder",
+                detail="TDD run: FastAPI service layer and its HTTP tests",
+            )
         self.setup_worktree(f"deploy-{target}")
         assert self.ws is not None
+        if service is not None:  # the deploy goes on from the service layer's commits
+            git_out(self.ws.path, "merge", "--ff-only", "--quiet", service["branch"])
         self.project = self.ws.path / self.params.get("project", "")
-        self.deploy: DeployConfig = load_deploy_config(self.project / DEPLOY_FILE)
-        skip = set(self.deploy.deployment.skip_steps)
+        self.deploy = load_deploy_config(self.project / DEPLOY_FILE)
         if "build_container" not in skip:
             self.steps.run(
                 "build_container",
@@ -93,8 +111,7 @@ class DeployFlow(Flow):
         except TargetError as exc:
             raise Stop(
                 "failed",
-                f"{exc.message}: the project has no HTTP service to deploy (generating a "
-                "service layer for domain code is not built yet)",
+                f"{exc.message}: the project has no HTTP service to deploy",
             ) from None
         written, kept, files = artefacts.generate(self.project, spec)
         checks = artefacts.check(self.project, spec, files)
