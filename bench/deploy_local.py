@@ -1,22 +1,26 @@
-"""Local deploy target bench: examples/profile-service from git export to healthy, and a
-release that crashes on start (a missing environment variable) detected and rolled back.
+"""Local deploy bench: examples/profile-service from git export to healthy, and a release that
+crashes on start (a missing environment variable) detected and rolled back.
 
 Prints, over N rounds: the first provision (env build, cold cache) once, then per round the
 provision of an already-built release, start -> healthy, and for the bad release the time from
-start to "unhealthy" plus the rollback, with the old release checked still answering. Usage:
+start to "unhealthy" plus the rollback, with the old release checked still answering. Then the
+whole command a user runs, `council deploy` (a fresh process: start-up, the run's record,
+worktree, artefacts, release, health), once on the example and once on the crashing version,
+which DevOps diagnoses and Builder fixes (models: the scripted server of tests/fakes, so the
+figure is council's own time, not a model's). Usage:
 
     python bench/deploy_local.py [--rounds 3] [--work DIR]
-
-The `council deploy` flow (model calls, diagnosis) is not measured yet: it comes with the run
-lifecycle; this measures the target it will drive.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -25,8 +29,31 @@ import httpx
 
 from council.targets.local import LocalTarget
 
+DIAGNOSIS = json.dumps(
+    {
+        "stage": "health",
+        "category": "configuration",
+        "evidence": ["KeyError: 'PROFILE_DB_URL'"],
+        "cause": "app/main.py reads PROFILE_DB_URL at import and it is not set",
+        "fix": "read it with a default",
+        "files": ["app/main.py"],
+        "commands": [],
+        "retry": False,
+    }
+)
+PATCH = """```diff
+--- a/app/main.py
++++ b/app/main.py
+@@ -26,2 +26,2 @@
+ import os
+-REQUIRED = os.environ["PROFILE_DB_URL"]
++REQUIRED = os.environ.get("PROFILE_DB_URL", "sqlite:///profiles.db")
+```
+"""
+APPROVE = json.dumps({"verdict": "approve", "summary": "ok", "comments": []})
+
 ROOT = Path(__file__).resolve().parents[1]
-CRASH = '\nimport os\n\nREQUIRED = os.environ["PROFILE_DB_URL"]\n'
+CRASH = '\nimport os\nREQUIRED = os.environ["PROFILE_DB_URL"]\n'
 
 
 def git(repo: Path, *args: str) -> None:
@@ -104,6 +131,53 @@ def main() -> None:
     print(f"  rollback (old release still serving):             {med(rollback)}")
     total = [a + b for a, b in zip(detect, rollback, strict=True)]
     print(f"  bad release -> rolled back, total:                {med(total)}")
+    whole_command(repo, good_ref, work)
+
+
+def whole_command(repo: Path, good_ref: str, work: Path) -> None:
+    """`council deploy` as a user runs it: healthy at once, then crash -> diagnosed -> fixed."""
+    sys.path.insert(0, str(ROOT))
+    from tests.fakes import council_script as cs
+    from tests.fakes.model_server import ScriptedModelServer
+
+    bad_ref = subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", "HEAD"], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    env = {**os.environ, "COUNCIL_CACHE_DIR": str(work / "cache"), "PYTHONPATH": str(ROOT)}
+    council = [sys.executable, "-m", "council.cli", "deploy", "--json"]
+    with ScriptedModelServer() as server:
+        config = json.loads(cs.council_yaml(server))
+        devops = {**config["models"][0], "model_name": "devops"}
+        devops["litellm_params"] = {**devops["litellm_params"], "model": "openai/devops"}
+        config["models"].append(devops)
+        config["personas"]["devops"] = {"model": "devops", "temperature": 0.0, "max_tokens": 900}
+        (repo / "council.yaml").write_text(json.dumps(config))
+        (repo / "deploy.yaml").write_text("deployment:\n  retry_delay_seconds: 0\n")
+        times = {}
+        try:
+            for name, ref in (("healthy", good_ref), ("healed", bad_ref)):
+                git(repo, "checkout", "-q", "--detach", ref)
+                git(repo, "checkout", "-q", "-B", f"bench-{name}")
+                git(repo, "add", "deploy.yaml")
+                commit(repo, "deploy settings")
+                if name == "healed":
+                    server.script("devops", DIAGNOSIS)
+                    server.script("builder", PATCH)
+                    server.script("guardian", APPROVE)
+                t0 = time.perf_counter()
+                done = subprocess.run(council, cwd=repo, env=env, capture_output=True, text=True)
+                times[name] = time.perf_counter() - t0
+                assert done.returncode == 0, done.stderr[-2000:]
+        finally:
+            subprocess.run(
+                [sys.executable, "-m", "council.cli", "deploy", "stop"],
+                cwd=repo,
+                env=env,
+                capture_output=True,
+            )
+    print("council deploy --target local (whole command, fresh process, scripted models)")
+    print(f"  example -> healthy:                               {times['healthy']:6.2f}s")
+    print(f"  crash on start -> diagnosed, fixed, healthy:      {times['healed']:6.2f}s")
 
 
 if __name__ == "__main__":

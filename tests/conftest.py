@@ -31,5 +31,6 @@ def env_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monk
     return root
 
 
-# one Azurite per session for the doit tests; one tiny GGUF model for the embedded model's tests
-pytest_plugins = ["tests.doit_fixtures", "tests.local_fixtures"]
+# one Azurite per session for the doit tests; one tiny GGUF model for the embedded model's tests;
+# one scripted model server per module and the session's env cache for the deploy tests
+pytest_plugins = ["tests.doit_fixtures", "tests.local_fixtures", "tests.deploy_fixtures"]

@@ -10,7 +10,6 @@ import os
 import stat
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,10 +18,10 @@ from council.deploy_config import parse_deploy_config
 from council.infra.service_artefacts import service_spec
 from council.pipelines.deploy.azure import commands, cost_drivers
 from council.store import Store
+from tests.deploy_fixtures import deploy_cli
 from tests.fakes import council_script as cs
 from tests.fakes.github_actions_server import FakeGitHubActions
 from tests.fakes.model_server import ScriptedModelServer
-from tests.test_cli import scrubbed_env
 from tests.test_target_local import _commit, _git
 
 AZURE_YAML = (
@@ -46,17 +45,6 @@ sys.exit(2)
 """
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[ScriptedModelServer]:
-    with ScriptedModelServer() as s:
-        yield s
-
-
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.getbasetemp() / "council-cache"
-
-
 def _repo(root: Path, server: ScriptedModelServer, deploy_yaml: str) -> Path:
     repo = cs.make_repo(root / "svc")
     (repo / "deploy.yaml").write_text(deploy_yaml, encoding="utf-8")
@@ -65,23 +53,10 @@ def _repo(root: Path, server: ScriptedModelServer, deploy_yaml: str) -> Path:
     return repo
 
 
-def _deploy(repo: Path, cache: Path, *args: str, env: dict[str, str] | None = None):
-    done = subprocess.run(
-        [sys.executable, "-m", "council.cli", "deploy", "--json", *args],
-        cwd=repo,
-        env={**scrubbed_env(cache), **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    events = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
-    return done.returncode, events, done.stderr
-
-
 def test_dry_run_shows_files_commands_and_cost_drivers(tmp_path, server, cache):
     repo = _repo(tmp_path, server, AZURE_YAML.format(route="az", url="https://x.example"))
     head = _git(repo, "rev-parse", "HEAD")
-    code, events, err = _deploy(repo, cache, "--target", "azure", "--env", "dev", "--dry-run")
+    code, events, err = deploy_cli(repo, cache, "--target", "azure", "--env", "dev", "--dry-run")
     assert code == 0, err[-2000:]
     outcome = events[-1]["outcome"]
     assert outcome["status"] == "green" and outcome["reason"].startswith("dry run: nothing")
@@ -136,7 +111,7 @@ def fake_az(tmp_path: Path) -> dict[str, str]:
 def test_az_route_refuses_without_the_cli_or_a_sign_in(tmp_path, server, cache, fake_az):
     repo = _repo(tmp_path, server, AZURE_YAML.format(route="az", url="https://x.example"))
     no_az = {"PATH": "/usr/bin:/bin"}
-    code, _, err = _deploy(repo, cache, "--target", "azure", env=no_az)
+    code, _, err = deploy_cli(repo, cache, "--target", "azure", env=no_az)
     assert code == 2 and "needs the Azure CLI (az), which is not installed" in err
     Path(fake_az["FAKE_AZ_TRANSCRIPT"]).write_text(
         json.dumps(
@@ -149,7 +124,7 @@ def test_az_route_refuses_without_the_cli_or_a_sign_in(tmp_path, server, cache, 
             ]
         )
     )
-    code, _, err = _deploy(repo, cache, "--target", "azure", env=fake_az)
+    code, _, err = deploy_cli(repo, cache, "--target", "azure", env=fake_az)
     assert code == 2, err
     assert "not signed in" in err and "Please run 'az login'" in err and "Traceback" not in err
     with Store.for_repo(repo) as store:
@@ -174,7 +149,7 @@ def test_az_route_runs_what_if_then_create_and_checks_health(tmp_path, server, c
                 ]
             )
         )
-        code, events, err = _deploy(repo, cache, "--target", "azure", env=fake_az)
+        code, events, err = deploy_cli(repo, cache, "--target", "azure", env=fake_az)
     assert code == 0, err[-2000:]
     ran = [json.loads(line) for line in Path(fake_az["FAKE_AZ_LOG"]).read_text().splitlines()]
     assert [argv[:3] for argv in ran] == [
@@ -208,7 +183,7 @@ def test_github_route_fixes_a_failing_workflow_and_waits_for_the_next(tmp_path, 
         _commit(repo, "read settings from YAML")
         _git(repo, "remote", "add", "origin", str(bare))
         env = {"GITHUB_TOKEN": fake.token, "GITHUB_API_URL": fake.url}
-        code, events, err = _deploy(repo, cache, env=env)
+        code, events, err = deploy_cli(repo, cache, env=env)
     assert code == 0, err[-3000:]
     polled = [
         (e["workflow_run"], e["status"], e["conclusion"])
@@ -241,5 +216,5 @@ def test_github_route_fixes_a_failing_workflow_and_waits_for_the_next(tmp_path, 
 
 def test_github_route_refuses_without_a_token(tmp_path, server, cache):
     repo = _repo(tmp_path, server, AZURE_YAML.format(route="github", url="https://x.example"))
-    code, _, err = _deploy(repo, cache)
+    code, _, err = deploy_cli(repo, cache)
     assert code == 2 and "no GitHub token" in err and "Traceback" not in err

@@ -18,6 +18,7 @@ import pytest
 
 from council.cli_deploy import local_target
 from council.store import Store
+from tests.deploy_fixtures import deploy_cli
 from tests.fakes import council_script as cs
 from tests.fakes.model_server import ScriptedModelServer
 from tests.test_cli import scrubbed_env
@@ -70,25 +71,6 @@ def _config(server: ScriptedModelServer) -> str:
     return json.dumps(doc)
 
 
-def _deploy(repo: Path, cache: Path, *args: str) -> tuple[int, list[dict], str]:
-    done = subprocess.run(
-        [sys.executable, "-m", "council.cli", "deploy", "--json", *args],
-        cwd=repo,
-        env=scrubbed_env(cache),
-        capture_output=True,
-        text=True,
-        timeout=400,
-    )
-    lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
-    return done.returncode, lines, done.stderr
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[ScriptedModelServer]:
-    with ScriptedModelServer() as s:
-        yield s
-
-
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory: pytest.TempPathFactory, server: ScriptedModelServer) -> Iterator[Path]:
     repo = cs.make_repo(tmp_path_factory.mktemp("deploy-flow") / "svc")
@@ -102,17 +84,12 @@ def repo(tmp_path_factory: pytest.TempPathFactory, server: ScriptedModelServer) 
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.getbasetemp() / "council-cache"
-
-
-@pytest.fixture(scope="module")
 def healed(repo: Path, cache: Path, server: ScriptedModelServer) -> dict:
     server.script("devops", DIAGNOSIS)
     server.script("builder", PATCH)
     server.script("guardian", APPROVE)
     head = _git(repo, "rev-parse", "HEAD")
-    code, events, err = _deploy(repo, cache)
+    code, events, err = deploy_cli(repo, cache)
     assert code == 0, err[-3000:]
     return {"events": events, "head": head, "outcome": events[-1]["outcome"]}
 
@@ -194,7 +171,7 @@ def test_a_release_failing_health_is_rolled_back_and_the_old_one_keeps_serving(
         "deployment:\n  max_retries: 0\n  ai_analyze_errors: false\n"
     )
     _commit(repo, "a readiness endpoint")
-    code, events, err = _deploy(repo, cache)
+    code, events, err = deploy_cli(repo, cache)
     assert code == 1, err[-2000:]
     outcome = events[-1]["outcome"]
     assert outcome["status"] == "failed"

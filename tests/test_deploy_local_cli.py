@@ -47,11 +47,6 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     local_target(repo).stop()  # whatever a failed test left running
 
 
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.getbasetemp() / "council-cache"  # the session's env cache
-
-
 def test_a_detached_service_is_looked_after_by_later_commands(
     project: Path, cache: Path, monkeypatch
 ):

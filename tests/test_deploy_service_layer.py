@@ -6,8 +6,6 @@ to a healthy release that answers over HTTP. Models: the scripted server."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,9 +14,9 @@ import pytest
 
 from council.cli_deploy import local_target
 from council.store import Store
+from tests.deploy_fixtures import deploy_cli
 from tests.fakes import council_script as cs
 from tests.fakes.model_server import ScriptedModelServer
-from tests.test_cli import scrubbed_env
 from tests.test_target_local import _commit, _git
 
 PYPROJECT = """[project]
@@ -128,12 +126,6 @@ REVIEW = json.dumps(
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[ScriptedModelServer]:
-    with ScriptedModelServer() as s:
-        yield s
-
-
-@pytest.fixture(scope="module")
 def repo(tmp_path_factory: pytest.TempPathFactory, server: ScriptedModelServer) -> Iterator[Path]:
     repo = tmp_path_factory.mktemp("domain") / "profiles-domain"
     (repo / "profiles").mkdir(parents=True)
@@ -150,23 +142,14 @@ def repo(tmp_path_factory: pytest.TempPathFactory, server: ScriptedModelServer) 
 
 
 def test_domain_code_gets_a_service_layer_by_tdd_and_is_deployed(
-    repo: Path, server: ScriptedModelServer, tmp_path_factory: pytest.TempPathFactory
+    repo: Path, server: ScriptedModelServer, cache: Path
 ):
     server.script("pacer", "Here is the plan.\n\n```json\n" + json.dumps(PLAN) + "\n```\n")
     server.script("maven", json.dumps({"files": ["profiles/core.py"], "notes": "pure functions"}))
     server.script("guardian", TESTS, REVIEW)
     server.script("builder", BUILD)
-    cache = tmp_path_factory.getbasetemp() / "council-cache"
-    done = subprocess.run(
-        [sys.executable, "-m", "council.cli", "deploy", "--json"],
-        cwd=repo,
-        env=scrubbed_env(cache),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    events = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    code, events, err = deploy_cli(repo, cache)
+    assert code == 0, err[-3000:]
     notes = [e["message"] for e in events if e.get("kind") == "notice"]
     phases = [n.split(":")[1].strip() for n in notes if n.startswith("service layer: tests ")]
     assert phases == ["tests baseline", "tests red-1", "tests iteration-1", "tests full-suite"]
