@@ -249,3 +249,25 @@ def test_kill_9_mid_upload_resumes_without_a_duplicate_create(
     ]  # fmt: skip
     assert len(creates) == 1  # made once, never again
     assert model_server.pending("devops") == 0 and len(model_server.requests) == 1
+
+
+def test_yes_never_approves_a_deletion(workdir, model_server, azurite, prices):
+    BlobServiceClient.from_connection_string(
+        CloudTarget("local", azurite.blob_endpoint).connection_string
+    ).create_container("reports-keep")
+    intent = {
+        "operation": "delete",
+        "summary": "delete the container reports-keep",
+        "region": "",
+        "resource_group": "",
+        "confidence": 0.97,
+        "resources": [{"type": "blob_container", "name": "reports-keep", "parameters": {}}],
+    }
+    model_server.script("devops", f"```json\n{json.dumps(intent)}\n```")
+    env = _env(workdir, azurite, prices)
+    result = council(workdir, env, "doit", "delete the container reports-keep", "--yes")
+    assert result.returncode == 1
+    assert "delete is destructive: it needs its name typed at a terminal" in result.stdout
+    assert _blobs(azurite, "reports-keep") == {}  # still there
+    approvals = [e["payload"] for e in _audit(workdir, env) if e["kind"] == "approval"]
+    assert approvals == [{"destructive": "delete the container reports-keep", "approved": False}]
