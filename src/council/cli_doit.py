@@ -185,6 +185,8 @@ def audit(
             _print(f"audit trail intact: {count} entries, hash chain verified")
             return
         entries = trail.entries(objective, limit=limit)
+    if not entries and not as_json:
+        _print("no audit entries" + (f" for objective {objective}" if objective else ""))
     for e in entries:
         if as_json:
             _print(json.dumps(e.__dict__, ensure_ascii=False))
@@ -250,7 +252,9 @@ def doit(
         base._out().print(f"config: {source}", style="dim")
     from council.pipelines.doit.interaction import TerminalInteraction
     from council.pipelines.flows import resume_run, start_flow
+    from council.pipelines.models import ensure_local_models
 
+    ensure_local_models(cfg, emit)  # a missing model is said before any objective is recorded
     store = _store(root, create=True)
     if resume is not None:
         record = store.get_run(resume)
