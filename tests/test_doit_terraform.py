@@ -48,7 +48,13 @@ def test_the_generated_configuration_parses_and_names_every_resource(tmp_path: P
     settings = account["azurerm_storage_account"]["r_reportsacct"]
     assert settings["account_replication_type"] == "LRS"
     assert settings["allow_nested_items_to_be_public"] is False
+    assert settings["shared_access_key_enabled"] is False
     assert [a.id for a in plan.actions] == ["write-config", "fmt", "init", "apply"]
+    # checkov scanned it (an isolated uv tool): public access, shared keys and soft delete hold.
+    findings = [n for n in plan.notes if n.startswith("checkov: CKV")]
+    assert any(n.startswith("checkov: ") and "finding(s)" in n for n in plan.notes), plan.notes
+    for check in ("CKV_AZURE_190", "CKV2_AZURE_40", "CKV2_AZURE_38", "CKV_AZURE_44"):
+        assert not any(check + " " in n for n in findings), findings
     assert plan.actions[-1].undo["argv"][2:4] == ["destroy", "-auto-approve"]
     binary = find_terraform()
     if binary is None:

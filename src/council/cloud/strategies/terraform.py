@@ -47,6 +47,7 @@ def render_hcl(intent: CloudIntent, target: CloudTarget, base: Path) -> str:
         "",
         'provider "azurerm" {',
         "  features {}",
+        "  storage_use_azuread = true # data plane with Entra ID: no shared keys",
         "}",
     ]
     group_ref = ""
@@ -77,7 +78,16 @@ def render_hcl(intent: CloudIntent, target: CloudTarget, base: Path) -> str:
                 f"  account_kind                    = {_q(p['kind'])}",
                 f"  access_tier                     = {_q(p['access_tier'])}",
                 "  allow_nested_items_to_be_public = false",
+                "  shared_access_key_enabled       = false",
                 '  min_tls_version                 = "TLS1_2"',
+                "  blob_properties {",
+                "    delete_retention_policy {",
+                "      days = 7",
+                "    }",
+                "    container_delete_retention_policy {",
+                "      days = 7",
+                "    }",
+                "  }",
                 "}",
             ]
         elif op.kind == "blob_container":
@@ -124,6 +134,34 @@ def parse_hcl(text: str) -> dict[str, Any]:
             raise CloudFailure(message, category="invalid") from exc
 
 
+CHECKOV = ["uv", "tool", "run", "--from", "checkov==3.3.30", "checkov"]
+
+
+def checkov_findings(text: str) -> list[str] | None:
+    """checkov's failed checks on the configuration ("CKV_... on resource"), run as an isolated
+    uv tool (its pins conflict with ours); None when uv is not there or checkov cannot run."""
+    import tempfile
+
+    if shutil.which(CHECKOV[0]) is None:
+        return None
+    with tempfile.TemporaryDirectory() as scratch:
+        (Path(scratch) / "main.tf").write_text(text, encoding="utf-8")
+        argv = [*CHECKOV, "-d", scratch, "--framework", "terraform", "-o", "json", "--compact",
+                "--quiet"]  # fmt: skip
+        try:
+            done = subprocess.run(  # nosec B603 - fixed argv, no shell
+                argv, capture_output=True, text=True, timeout=600, check=False
+            )
+            report = json.loads(done.stdout or "null")
+        except (subprocess.TimeoutExpired, OSError, ValueError):
+            return None
+    report = report[0] if isinstance(report, list) and report else report
+    if not isinstance(report, dict) or "results" not in report:
+        return None
+    failed = report["results"].get("failed_checks") or []
+    return [f"{c['check_id']} on {c['resource']}: {c.get('check_name', '')}" for c in failed]
+
+
 class TerraformStrategy:
     name = "terraform"
 
@@ -166,8 +204,15 @@ class TerraformStrategy:
                 ),
             ],
             checks=["terraform state lists every planned resource"],
-            notes=[f"configuration and state in {self.workdir}"],
+            notes=[f"configuration and state in {self.workdir}", *self._checkov_notes(text)],
         )  # fmt: skip
+
+    @staticmethod
+    def _checkov_notes(text: str) -> list[str]:
+        findings = checkov_findings(text)
+        if findings is None:
+            return ["checkov did not run (uv is not installed)"]
+        return [f"checkov: {len(findings)} finding(s)"] + [f"checkov: {f}" for f in findings]
 
     def _run(self, argv: list[str]) -> str:
         binary = find_terraform()
