@@ -298,6 +298,4 @@ def describe(e: BaseEvent) -> str:
         return f"patch applied ({e.method})"
     if isinstance(e, PatchRefused):
         return "patch refused: " + (e.reasons[0] if e.reasons else "")
-    if isinstance(e, IterationFinished):
-        return f"iteration {e.iteration}: {e.result}"
     return ""

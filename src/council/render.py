@@ -38,9 +38,8 @@ HEAL_KINDS = frozenset(
         "patch_reviewed",
         "patch_applied",
         "patch_refused",
-        "iteration_finished",
     }
-)
+)  # not iteration_finished: the iteration's StepFinished line says how it ended
 
 PERSONA_TITLES = {
     "pacer": "Pacer",
