@@ -141,3 +141,32 @@ def test_the_preload_imports_what_the_first_completion_would_import(
     assert len(heavy(found["cold"]["new"])) > 50  # what the warm-up is for
     assert heavy(found["warm"]["new"]) == []
     assert len(found["warm"]["new"]) < len(found["cold"]["new"]) / 4
+
+
+def test_starting_the_preload_again_never_waits_for_the_import(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`council run` starts the preload at once and the lifecycle asks again later: while the
+    import holds its lock (seconds), the second start must return, not wait for it."""
+    import threading
+
+    from council.gateway import router
+
+    monkeypatch.setattr(router, "_preload", None)
+    started: list[threading.Thread] = []
+
+    def start() -> bool:
+        done = threading.Event()
+        threading.Thread(
+            target=lambda: (started.append(router.preload_litellm()), done.set()), daemon=True
+        ).start()
+        return done.wait(timeout=5)
+
+    router._litellm_lock.acquire()  # an import in progress
+    try:
+        assert start() and start(), "starting the preload waited for the import"
+        assert started[0] is started[1] and started[0].is_alive()
+    finally:
+        router._litellm_lock.release()
+    started[0].join(timeout=120)
+    assert not started[0].is_alive()

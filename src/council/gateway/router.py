@@ -75,6 +75,7 @@ FIRST_CALL_MODULES = (
 _litellm: ModuleType | None = None
 _litellm_lock = threading.Lock()  # one importer; everyone else waits for it
 _preload: threading.Thread | None = None
+_preload_lock = threading.Lock()
 
 
 def litellm_module() -> ModuleType:
@@ -111,7 +112,9 @@ def preload_litellm() -> threading.Thread:
         warm_first_call()
 
     global _preload
-    with _litellm_lock:  # once per process: a second start returns the first thread
+    # Once per process: a second start returns the first thread. Not under _litellm_lock,
+    # which the import holds for seconds: starting a preload never waits for one.
+    with _preload_lock:
         if _preload is None:
             _preload = threading.Thread(target=load, name="litellm-preload", daemon=True)
             _preload.start()
