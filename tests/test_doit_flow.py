@@ -163,6 +163,10 @@ def test_round_trip_creates_uploads_validates_and_audits(workdir, model_server, 
     assert shown["spend"][0]["monthly_usd"] > 0  # the estimate is recorded as spend
     verify = council(workdir, env, "audit", "--verify")
     assert verify.returncode == 0 and "intact" in verify.stdout
+    shown = council(workdir, env, "show", entries[-1]["objective"])
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    assert "strategy: sdk" in shown.stdout and "cost: USD" in shown.stdout
+    assert "objective done with sdk" in shown.stdout
 
 
 def test_the_budget_refuses_before_any_command(workdir, model_server, azurite, prices):
