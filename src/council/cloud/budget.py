@@ -23,6 +23,11 @@ _RG = re.compile(r"^rg:[\w\-.()]{1,90}$")
 Decision = Literal["ok", "confirm", "refuse"]
 
 
+def usd(value: float) -> str:
+    """Dollars with cents, or with three significant digits below a cent (a blob's month)."""
+    return f"${value:,.2f}" if value >= 0.01 or value == 0 else f"${value:.3g}"
+
+
 def valid_scope(scope: str) -> bool:
     return scope in FIXED_SCOPES or bool(_RG.match(scope))
 
@@ -103,8 +108,8 @@ def check_budget(
         return verdict
     for use in uses:
         pct = use.percent or 0.0
-        label = f"{use.scope} limit ${use.limit_usd:,.2f}"
-        figure = f"${use.after_usd:,.2f} ({pct:.0f}%)"
+        label = f"{use.scope} limit {usd(use.limit_usd)}"
+        figure = f"{usd(use.after_usd or 0.0)} ({pct:.0f}%)"
         if pct > REFUSE_PCT:
             verdict.decision = "refuse"
             verdict.reasons.append(f"over the {label}: {figure}")
