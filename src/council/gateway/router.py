@@ -63,13 +63,15 @@ def backoff_from_settings(value: Any, retry_after: float) -> Backoff:
     raise ConfigError("router_settings.backoff must be a number or {initial_s, max_s, jitter_s}")
 
 
-# Imported by LiteLLM inside its first completion, not at `import litellm` (measured on 1.106.2:
-# about 1 s of CPU on 2 cores): the OpenAI client's resources, and the proxy's file-id helpers
-# that every completion consults.
+# Imported by LiteLLM inside its first completion or token count, not at `import litellm`
+# (measured on 1.106.2: about 1.8 s of CPU on 2 cores): the OpenAI client's resources, the
+# proxy's file-id helpers that every completion consults, and the default tokenizer (tiktoken's
+# cl100k, loaded when the module is imported) that counts prompts for budgets and windows.
 FIRST_CALL_MODULES = (
     "openai.resources",
     "litellm.proxy.openai_files_endpoints.common_utils",
     "httpcore._sync.connection_pool",
+    "litellm.litellm_core_utils.default_encoding",
 )
 
 _litellm: ModuleType | None = None
