@@ -10,6 +10,8 @@ from council.cloud.intent import CloudIntent
 from council.cloud.strategies.base import Operation, operations
 from council.cloud.target import CloudTarget
 
+OUT = ["--output", "json"]
+
 
 def auth_flags(target: CloudTarget, account: str) -> list[str]:
     if target.local:
@@ -17,251 +19,130 @@ def auth_flags(target: CloudTarget, account: str) -> list[str]:
     return ["--account-name", account, "--auth-mode", "login"]
 
 
+def az(words: str, *args: str) -> dict[str, list[str]]:
+    """A call: `az` + the command's words + its arguments, as argv (never a shell line)."""
+    return {"argv": ["az", *words.split(), *args]}
+
+
 def az_plan(intent: CloudIntent, target: CloudTarget, base: Path) -> Plan:
     """The az commands that carry out `intent` on `target`, in order, with their undos."""
     plan = Plan("azure-cli", [])
     for op in operations(intent, target, base):
-        _add(plan, op, target)
+        if op.kind == "resource_group":
+            _group(plan, op, target)
+        elif op.kind == "storage_account":
+            _account(plan, op, target)
+        elif op.kind == "blob_container":
+            _container(plan, op, auth_flags(target, op.params.get("account") or ""))
+        elif op.kind == "blob_upload" and op.verb == "create":
+            _upload(plan, op, auth_flags(target, op.params.get("account") or ""))
     return plan
 
 
-def _add(plan: Plan, op: Operation, target: CloudTarget) -> None:
-    p, out = op.params, ["--output", "json"]
-    auth = auth_flags(target, op.params.get("account") or "")
-    if op.kind == "resource_group":
-        if target.local:
-            plan.notes.append(f"resource group {op.name}: the emulator has none; nothing to do")
-            return
-        if op.verb == "create":
-            plan.actions.append(
-                Action(
-                    f"create-group:{op.name}",
-                    f"create resource group {op.name} in {p['region']} (reused if it exists)",
-                    {
-                        "argv": [
-                            "az",
-                            "group",
-                            "create",
-                            "--name",
-                            op.name,
-                            "--location",
-                            p["region"],
-                            *out,
-                        ],
-                        "exists": ["az", "group", "exists", "--name", op.name],
-                    },
-                    creates=f"resource_group:{op.name}",
-                    undo={"argv": ["az", "group", "delete", "--name", op.name, "--yes"]},
-                    reuse_existing=True,
-                )
-            )
-        elif op.verb == "delete":
-            plan.actions.append(
-                Action(
-                    f"delete-group:{op.name}",
-                    f"delete resource group {op.name} and everything in it",
-                    {"argv": ["az", "group", "delete", "--name", op.name, "--yes"]},
-                )
-            )
+def _group(plan: Plan, op: Operation, target: CloudTarget) -> None:
+    if target.local:
+        plan.notes.append(f"resource group {op.name}: the emulator has none; nothing to do")
         return
-    if op.kind == "storage_account":
-        if target.local:
-            if op.verb == "create":
-                plan.notes.append(
-                    f"storage account {op.name}: the emulator's account stands for it "
-                    "(checked, not created)"
-                )
-                plan.actions.append(
-                    Action(
-                        f"check-account:{op.name}",
-                        "check that the emulator's account answers",
-                        {
-                            "argv": [
-                                "az",
-                                "storage",
-                                "container",
-                                "list",
-                                "--num-results",
-                                "1",
-                                *out,
-                            ]
-                        },
-                        reuse_existing=True,
-                    )
-                )
-            return
-        group = ["--resource-group", p["resource_group"]]
-        if op.verb == "create":
-            argv = [
-                "az", "storage", "account", "create", "--name", op.name, *group,
-                "--location", p["region"], "--sku", p["sku"], "--kind", p["kind"],
-                "--access-tier", p["access_tier"], "--allow-blob-public-access", "false",
-                "--min-tls-version", "TLS1_2", *out,
-            ]  # fmt: skip
-            plan.actions.append(
-                Action(
-                    f"create-account:{op.name}",
-                    f"create storage account {op.name} ({p['sku']}, {p['access_tier']}) "
-                    f"in {p['region']}",
-                    {"argv": argv},
-                    creates=f"storage_account:{op.name}",
-                    undo={
-                        "argv": [
-                            "az",
-                            "storage",
-                            "account",
-                            "delete",
-                            "--name",
-                            op.name,
-                            *group,
-                            "--yes",
-                        ]
-                    },
-                )
-            )
-            plan.checks.append(f"storage account {op.name} exists")
-        elif op.verb == "delete":
-            plan.actions.append(
-                Action(
-                    f"delete-account:{op.name}",
-                    f"delete storage account {op.name} and its data",
-                    {
-                        "argv": [
-                            "az",
-                            "storage",
-                            "account",
-                            "delete",
-                            "--name",
-                            op.name,
-                            *group,
-                            "--yes",
-                        ]
-                    },
-                )
-            )
-        return
-    if op.kind == "blob_container":
-        if op.verb == "create":
-            private = str(p.get("public_access") or "off").lower() in (
-                "off",
-                "none",
-                "private",
-                "false",
-            )
-            access = "off" if private else "blob"
-            plan.actions.append(
-                Action(
-                    f"create-container:{op.name}",
-                    f"create container {op.name} (public access {access})",
-                    {
-                        "argv": [
-                            "az",
-                            "storage",
-                            "container",
-                            "create",
-                            "--name",
-                            op.name,
-                            "--public-access",
-                            access,
-                            "--fail-on-exist",
-                            *auth,
-                            *out,
-                        ]
-                    },
-                    creates=f"blob_container:{op.name}",
-                    undo={
-                        "argv": [
-                            "az",
-                            "storage",
-                            "container",
-                            "delete",
-                            "--name",
-                            op.name,
-                            *auth,
-                            *out,
-                        ]
-                    },
-                )
-            )
-            plan.checks.append(f"container {op.name} exists, public access {access}")
-        elif op.verb == "delete":
-            plan.actions.append(
-                Action(
-                    f"delete-container:{op.name}",
-                    f"delete container {op.name} and its blobs",
-                    {
-                        "argv": [
-                            "az",
-                            "storage",
-                            "container",
-                            "delete",
-                            "--name",
-                            op.name,
-                            *auth,
-                            *out,
-                        ]
-                    },
-                )
-            )
-        else:
-            plan.actions.append(
-                Action(
-                    f"list-container:{op.name}",
-                    f"list the blobs in {op.name}",
-                    {
-                        "argv": [
-                            "az",
-                            "storage",
-                            "blob",
-                            "list",
-                            "--container-name",
-                            op.name,
-                            *auth,
-                            *out,
-                        ]
-                    },
-                )
-            )
-        return
-    if op.kind == "blob_upload" and op.verb == "create":
-        container = p.get("container") or ""
+    remove = az("group delete", "--name", op.name, "--yes")
+    if op.verb == "create":
+        region = op.params["region"]
+        call = az("group create", "--name", op.name, "--location", region, *OUT)
+        call["exists"] = az("group exists", "--name", op.name)["argv"]
         plan.actions.append(
             Action(
-                f"upload:{container}/{op.name}",
-                f"upload {p['file']} as {container}/{op.name}",
-                {
-                    "argv": [
-                        "az",
-                        "storage",
-                        "blob",
-                        "upload",
-                        "--container-name",
-                        container,
-                        "--name",
-                        op.name,
-                        "--file",
-                        p["file"],
-                        "--no-progress",
-                        *auth,
-                        *out,
-                    ],
-                    "size": p["size"],
-                },
-                creates=f"blob:{container}/{op.name}",
-                undo={
-                    "argv": [
-                        "az",
-                        "storage",
-                        "blob",
-                        "delete",
-                        "--container-name",
-                        container,
-                        "--name",
-                        op.name,
-                        *auth,
-                        *out,
-                    ]
-                },
+                f"create-group:{op.name}",
+                f"create resource group {op.name} in {region} (reused if it exists)",
+                call,
+                creates=f"resource_group:{op.name}",
+                undo=remove,
+                reuse_existing=True,
             )
         )
-        plan.checks.append(f"blob {container}/{op.name} exists with {p['size']} bytes")
+    elif op.verb == "delete":
+        what = f"delete resource group {op.name} and everything in it"
+        plan.actions.append(Action(f"delete-group:{op.name}", what, remove))
+
+
+def _account(plan: Plan, op: Operation, target: CloudTarget) -> None:
+    p = op.params
+    if target.local:
+        if op.verb == "create":
+            plan.notes.append(
+                f"storage account {op.name}: the emulator's account stands for it "
+                "(checked, not created)"
+            )
+            check = az("storage container list", "--num-results", "1", *OUT)
+            what = "check that the emulator's account answers"
+            plan.actions.append(
+                Action(f"check-account:{op.name}", what, check, reuse_existing=True)
+            )
+        return
+    group = ["--resource-group", p["resource_group"]]
+    remove = az("storage account delete", "--name", op.name, *group, "--yes")
+    if op.verb == "create":
+        create = az(
+            "storage account create", "--name", op.name, *group, "--location", p["region"],
+            "--sku", p["sku"], "--kind", p["kind"], "--access-tier", p["access_tier"],
+            "--allow-blob-public-access", "false", "--min-tls-version", "TLS1_2", *OUT,
+        )  # fmt: skip
+        what = f"create storage account {op.name} ({p['sku']}, {p['access_tier']}) in {p['region']}"
+        plan.actions.append(
+            Action(
+                f"create-account:{op.name}",
+                what,
+                create,
+                creates=f"storage_account:{op.name}",
+                undo=remove,
+            )  # fmt: skip
+        )
+        plan.checks.append(f"storage account {op.name} exists")
+    elif op.verb == "delete":
+        what = f"delete storage account {op.name} and its data"
+        plan.actions.append(Action(f"delete-account:{op.name}", what, remove))
+
+
+def _container(plan: Plan, op: Operation, auth: list[str]) -> None:
+    remove = az("storage container delete", "--name", op.name, *auth, *OUT)
+    if op.verb == "create":
+        private = str(op.params.get("public_access") or "off").lower() in (
+            "off", "none", "private", "false",
+        )  # fmt: skip
+        access = "off" if private else "blob"
+        create = az(
+            "storage container create", "--name", op.name, "--public-access", access,
+            "--fail-on-exist", *auth, *OUT,
+        )  # fmt: skip
+        plan.actions.append(
+            Action(
+                f"create-container:{op.name}",
+                f"create container {op.name} (public access {access})",
+                create,
+                creates=f"blob_container:{op.name}",
+                undo=remove,
+            )  # fmt: skip
+        )
+        plan.checks.append(f"container {op.name} exists, public access {access}")
+    elif op.verb == "delete":
+        what = f"delete container {op.name} and its blobs"
+        plan.actions.append(Action(f"delete-container:{op.name}", what, remove))
+    else:
+        listing = az("storage blob list", "--container-name", op.name, *auth, *OUT)
+        what = f"list the blobs in {op.name}"
+        plan.actions.append(Action(f"list-container:{op.name}", what, listing))
+
+
+def _upload(plan: Plan, op: Operation, auth: list[str]) -> None:
+    container, p = op.params.get("container") or "", op.params
+    names = ["--container-name", container, "--name", op.name]
+    upload = az("storage blob upload", *names, "--file", p["file"], "--no-progress", *auth, *OUT)
+    upload["size"] = p["size"]
+    plan.actions.append(
+        Action(
+            f"upload:{container}/{op.name}",
+            f"upload {p['file']} as {container}/{op.name}",
+            upload,
+            creates=f"blob:{container}/{op.name}",
+            undo=az("storage blob delete", *names, *auth, *OUT),
+        )  # fmt: skip
+    )
+    plan.checks.append(f"blob {container}/{op.name} exists with {p['size']} bytes")
