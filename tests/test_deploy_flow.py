@@ -99,7 +99,9 @@ def test_a_crash_on_start_is_diagnosed_fixed_and_deployed_healthy(repo: Path, he
     health = [e for e in healed["events"] if e.get("kind") == "health_checked"]
     assert [h["healthy"] for h in health] == [False, True]
     assert "exited with code" in health[0]["error"]
-    diagnosed = next(e for e in healed["events"] if e.get("kind") == "deploy_diagnosed")
+    known, diagnosed = [e for e in healed["events"] if e.get("kind") == "deploy_diagnosed"]
+    assert (known["source"], known["category"]) == ("known", "configuration")  # named first
+    assert known["cause"].endswith("environment variable PROFILE_DB_URL, which is not set")
     assert (diagnosed["source"], diagnosed["category"]) == ("model", "configuration")
     assert "PROFILE_DB_URL" in diagnosed["cause"]
     recovery = next(e for e in healed["events"] if e.get("kind") == "deploy_recovery")
@@ -154,6 +156,7 @@ def test_show_renders_the_deploy(repo: Path, cache: Path, healed: dict):
         timeout=60,
     )
     assert shown.returncode == 0, shown.stderr
+    assert "diagnosis (known, configuration)" in shown.stdout
     assert "diagnosis (model, configuration)" in shown.stdout
     assert "healthy: http://127.0.0.1:" in shown.stdout
 

@@ -40,6 +40,16 @@ def test_known_failures(log: str, report: HealthReport, known: str, recovery: st
     assert found.evidence and found.evidence[0] in log + report.error
 
 
+def test_a_service_listening_on_another_port_than_it_was_given():
+    log = "INFO:     Uvicorn running on http://127.0.0.1:8765 (Press CTRL+C to quit)"
+    waiting = HealthReport(False, "u", 9, 5, error="not healthy after 5s: ConnectError")
+    found = classify_failure(waiting, log, project=EXAMPLE, port=40001)
+    assert found is not None and (found.id, found.recovery) == ("wrong_port", "")
+    assert found.cause.startswith("the service listens on port 8765, not on 40001")
+    same = classify_failure(waiting, log.replace("8765", "40001"), project=EXAMPLE, port=40001)
+    assert same is not None and same.id == "startup_timeout"
+
+
 def test_what_only_a_model_can_read_is_left_to_it():
     answered_500 = HealthReport(False, "u", 9, 5, status_code=500, error="HTTP 500: boom")
     assert classify_failure(answered_500, "RuntimeError: db down", project=EXAMPLE) is None

@@ -181,7 +181,7 @@ class DeployFlow(Flow):
             DeployLogs(source=f"service {release.id}", excerpt="\n".join(log.splitlines()[-30:]))
         )
         self._retire(target, f"release {release.id} is not healthy: {report.error}")
-        recovery = self._recover(report, log, release.source, timeout, tried)
+        recovery = self._recover(report, log, release.source, timeout, tried, port=instance.port)
         return {**out, "healthy": False, **recovery, "detail": recovery["why"]}
 
     def _retire(self, target: Target, reason: str) -> str:
@@ -207,13 +207,16 @@ class DeployFlow(Flow):
         *,
         stage: str = "health",
         command: str = "",
+        port: int | None = None,
     ) -> dict[str, Any]:
         """What was diagnosed and done: recovered (worth another attempt), why, tried so far.
         `source`: where the failing code ran (a release's export, or the worktree)."""
-        known = classify_failure(report, log, project=self.project)
+        known = classify_failure(report, log, project=self.project, port=port)
         done_before = {t.get("id") for t in tried}
         if known and known.recovery and known.id not in done_before:
             return self._deterministic(known, timeout, tried)
+        if known is not None:  # named, but only a code or configuration change fixes it
+            self.emit(known_diagnosis(known))
         settings = self.deploy.deployment
         why = known.cause if known else report.error
         if not settings.ai_analyze_errors:

@@ -49,6 +49,7 @@ _IMPORT_APP = re.compile(
     r'Error loading ASGI app\. (?:Could not import module|Attribute) "?([^"\n]+)'
 )
 _SYNTAX = re.compile(r"^\s*(SyntaxError|IndentationError): .*", re.M)
+_LISTENING = re.compile(r"(?:Uvicorn running|Listening|Serving) on https?://[\w.\[\]:-]+?:(\d+)")
 _AZ_MISSING = re.compile(r"(?:az: command not found|No such file or directory: 'az')")
 _AUTH = re.compile(r"(?i)(authentication failed|AADSTS\d+|please run 'az login')")
 
@@ -60,8 +61,11 @@ def _line(log: str, pattern: re.Pattern[str]) -> str:
     return ""
 
 
-def classify_failure(report: HealthReport, log: str, *, project: Path) -> KnownFailure | None:
-    """The known failure that `report` and the service's `log` show, or None."""
+def classify_failure(
+    report: HealthReport, log: str, *, project: Path, port: int | None = None
+) -> KnownFailure | None:
+    """The known failure that `report` and the service's `log` show, or None. `port`: the one
+    the service was told to listen on (a service that binds another one is never reached)."""
     if match := _MISSING_MODULE.search(log):
         module = match.group(1)
         if module_origin(module, project) == "dependency":
@@ -79,6 +83,14 @@ def classify_failure(report: HealthReport, log: str, *, project: Path) -> KnownF
             "code",
             f"the service imports {module}, which the project does not have",
             [match.group(0)],
+        )
+    listening = {int(p) for p in _LISTENING.findall(log)}
+    if port is not None and listening and port not in listening:
+        return KnownFailure(
+            "wrong_port",
+            "network",
+            f"the service listens on port {min(listening)}, not on {port}, the port it was given",
+            [_line(log, _LISTENING)],
         )
     if _PORT_IN_USE.search(log):
         return KnownFailure(
