@@ -19,7 +19,13 @@ Targets (issue 11), medians on the 2-core development machine: Python whole run 
 <= 4x the bare run; JavaScript <= 3x; Java <= 2.5x; `council --help` <= 0.3 s; first event
 <= 0.5 s; 2 test runs in a one-iteration run. It reports; it does not assert.
 
-    python bench/run_overhead.py [--runs 3] [--language python] [--language java]
+It also prints the load average (figures from a busy machine are not comparable), and the CPU
+of `import litellm` and of the first call's modules that the run's background preload imports.
+`--no-bytecode` ignores compiled modules, as on a venv installed without them where
+PYTHONDONTWRITEBYTECODE is set (before `scripts/setup` compiled them): every module, council's
+and LiteLLM's, compiled from source in every process (test runs and bandit included).
+
+    python bench/run_overhead.py [--runs 3] [--language python] [--language java] [--no-bytecode]
 """
 
 from __future__ import annotations
@@ -248,7 +254,27 @@ def _help_time(env: dict[str, str], runs: int) -> float:
     return statistics.median(times)
 
 
-def _env(cache: Path) -> dict[str, str]:
+def _import_cpu(env: dict[str, str], runs: int) -> tuple[float, float]:
+    """CPU seconds of `import litellm` alone, and of the modules its first call and token count
+    import besides (what the run's background preload does), in fresh processes."""
+    code = (
+        "import time; t = time.process_time()\n"
+        "from council.gateway.router import litellm_module, warm_first_call\n"
+        "litellm_module(); a = time.process_time() - t\n"
+        "warm_first_call(); print(a, time.process_time() - t - a)"
+    )
+    samples = []
+    for _ in range(runs):
+        done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                              text=True, check=True)  # fmt: skip
+        samples.append([float(x) for x in done.stdout.split()[-2:]])
+    return (
+        statistics.median(a for a, _ in samples),
+        statistics.median(b for _, b in samples),
+    )
+
+
+def _env(cache: Path, bytecode: bool) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
@@ -257,6 +283,12 @@ def _env(cache: Path) -> dict[str, str]:
     env["COUNCIL_CACHE_DIR"] = str(cache)
     # tests.fakes from this tree; an outer PYTHONPATH (another tree's src/, to compare) after it.
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    if not bytecode:
+        # Python looks for compiled modules under this empty folder only, and with
+        # PYTHONDONTWRITEBYTECODE writes none: every module compiled from source, every time
+        # (a venv installed by uv without --compile-bytecode, where that variable is set).
+        env["PYTHONPYCACHEPREFIX"] = str(cache.parent / "no-bytecode")
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
     return env
 
 
@@ -287,21 +319,37 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--language", action="append", choices=sorted(EXERCISES))
+    parser.add_argument(
+        "--no-bytecode",
+        action="store_true",
+        help="ignore compiled modules (as before scripts/setup compiled them), to compare",
+    )
     args = parser.parse_args()
     languages = args.language or list(EXERCISES)
     rows = []
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="council-bench-") as tmp:
         work = Path(tmp)
-        env = _env(work / "cache")
+        env = _env(work / "cache", bytecode=not args.no_bytecode)
         help_s = _help_time(env, max(3, args.runs))
+        import_s, first_call_s = _import_cpu(env, max(3, args.runs))
         for language in languages:
             result = bench(language, args.runs, work, env)
             rows.append((language, result))
+    load_after = os.getloadavg()
 
     def med(samples: list[Sample], attr: str) -> float:
         return statistics.median(getattr(s, attr) for s in samples)
 
-    print(f"\ncouncil --help: {help_s:.2f} s (median)\n")
+    print(
+        f"\nload average (1 min) {load_before[0]:.2f} at the start, {load_after[0]:.2f} at the "
+        f"end; bytecode {'ignored' if args.no_bytecode else 'used'}"
+    )
+    print(f"council --help: {help_s:.2f} s (median)")
+    print(
+        f"import litellm: {import_s:.2f} s CPU, then its first call's and token count's modules "
+        f"{first_call_s:.2f} s CPU (the run's background preload does both)\n"
+    )
     print(
         "| language | bare test | whole run | ratio | whole run CPU | first event | test runs "
         "| model calls |"
