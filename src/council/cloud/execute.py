@@ -143,9 +143,11 @@ def carry_out(
     hooks: Hooks,
     policy: RetryPolicy | None = None,
     skip: set[str] | None = None,
+    plans: dict[str, Plan] | None = None,
 ) -> tuple[Strategy, Plan, list[Attempt]]:
     """Try the strategies in order until one carries the intent out and validates; the ones in
-    `skip` (failed before) are not tried again."""
+    `skip` (failed before) are not tried again. `plans`: plans already made (and shown to the
+    user), used as they are instead of planning again."""
     policy = policy or RetryPolicy()
     attempts: list[Attempt] = []
     last: CloudFailure | None = None

@@ -35,7 +35,9 @@ def find_az() -> str | None:
     found = shutil.which("az")
     if found:
         return found
-    tool_bin = Path(os.environ.get("UV_TOOL_BIN_DIR") or Path.home() / ".local" / "bin") / "az"
+    # uv's tool folder: $UV_TOOL_BIN_DIR, else $XDG_BIN_HOME, else ~/.local/bin
+    bin_dir = os.environ.get("UV_TOOL_BIN_DIR") or os.environ.get("XDG_BIN_HOME")
+    tool_bin = Path(bin_dir or Path.home() / ".local" / "bin") / "az"
     return str(tool_bin) if tool_bin.is_file() else None
 
 

@@ -120,14 +120,14 @@ class DoitFlow(Flow):
             self.emit(Notice(message=f"resuming objective {self.run_id}"))
         intent = self.read_intent()
         chosen = self.choose_strategy(intent)
-        self.make_plan(intent, chosen)
+        plan = self.make_plan(intent, chosen)
         cost = self.estimate_cost(intent)
         self.check_budget(intent, cost)
         if self.params["dry_run"]:
             self.emit(CloudObjectiveFinished(status="dry_run"))
             return "green", "dry run: nothing was changed"
         self.approve_destructive(intent)
-        used = self.execute_objective(intent)
+        used = self.execute_objective(intent, {chosen: plan})
         self.steps.run("spend", lambda: self.record_spend(intent, cost, used))
         return "green", f"done with {used}: {intent.summary}"
 
@@ -261,7 +261,7 @@ class DoitFlow(Flow):
                 "(--yes does not approve it)",
             )
 
-    def execute_objective(self, intent: CloudIntent) -> str:
+    def execute_objective(self, intent: CloudIntent, plans: dict[str, Plan]) -> str:
         skip = self.failed_before()
         hooks = Hooks(
             unit=lambda name, fn: self.steps.run(name, fn),
@@ -270,7 +270,9 @@ class DoitFlow(Flow):
             action_done=self.action_done,
         )
         try:
-            strategy, _plan, attempts = carry_out(intent, self.strategies(intent), hooks, skip=skip)
+            strategy, _plan, attempts = carry_out(
+                intent, self.strategies(intent), hooks, skip=skip, plans=plans
+            )
         except ObjectiveFailed as failed:
             self.record_attempts(failed.attempts)
             analysis = analyse_failure(self, intent, failed)
