@@ -142,6 +142,8 @@ def test_dry_run_shows_everything_and_changes_nothing(workdir, model_server, azu
     assert _blobs(azurite, "reports-dry") is None  # nothing was created
     kinds = [e["kind"] for e in _audit(workdir, env)]
     assert kinds[:3] == ["intent", "plan", "cost"] and "command" not in kinds
+    runs = council(workdir, env, "runs").stdout
+    assert "green" in runs and "doit: create a storage account" in runs
 
 
 def test_round_trip_creates_uploads_validates_and_audits(workdir, model_server, azurite, prices):

@@ -247,6 +247,11 @@ def _when(ts: Any, *, short: bool = False) -> str:
     return str(ts or "")
 
 
+def _kind_prefix(kind: str) -> str:
+    """`heal: `, `doit: `, ... before the request of a run that is not a `council run`."""
+    return "" if kind == "run" else f"{kind}: "
+
+
 def runs_table(runs: list[Any], width: int = 80) -> Text:
     """The run history as plain columns that fit `width` (80 on a pipe): id, time, status and
     cost never shorten (an id is copied into `council show`); the feature, with the branch
@@ -257,7 +262,7 @@ def runs_table(runs: list[Any], width: int = 80) -> Text:
             _when(r.created_at, short=True),
             r.status,
             f"${r.total_cost_usd:.4f}",
-            ("heal: " if getattr(r, "kind", "run") == "heal" else "") + " ".join(r.feature.split()),
+            _kind_prefix(getattr(r, "kind", "run")) + " ".join(r.feature.split()),
             r.branch or "",
         )
         for r in runs
