@@ -277,3 +277,30 @@ def test_yes_never_approves_a_deletion(workdir, model_server, azurite, prices):
     assert _blobs(azurite, "reports-keep") == {}  # still there
     approvals = [e["payload"] for e in _audit(workdir, env) if e["kind"] == "approval"]
     assert approvals == [{"destructive": "delete the container reports-keep", "approved": False}]
+
+
+def test_a_listing_through_an_mcp_server_started_read_only(workdir, model_server, azurite, prices):
+    service = BlobServiceClient.from_connection_string(
+        CloudTarget("local", azurite.blob_endpoint).connection_string
+    )
+    service.create_container("reports-mcp").upload_blob("q4.csv", b"q,4\n")
+    intent = {
+        "operation": "list",
+        "summary": "list the blobs in reports-mcp",
+        "confidence": 0.95,
+        "resources": [{"type": "blob_container", "name": "reports-mcp", "parameters": {}}],
+    }
+    model_server.script("devops", json.dumps(intent))
+    env = {**_env(workdir, azurite, prices), "AZURITE_BLOB_ENDPOINT": azurite.blob_endpoint}
+    server = f"{sys.executable} {ROOT / 'tests' / 'fakes' / 'mcp_storage_server.py'}"
+    result = council(
+        workdir, env, "doit", "what is in reports-mcp?", "--strategy", "mcp",
+        "--mcp-command", server, "--json",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    events = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    plan = next(e for e in events if e.get("kind") == "cloud_plan")
+    assert "the server was started read-only" in plan["notes"]
+    assert plan["calls"] == ['storage_blob_list({"account": "", "container": "reports-mcp"})']
+    (listed,) = [e for e in events if e.get("kind") == "cloud_action"]
+    assert json.loads(listed["detail"]) == {"blobs": [{"name": "q4.csv", "size": 4}]}

@@ -227,6 +227,12 @@ def doit(
     mcp_url: Annotated[
         str | None, typer.Option(help="An MCP server's streamable HTTP URL.")
     ] = None,
+    mcp_read_only: Annotated[
+        str,
+        typer.Option(
+            help="Arguments that start --mcp-command read-only (when nothing is written)."
+        ),
+    ] = "--read-only",
     currency: Annotated[str, typer.Option(help="Currency of the cost estimate.")] = "USD",
     repo: RepoOpt = None,
     config: Annotated[Path | None, typer.Option(help="Path to a council.yaml.")] = None,
@@ -262,7 +268,11 @@ def doit(
             raise UsageError(f"no objective {resume!r} here (see `council runs`)")
         flow = resume_run(record.id, config=cfg, store=store, emit=emit)
     else:
-        mcp = {"command": shlex.split(mcp_command or ""), "url": mcp_url or ""}
+        mcp = {
+            "command": shlex.split(mcp_command or ""),
+            "url": mcp_url or "",
+            "read_only_args": shlex.split(mcp_read_only),
+        }
         flow = start_flow(
             "doit", repo=root, feature=request, config=cfg, store=store, emit=emit,
             target=target, strategy=strategy, dry_run=dry_run, yes=yes, currency=currency,

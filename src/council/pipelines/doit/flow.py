@@ -9,6 +9,7 @@ to the hash-chained audit trail (store.ledger.AuditTrail).
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any, ClassVar
@@ -68,7 +69,13 @@ class DoitFlow(Flow):
         mcp = params.get("mcp") or {}
         if not mcp:
             found = McpServer.from_env()
-            mcp = {"command": found.command, "url": found.url} if found else {}
+            mcp = {}
+            if found:
+                mcp = {
+                    "command": found.command,
+                    "url": found.url,
+                    "read_only_args": found.read_only_args,
+                }
         return {
             "target": target,
             # Fixed at the start, so a resumed objective talks to the same place.
@@ -100,7 +107,11 @@ class DoitFlow(Flow):
 
     def strategies(self, intent: CloudIntent) -> list[Strategy]:
         mcp = self.params.get("mcp") or {}
-        server = McpServer(command=list(mcp.get("command") or []), url=mcp.get("url") or "")
+        server = McpServer(
+            command=list(mcp.get("command") or []),
+            url=mcp.get("url") or "",
+            read_only_args=list(mcp.get("read_only_args") or []),
+        )
         workdir = self.repo / ".council" / "doit" / self.run_id
         return rank(
             intent,
@@ -303,6 +314,9 @@ class DoitFlow(Flow):
         status = "failed" if failure else ("ok" if how == "run" else "rolled_back")
         created = bool(output and output.get("created")) if how == "run" else False
         detail = failure.message if failure else ""
+        if not failure and how == "run" and not action.creates and output:
+            # What a list or show found is the answer the user asked for.
+            detail = redact(json.dumps(output.get("output"), default=str))[:2000]
         self.emit(
             CloudActionDone(
                 strategy=strategy,
