@@ -124,4 +124,9 @@ def test_commands_without_a_live_release_or_outside_git_are_clear_errors(
     assert (logs.returncode, logs.stderr.splitlines()[0]) == (2, "error: no live release here")
     plain = _council("deploy", "status", "--repo", str(tmp_path), cwd=project, cache=cache)
     assert plain.returncode == 2 and "is not inside a git repository" in plain.stderr
-    assert "Traceback" not in logs.stderr + plain.stderr
+    mars = _council("deploy", "--target", "mars", cwd=project, cache=cache)
+    assert (mars.returncode, mars.stderr.splitlines()[-1]) == (
+        2,
+        "error: unknown deploy target 'mars'; known: local, azure",
+    )
+    assert "Traceback" not in logs.stderr + plain.stderr + mars.stderr

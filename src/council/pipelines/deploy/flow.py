@@ -181,7 +181,7 @@ class DeployFlow(Flow):
             DeployLogs(source=f"service {release.id}", excerpt="\n".join(log.splitlines()[-30:]))
         )
         self._retire(target, f"release {release.id} is not healthy: {report.error}")
-        recovery = self._recover(report, log, release.source, timeout, tried, port=instance.port)
+        recovery = self.recover(report, log, release.source, timeout, tried, port=instance.port)
         return {**out, "healthy": False, **recovery, "detail": recovery["why"]}
 
     def _retire(self, target: Target, reason: str) -> str:
@@ -197,7 +197,7 @@ class DeployFlow(Flow):
 
     # --- diagnosis and recovery --------------------------------------------------------------
 
-    def _recover(
+    def recover(
         self,
         report: HealthReport,
         log: str,

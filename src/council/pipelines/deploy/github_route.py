@@ -103,7 +103,7 @@ def _attempt(flow: DeployFlow, actions: GitHubActions, tried: list[dict]) -> Ste
             DeployLogs(source=f"workflow run {run.id}", excerpt="\n".join(log.splitlines()[-30:]))
         )
     report = HealthReport(False, run.url, 0, 0.0, error=f"workflow {run.conclusion}", exit_code=1)
-    recovery = flow._recover(
+    recovery = flow.recover(
         report,
         log,
         flow.project,
