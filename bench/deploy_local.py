@@ -117,8 +117,6 @@ def main() -> None:
             target.stop()
     finally:
         target.stop()
-        if args.work is None:
-            shutil.rmtree(work, ignore_errors=True)
 
     def med(values: list[float]) -> str:
         return f"{statistics.median(values):6.2f}s (min {min(values):.2f}, max {max(values):.2f})"
@@ -131,7 +129,11 @@ def main() -> None:
     print(f"  rollback (old release still serving):             {med(rollback)}")
     total = [a + b for a, b in zip(detect, rollback, strict=True)]
     print(f"  bad release -> rolled back, total:                {med(total)}")
-    whole_command(repo, good_ref, work)
+    try:
+        whole_command(repo, good_ref, work)
+    finally:
+        if args.work is None:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 def whole_command(repo: Path, good_ref: str, work: Path) -> None:
@@ -152,14 +154,23 @@ def whole_command(repo: Path, good_ref: str, work: Path) -> None:
         config["models"].append(devops)
         config["personas"]["devops"] = {"model": "devops", "temperature": 0.0, "max_tokens": 900}
         (repo / "council.yaml").write_text(json.dumps(config))
-        (repo / "deploy.yaml").write_text("deployment:\n  retry_delay_seconds: 0\n")
         times = {}
         try:
             for name, ref in (("healthy", good_ref), ("healed", bad_ref)):
                 git(repo, "checkout", "-q", "--detach", ref)
                 git(repo, "checkout", "-q", "-B", f"bench-{name}")
-                git(repo, "add", "deploy.yaml")
-                commit(repo, "deploy settings")
+                (repo / "deploy.yaml").write_text("deployment:\n  retry_delay_seconds: 0\n")
+                git(repo, "add", "deploy.yaml")  # council.yaml stays untracked: it names the server
+                git(
+                    repo,
+                    "-c",
+                    "user.name=bench",
+                    "-c",
+                    "user.email=b@example.com",
+                    "commit",
+                    "-qm",
+                    "deploy settings",
+                )
                 if name == "healed":
                     server.script("devops", DIAGNOSIS)
                     server.script("builder", PATCH)
