@@ -36,21 +36,8 @@ class User:
         raise AssertionError("nothing destructive was asked for")
 
 
-def test_a_missing_region_is_asked_and_the_budget_confirmed(
-    tmp_path: Path, model_server, azurite, monkeypatch
-) -> None:
-    (tmp_path / "out").mkdir()
-    (tmp_path / "out" / "q1.csv").write_text("quarter,total\nq1,10\n")
-    monkeypatch.setenv("COUNCIL_AZURITE_BLOB_ENDPOINT", azurite.blob_endpoint)
-    monkeypatch.setenv("COUNCIL_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("COUNCIL_LEARN_URL", "http://127.0.0.1:9/api/search")
-    monkeypatch.setenv("COUNCIL_AZ", "/nonexistent/az")
-    model_server.script(
-        "devops",
-        intent_reply("reports-ask2", region=""),  # the request names no region
-        intent_reply("reports-ask2"),
-    )
-    config = parse_config(
+def _config(model_server):
+    return parse_config(
         json.dumps(
             {
                 "models": [
@@ -68,6 +55,23 @@ def test_a_missing_region_is_asked_and_the_budget_confirmed(
             }
         )
     )
+
+
+def test_a_missing_region_is_asked_and_the_budget_confirmed(
+    tmp_path: Path, model_server, azurite, monkeypatch
+) -> None:
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "q1.csv").write_text("quarter,total\nq1,10\n")
+    monkeypatch.setenv("COUNCIL_AZURITE_BLOB_ENDPOINT", azurite.blob_endpoint)
+    monkeypatch.setenv("COUNCIL_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("COUNCIL_LEARN_URL", "http://127.0.0.1:9/api/search")
+    monkeypatch.setenv("COUNCIL_AZ", "/nonexistent/az")
+    model_server.script(
+        "devops",
+        intent_reply("reports-ask2", region=""),  # the request names no region
+        intent_reply("reports-ask2"),
+    )
+    config = _config(model_server)
     user = User(answers=["westeurope"], confirms=[True])
     with PricesServer() as prices, Store.for_repo(tmp_path) as store:
         # The estimate (~0.0000119 USD a month) is 88 % of this limit: confirm before running.
@@ -99,3 +103,16 @@ def test_a_missing_region_is_asked_and_the_budget_confirmed(
     assert approvals[1]["approved"] is True and approvals[1]["by"] == "the user"
     client = BlobServiceClient.from_connection_string(flow.target.connection_string)
     assert [b.name for b in client.get_container_client("reports-ask2").list_blobs()] == ["q1.csv"]
+
+
+def test_an_upload_that_matches_no_file_is_a_question(tmp_path: Path, model_server) -> None:
+    model_server.script("devops", intent_reply("reports-none", files="out/*.csv"))
+    with Store.for_repo(tmp_path) as store:
+        flow = start_flow(
+            "doit", repo=tmp_path, feature="upload out/*.csv", config=_config(model_server),
+            store=store, emit=Emitter(), target="local", base=str(tmp_path),
+        )  # fmt: skip
+        flow.interaction = User(answers=[], confirms=[])
+        outcome = flow.execute()
+    assert outcome.status == "stopped"
+    assert f"no file matches 'out/*.csv' in {tmp_path}: which files?" in outcome.reason

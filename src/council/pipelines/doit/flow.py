@@ -16,10 +16,10 @@ from typing import Any, ClassVar
 
 from council.cloud.actions import Action, Plan, render_call
 from council.cloud.budget import check_budget
-from council.cloud.cost import CostEstimate, estimate
+from council.cloud.cost import CostEstimate, estimate, upload_files
 from council.cloud.execute import Hooks, ObjectiveFailed, carry_out
 from council.cloud.failures import CloudFailure
-from council.cloud.intent import RESOURCE_TYPES, CloudIntent, questions
+from council.cloud.intent import RESOURCE_TYPES, CloudIntent, parameter, questions
 from council.cloud.mcp_client import McpServer
 from council.cloud.prices import RetailPrices
 from council.cloud.strategies.base import Strategy
@@ -162,7 +162,7 @@ class DoitFlow(Flow):
         intent = self.ask(
             "devops", "doit_intent", CloudIntent, request=request, types=RESOURCE_TYPES
         )
-        asked = questions(intent)
+        asked = questions(intent) + self._missing_files(intent)
         resources = [r.model_dump() for r in intent.resources]
         self.emit(
             CloudIntentRead(
@@ -174,6 +174,16 @@ class DoitFlow(Flow):
         if asked:
             self.record("question", {"questions": asked})
         return {"intent": intent.model_dump(), "questions": asked, "detail": intent.summary}
+
+    def _missing_files(self, intent: CloudIntent) -> list[str]:
+        """An upload whose paths match no file is a question, not an empty upload."""
+        asked = []
+        for upload in intent.of_type("blob_upload"):
+            patterns = parameter(intent, upload, "files") or []
+            for pattern in [patterns] if isinstance(patterns, str) else patterns:
+                if not upload_files([pattern], self.base):
+                    asked.append(f"no file matches {pattern!r} in {self.base}: which files?")
+        return asked
 
     def choose_strategy(self, intent: CloudIntent) -> str:
         def choose() -> dict[str, Any]:
