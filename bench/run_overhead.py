@@ -259,7 +259,10 @@ def _import_cpu(env: dict[str, str], runs: int) -> tuple[float, float]:
     import besides (what the run's background preload does), in fresh processes."""
     code = (
         "import time; t = time.process_time()\n"
-        "from council.gateway.router import litellm_module, warm_first_call\n"
+        "from council.gateway import router\n"
+        "litellm_module = router.litellm_module\n"
+        # An older tree on PYTHONPATH (to compare) has no warm-up: 0 s for it.
+        "warm_first_call = getattr(router, 'warm_first_call', lambda: None)\n"
         "litellm_module(); a = time.process_time() - t\n"
         "warm_first_call(); print(a, time.process_time() - t - a)"
     )
