@@ -238,6 +238,6 @@ def test_az_storage_round_trip_against_azurite(target, project, tmp_path) -> Non
     used, plan, _ = carry_out(intent, [strategy], Units().hooks(), FAST)
     assert used is strategy
     assert _blobs(target, "reports-az") == {"a.csv": 14}
-    for action in reversed(plan.actions):
-        strategy.undo(action)
+    # Undo through az too: removing the container removes its blob (one az run, not two).
+    strategy.undo(next(a for a in plan.actions if a.id == "create-container:reports-az"))
     assert _blobs(target, "reports-az") is None
