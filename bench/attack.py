@@ -1,6 +1,6 @@
 """Attack bench: hostile generated code against the real pipeline, per sandbox backend.
 
-Each case is a whole `council run` (TddPipeline, real git, real uv env, real pytest in the real
+Each case is a whole `council run` (TddFlow, real git, real uv env, real pytest in the real
 sandbox, real LiteLLM) on a fresh copy of examples/profile-service, where Builder's answer is the
 correct feature plus code that attacks from inside the test run (tests/fakes/attacks.py,
 tests/fakes/council_script.py); the cross-track case runs examples/profile-fullstack's Python
@@ -36,7 +36,8 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no network fetc
 
 from council.config import parse_config  # noqa: E402
 from council.events import Emitter  # noqa: E402
-from council.pipelines.tdd import RunOutcome, TddPipeline  # noqa: E402
+from council.pipelines.lifecycle import Outcome  # noqa: E402
+from council.pipelines.run import TddFlow  # noqa: E402
 from council.sandbox import capabilities, probe  # noqa: E402
 from council.sandbox.capabilities import BACKEND_ENV  # noqa: E402
 from council.store import Store  # noqa: E402
@@ -48,7 +49,7 @@ from tests.fakes.model_server import ScriptedModelServer  # noqa: E402
 
 @dataclass
 class Run:
-    outcome: RunOutcome
+    outcome: Outcome
     store: Store
     events: list
     repo: Path
@@ -94,7 +95,7 @@ def _execute(server: ScriptedModelServer, repo: Path, feature: str, **config) ->
     emit = Emitter()
     emit.subscribe(events.append)
     store = Store.for_repo(repo)
-    pipeline = TddPipeline.start(
+    pipeline = TddFlow.start(
         repo=repo, feature=feature, config=parse_config(json.dumps(doc)), store=store, emit=emit
     )
     return Run(pipeline.execute(), store, events, repo, {})

@@ -1,6 +1,6 @@
 """Benchmark: council's own overhead per build/refine iteration, next to the test command's time.
 
-Runs the whole `council run` flow (TddPipeline, real git, real uv env, real pytest, real LiteLLM)
+Runs the whole `council run` flow (TddFlow, real git, real uv env, real pytest, real LiteLLM)
 on a fresh copy of examples/profile-service against a zero-latency scripted model server, N
 times. Builder's first code has a wrong path and Artisan fixes it, so every run has two
 iterations (iteration-1: Builder, iteration-2: Artisan).
@@ -44,7 +44,7 @@ from council.events import (  # noqa: E402
     StepFinished,
     StepStarted,
 )
-from council.pipelines.tdd import TddPipeline  # noqa: E402
+from council.pipelines.run import TddFlow  # noqa: E402
 from council.store import Store  # noqa: E402
 from tests.fakes import council_script as cs  # noqa: E402
 from tests.fakes.model_server import ScriptedModelServer  # noqa: E402
@@ -121,7 +121,7 @@ def one_run(workdir: Path, name: str) -> tuple[str, list[BaseEvent], float]:
         config = parse_config(cs.council_yaml(server))
         with Store.for_repo(repo) as store:
             began = time.perf_counter()
-            pipeline = TddPipeline.start(
+            pipeline = TddFlow.start(
                 repo=repo, feature=cs.FEATURE, config=config, store=store, emit=Emitter()
             )
             outcome = pipeline.execute()

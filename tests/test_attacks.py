@@ -19,7 +19,8 @@ import pytest
 
 from council.config import parse_config
 from council.events import Emitter, ReviewMade
-from council.pipelines.tdd import RunOutcome, TddPipeline
+from council.pipelines.lifecycle import Outcome
+from council.pipelines.run import TddFlow
 from council.sandbox import capabilities, cgroups, probe, runner
 from council.sandbox.capabilities import BACKEND_ENV
 from council.store import Store
@@ -59,7 +60,7 @@ def any_backend(request, monkeypatch) -> Iterator[str]:
 
 def run_council(
     repo: Path, build: str, events: list, *, on_review=None, memory_mb: int = 0, **limits
-) -> tuple[RunOutcome, Store]:
+) -> tuple[Outcome, Store]:
     doc = json.loads(cs.council_yaml(_server, **{"max_iterations": 1, **limits}))
     if memory_mb:
         doc["sandbox"] = {"memory_mb": memory_mb}
@@ -73,7 +74,7 @@ def run_council(
     _server.script("maven", cs.CONTEXT_REPLY)
     _server.script("guardian", cs.TESTS_REPLY, cs.REVIEW_REPLY)
     _server.script("builder", build)
-    pipeline = TddPipeline.start(
+    pipeline = TddFlow.start(
         repo=repo, feature=cs.FEATURE, config=parse_config(server_text), store=store, emit=emit
     )
     return pipeline.execute(), store
@@ -104,7 +105,7 @@ def notices(events: list) -> list[str]:
     return [e.message for e in events if e.kind == "notice"]
 
 
-def attack_log(outcome: RunOutcome) -> list[str]:
+def attack_log(outcome: Outcome) -> list[str]:
     path = Path(outcome.worktree) / attacks.LOG
     return path.read_text().splitlines() if path.exists() else []
 
@@ -244,7 +245,7 @@ def test_code_under_test_cannot_change_another_tracks_tests(fullstack_py_js, any
     emit.subscribe(events.append)
     config = parse_config(cs.council_yaml(_server, max_iterations=1, test_timeout_s=300))
     store = Store.for_repo(fullstack_py_js)
-    outcome = TddPipeline.start(
+    outcome = TddFlow.start(
         repo=fullstack_py_js, feature=fs.FEATURE, config=config, store=store, emit=emit
     ).execute()
 

@@ -19,7 +19,7 @@ import pytest
 
 from council.config import NO_MODEL_MESSAGE, parse_config
 from council.events import BaseEvent, event_from_json
-from council.pipelines.tdd import REPORT_FILE
+from council.pipelines.lifecycle import REPORT_FILE
 from council.store import Store
 from tests.fakes import council_script as cs
 from tests.fakes.model_server import ScriptedModelServer

@@ -319,7 +319,7 @@ def test_maven_sees_candidates_and_builder_gets_a_large_module_as_an_excerpt(
 
     from council.config import parse_config
     from council.events import Emitter
-    from council.pipelines.tdd import TddPipeline
+    from council.pipelines.run import TddFlow
     from council.store import Store
     from tests.fakes import council_script as cs
 
@@ -334,7 +334,7 @@ def test_maven_sees_candidates_and_builder_gets_a_large_module_as_an_excerpt(
 
     cs.script_happy_path(model_server)
     config = json.loads(cs.council_yaml(model_server))
-    pipeline = TddPipeline.start(
+    pipeline = TddFlow.start(
         repo=project,
         feature=cs.FEATURE,
         config=parse_config(json.dumps(config)),

@@ -10,7 +10,7 @@ import pytest
 
 from council.config import LanguageConfig, parse_config
 from council.events import Emitter
-from council.pipelines.tdd import TddPipeline
+from council.pipelines.run import TddFlow
 from council.pipelines.tracks import Track
 from council.store import Store
 from council.toolchains import PythonToolchain
@@ -117,7 +117,7 @@ def _run(repo: Path, server, events: list):
     config = parse_config(cs.council_yaml(server))
     emit = Emitter()
     emit.subscribe(events.append)
-    pipeline = TddPipeline.start(
+    pipeline = TddFlow.start(
         repo=repo, feature=cs.FEATURE, config=config, store=Store.for_repo(repo), emit=emit
     )
     return pipeline.execute()

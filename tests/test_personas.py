@@ -12,7 +12,7 @@ import pytest
 from council.config import PERSONAS, parse_config, preset
 from council.events import Emitter
 from council.personas import SCHEMAS, DeploymentDiagnosis, Prompts, load_personas
-from council.pipelines.tdd import TddPipeline
+from council.pipelines.run import TddFlow
 from council.store import Store
 from tests.fakes import council_script as cs
 from tests.fakes.model_server import ScriptedModelServer
@@ -113,7 +113,7 @@ def test_a_prompt_override_changes_what_the_model_receives(
     # Pacer answers nonsense twice: the run stops at the plan, after the prompt was sent.
     model_server.script("pacer", "no plan today", "still no plan")
     config = parse_config(cs.council_yaml(model_server))
-    pipeline = TddPipeline.start(
+    pipeline = TddFlow.start(
         repo=repo, feature=cs.FEATURE, config=config, store=Store.for_repo(repo), emit=Emitter()
     )
     pipeline.execute()

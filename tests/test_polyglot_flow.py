@@ -10,7 +10,7 @@ import pytest
 
 from council.config import parse_config
 from council.events import Emitter
-from council.pipelines.tdd import TddPipeline
+from council.pipelines.run import TddFlow
 from council.pipelines.tracks import discover_tracks
 from council.store import Store
 from tests.fakes import council_script as cs
@@ -59,7 +59,7 @@ def test_fullstack_feature_all_three_languages_green_in_one_commit(fullstack, mo
     config = parse_config(cs.council_yaml(model_server, test_timeout_s=300))
     emit = Emitter()
     emit.subscribe(events.append)
-    pipeline = TddPipeline.start(
+    pipeline = TddFlow.start(
         repo=fullstack,
         feature=fs.FEATURE,
         config=config,
@@ -106,7 +106,7 @@ def test_a_missing_toolchain_is_reported_and_the_other_languages_still_run(
     events: list = []
     emit = Emitter()
     emit.subscribe(events.append)
-    pipeline = TddPipeline.start(
+    pipeline = TddFlow.start(
         repo=fullstack,
         feature=fs.FEATURE,
         config=parse_config(cs.council_yaml(model_server, test_timeout_s=300)),

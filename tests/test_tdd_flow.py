@@ -10,7 +10,7 @@ import pytest
 
 from council.config import parse_config
 from council.events import Emitter
-from council.pipelines.tdd import TddPipeline
+from council.pipelines.run import TddFlow
 from council.store import Store
 from tests.fakes import council_script as cs
 
@@ -47,9 +47,7 @@ def run_council(repo: Path, server, events: list | None = None, **limits):
     emit = Emitter()
     if events is not None:
         emit.subscribe(events.append)
-    pipeline = TddPipeline.start(
-        repo=repo, feature=cs.FEATURE, config=config, store=store, emit=emit
-    )
+    pipeline = TddFlow.start(repo=repo, feature=cs.FEATURE, config=config, store=store, emit=emit)
     return pipeline.execute(), store
 
 
@@ -210,7 +208,7 @@ def test_resume_after_a_kill_between_edits_and_test_run_starts_from_clean_files(
     store = Store.for_repo(project)
     emit = Emitter()
     emit.subscribe(kill_after_first_edit)
-    pipeline = TddPipeline.start(
+    pipeline = TddFlow.start(
         repo=project, feature=cs.FEATURE, config=config, store=store, emit=emit
     )
     with pytest.raises(KeyboardInterrupt):
@@ -221,7 +219,7 @@ def test_resume_after_a_kill_between_edits_and_test_run_starts_from_clean_files(
 
     model_server.script("builder", cs.BUILD_REPLY)
     model_server.script("guardian", cs.REVIEW_REPLY)
-    resumed = TddPipeline.resume(run_id=run_id, config=config, store=store, emit=Emitter())
+    resumed = TddFlow.resume(run_id=run_id, config=config, store=store, emit=Emitter())
     outcome = resumed.execute()
 
     assert outcome.status == "green", outcome.reason

@@ -22,7 +22,8 @@ import pytest
 
 from council.config import parse_config
 from council.events import Emitter
-from council.pipelines.tdd import RunOutcome, TddPipeline
+from council.pipelines.lifecycle import Outcome
+from council.pipelines.run import TddFlow
 from council.store import Store
 from tests.fakes import attacks
 from tests.fakes import council_script as cs
@@ -76,12 +77,12 @@ def config_text(server: ScriptedModelServer, *, prices: dict[str, float] | None 
 
 def run_council(
     repo: Path, text: str, events: list | None = None, *, open_pr: bool = False
-) -> tuple[RunOutcome, Store]:
+) -> tuple[Outcome, Store]:
     store = Store.for_repo(repo)
     emit = Emitter()
     if events is not None:
         emit.subscribe(events.append)
-    pipeline = TddPipeline.start(
+    pipeline = TddFlow.start(
         repo=repo,
         feature=cs.FEATURE,
         config=parse_config(text),
@@ -353,7 +354,7 @@ def test_code_that_hangs_is_killed_at_the_time_limit_with_nothing_left_running(
     worker.start()
     worker.join(300)
     assert not worker.is_alive(), "the run hung"
-    outcome: RunOutcome = result["outcome"]
+    outcome: Outcome = result["outcome"]
     worktree = Path(outcome.worktree).resolve()
     strays = _processes_matching(marker, worktree)
     for pid in strays:  # clean up before failing, so a broken sandbox leaves no spinner behind

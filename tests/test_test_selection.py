@@ -16,7 +16,7 @@ import pytest
 from council.config import parse_config
 from council.errors import UsageError
 from council.events import Emitter
-from council.pipelines.tdd import TddPipeline
+from council.pipelines.run import TddFlow
 from council.store import Store
 from tests import test_tests_given as leap
 from tests import test_tests_given_polyglot as poly
@@ -87,7 +87,7 @@ def _run(
 ):
     emit = Emitter()
     emit.subscribe(events.append)
-    pipeline = TddPipeline.start(
+    pipeline = TddFlow.start(
         repo=repo,
         feature=feature,
         config=parse_config(config or cs.council_yaml(server, **limits)),

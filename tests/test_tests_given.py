@@ -11,7 +11,7 @@ import pytest
 from council.config import parse_config
 from council.errors import UsageError
 from council.events import Emitter
-from council.pipelines.tdd import TddPipeline
+from council.pipelines.run import TddFlow
 from council.store import Store
 from tests.fakes import council_script as cs
 
@@ -122,7 +122,7 @@ def _run(repo: Path, server, events: list | None = None, tests=("leap_test.py",)
     emit = Emitter()
     if events is not None:
         emit.subscribe(events.append)
-    pipeline = TddPipeline.start(
+    pipeline = TddFlow.start(
         repo=repo,
         feature=INSTRUCTIONS,
         config=config,

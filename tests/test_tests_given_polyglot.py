@@ -11,7 +11,7 @@ import pytest
 
 from council.config import parse_config
 from council.events import Emitter
-from council.pipelines.tdd import TddPipeline
+from council.pipelines.run import TddFlow
 from council.store import Store
 from tests.fakes import council_script as cs
 
@@ -110,7 +110,7 @@ def _repo(root: Path, exercise: Exercise) -> Path:
 def _run(repo: Path, server, exercise: Exercise, events: list):
     emit = Emitter()
     emit.subscribe(events.append)
-    pipeline = TddPipeline.start(
+    pipeline = TddFlow.start(
         repo=repo,
         feature=TASK,
         config=parse_config(cs.council_yaml(server)),

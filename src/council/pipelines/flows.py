@@ -18,7 +18,7 @@ from council.store import RunRecord, Store
 
 # kind -> "module:Class" of its Flow subclass (add a line for a new flow)
 FLOWS: dict[str, str] = {
-    "run": "council.pipelines.tdd:TddPipeline",
+    "run": "council.pipelines.run:TddFlow",
     "heal": "council.pipelines.heal:HealFlow",
     "deploy": "council.pipelines.deploy.flow:DeployFlow",
     "doit": "council.pipelines.doit:DoitFlow",
