@@ -9,9 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from council.config import CouncilConfig
+from council.context import RepoContext, build_context
 from council.errors import CouncilError
 from council.events import Emitter
 from council.pipelines.lifecycle import REPORT_FILE, Flow
+from council.pipelines.models import cache_root
 from council.pipelines.testruns import Selection, TestRuns
 from council.pipelines.tracks import Track, discover_tracks
 from council.store import RunRecord, Store
@@ -48,6 +50,18 @@ class RunBase(Flow):
         self.preexisting: dict[str, set[str]] = {}  # per track: tests failing on the base too
         self.tracks: list[Track] = discover_tracks(self.repo, config)
         self.skipped_languages: list[str] = []
+
+    def _map(self, query: str, mentioned: list[str], *, files: bool = False) -> RepoContext:
+        """The repository's map for `query` (and, with `files`, the files it picks) in the
+        worktree, within the configured token budgets."""
+        return build_context(
+            self.ws.path,
+            query,
+            mentioned_paths=mentioned,
+            map_tokens=self.config.context.map_tokens,
+            file_tokens=self.config.context.file_tokens if files else 0,
+            cache_dir=cache_root() / "tags",
+        )
 
     def _each(self, fn: Callable[[Track], Any]) -> list[Any]:
         """`fn(track)` for every track: inline for one, in a bounded pool for several."""

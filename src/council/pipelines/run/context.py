@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from council.context import build_context
 from council.personas import ContextSelection, Plan
 from council.pipelines.engine import StepOutput
-from council.pipelines.models import cache_root
 from council.pipelines.run.base import RunBase
 from council.pipelines.tracks import Track
 
@@ -16,14 +14,7 @@ class ContextSteps(RunBase):
     def _context(self, plan: Plan) -> StepOutput:
         query = f"{self.feature}\n{plan.model_dump_json()}"
         mentioned = [f for t in plan.tasks for f in t.files]
-        first = build_context(
-            self.ws.path,
-            query,
-            mentioned_paths=mentioned,
-            map_tokens=self.config.context.map_tokens,
-            file_tokens=0,
-            cache_dir=cache_root() / "tags",
-        )
+        first = self._map(query, mentioned)
         selection: ContextSelection = self.ask(
             "maven",
             "context",
@@ -34,14 +25,7 @@ class ContextSteps(RunBase):
             max_files=MAX_CONTEXT_FILES,
         )
         existing = [p for p in selection.files if (self.ws.path / p).is_file()]
-        ctx = build_context(
-            self.ws.path,
-            query,
-            mentioned_paths=[*existing, *mentioned],
-            map_tokens=self.config.context.map_tokens,
-            file_tokens=self.config.context.file_tokens,
-            cache_dir=cache_root() / "tags",
-        )
+        ctx = self._map(query, [*existing, *mentioned], files=True)
         return {
             "repo_map": ctx.repo_map,
             "files": [p for p in ctx.files if p not in ctx.excerpts],

@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-from council.context import build_context
 from council.personas import Plan
 from council.pipelines.engine import StepOutput
-from council.pipelines.models import cache_root
 from council.pipelines.run.base import RunBase
 
 
 class PlanSteps(RunBase):
     def _plan(self) -> StepOutput:
-        ctx = build_context(
-            self.ws.path,
-            self.feature,
-            map_tokens=self.config.context.map_tokens,
-            file_tokens=0,
-            cache_dir=cache_root() / "tags",
-        )
+        ctx = self._map(self.feature, [])
         plan: Plan = self.ask(
             "pacer",
             "plan",
