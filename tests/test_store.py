@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -298,6 +299,22 @@ def test_the_run_row_is_a_projection_of_claims_costs_and_the_end(store: Store) -
     store.claim_run(run_id)  # the store's own way of saying the same, for this process
     assert store.get_run(run_id).pid != 4242
     assert [e.kind for e in store.events(run_id)][-1] == "run_claimed"
+
+
+def test_a_run_whose_process_is_gone_ends_interrupted_by_an_event(store: Store) -> None:
+    run_id = store.create_run(feature="f", repo="/r", config={})
+    gone = subprocess.Popen([sys.executable, "-c", ""])
+    gone.wait()
+    store.record_event(RunClaimed(run_id=run_id, pid=gone.pid, host=socket.gethostname()))
+    store.record_event(ModelCall(run_id=run_id, alias="a", total_cost_usd=0.125))
+
+    assert store.mark_orphans() == [run_id]
+    run = store.get_run(run_id)
+    assert (run.status, run.total_cost_usd) == ("interrupted", 0.125)
+    last = store.events(run_id)[-1]
+    assert (last.kind, last.status) == ("run_finished", "interrupted")
+    assert f"council resume {run_id}" in last.reason
+    assert store.mark_orphans() == []  # said once
 
 
 def test_exchanges_and_commands_come_from_the_events(store: Store) -> None:

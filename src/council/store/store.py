@@ -228,15 +228,18 @@ class Store:
             candidates = [(row.id, row.pid) for row in conn.execute(query)]
         orphans = [run_id for run_id, pid in candidates if not pid_alive(pid)]
         for run_id in orphans:
-            with self._write() as conn:
-                conn.execute(
-                    runs.update()
-                    .where((runs.c.id == run_id) & (runs.c.status == "running"))
-                    .values(
-                        status="interrupted",
-                        reason=f"its process is gone; `council resume {run_id}` continues it",
-                    )
+            run = self.get_run(run_id)
+            if run is None or run.status != "running":
+                continue  # it ended (or was taken up again) since the query
+            # Said as the run would have said it: a RunFinished event, projected like any.
+            self.record_event(
+                RunFinished(
+                    run_id=run_id,
+                    status="interrupted",
+                    reason=f"its process is gone; `council resume {run_id}` continues it",
+                    total_cost_usd=run.total_cost_usd,
                 )
+            )
         return orphans
 
     # -- events ------------------------------------------------------------------------------
