@@ -207,11 +207,6 @@ class Store:
         found = self.list_runs(limit=1)
         return found[0] if found else None
 
-    def claim_run(self, run_id: str) -> None:
-        """Mark the run as executed by this process from now on (start and resume), as the
-        RunClaimed event a flow emits does (a flow on the lifecycle emits it itself)."""
-        self.record_event(RunClaimed(run_id=run_id, pid=os.getpid(), host=socket.gethostname()))
-
     def mark_orphans(self) -> list[str]:
         """Runs left "running" by a process of this host that is gone become "interrupted".
 
