@@ -34,8 +34,12 @@ steps; everything else is here, written once:
    store from the ModelCall events.
 6. Optional hooks: `failure_report(reason)` (markdown lines the report file left on the branch
    says, after run, feature and reason, when the run stops short with `Stop`) with
-   `failure_scope()` (its commit's scope), and `details()` (flow-specific facts of the
-   outcome, e.g. a pull request's URL).
+   `failure_scope()` (its commit's scope), or `failure_commit = False` for no report and no
+   work-in-progress commit at all (heal: its branch holds only fixes); and `details()`
+   (flow-specific facts of the outcome, e.g. a pull request's URL).
+7. Starting and resuming need nothing more: `flows.start_flow(kind, ...)` and
+   `flows.resume_run(run_id, ...)` (the CLI's `council resume`, the server's workers) build the
+   flow from its registered class and the stored row.
 
 Events are the only record: steps emit typed events (`self.emit(...)`), the store persists them
 and projects the runs/steps rows from them; the CLI, `--json`, `show` and the server render them.
