@@ -33,6 +33,7 @@ from council.targets.supervise import (
 )
 
 START_TIMEOUT_S = 20.0  # the keeper's own start (a Python import), not the service's
+PR_SET_CHILD_SUBREAPER = 36  # linux/prctl.h
 
 
 def _write_status(path: Path, data: dict[str, Any]) -> None:
@@ -127,6 +128,46 @@ class Kept:
         psutil.wait_procs(left, timeout=grace_s)
 
 
+def _adopt_orphans() -> bool:
+    """Make the keeper the reaper of its orphaned descendants (Linux's child subreaper): a
+    daemon that double-forks, calls setsid and drops its environment (and with it the token)
+    is re-parented to the keeper instead of to init, so the keeper still finds and stops it."""
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _reap_adopted(service_pid: int) -> None:
+    """Collect adopted descendants that ended (never the service: its Popen keeps its code)."""
+    for child in psutil.Process().children():
+        if child.pid == service_pid:
+            continue
+        try:
+            if child.status() == psutil.STATUS_ZOMBIE:
+                os.waitpid(child.pid, os.WNOHANG)
+        except (psutil.Error, ChildProcessError):
+            continue
+
+
+def _stop_adopted(service_pid: int, grace_s: float) -> None:
+    """Stop the adopted escapees (the keeper's descendants outside the service's own tree, which
+    Supervised.stop handles) and whatever they started: SIGTERM, then SIGKILL."""
+    for sig in (signal.SIGTERM, signal.SIGKILL, signal.SIGKILL):
+        inside = {proc.pid for proc in tree_of(service_pid)}
+        left = [p for p in psutil.Process().children(recursive=True) if p.pid not in inside]
+        if not left:
+            return
+        for proc in left:
+            send_signal(proc, sig)
+        psutil.wait_procs(left, timeout=grace_s)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="council-keeper")
     parser.add_argument("--log", type=Path, required=True)
@@ -138,15 +179,20 @@ def main(argv: list[str] | None = None) -> int:
     stopping = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, lambda *_: stopping.set())
+    adopting = _adopt_orphans()
     service = Supervised(command, cwd=args.cwd, env=dict(os.environ), log=BoundedLog(args.log))
     _write_status(args.status, {"pid": service.pid, "token": service.token})
     while not stopping.is_set() and service.alive():
         stopping.wait(0.2)
+        if adopting:
+            _reap_adopted(service.pid)
     stopped = stopping.is_set()
-    if stopped:
-        service.stop()
-    else:
-        service.stop(grace_s=1)  # it exited: reap it, drain its log, sweep what it left
+    grace = STOP_GRACE_S if stopped else 1.0  # it exited: reap it, drain its log, sweep
+    if adopting:  # first: an escapee holding the service's output would keep its log open
+        _stop_adopted(service.pid, grace)
+    service.stop(grace_s=grace)
+    if adopting:
+        _stop_adopted(service.pid, 1.0)  # what escaped while it was being stopped
     code = service.exit_code()
     _write_status(
         args.status,
