@@ -138,9 +138,12 @@ class AuditTrail:
                     f"entry {row.seq} does not follow the entry before it (removed, inserted "
                     "or reordered entries)"
                 )
-            expected = entry_hash(
-                row.prev_hash, row.seq, row.ts, row.objective, row.kind, row.payload
-            )
+            try:
+                expected = entry_hash(
+                    row.prev_hash, row.seq, row.ts, row.objective, row.kind, row.payload
+                )
+            except (TypeError, ValueError):  # a value of a type append never writes (a blob)
+                expected = None
             if row.hash != expected:
                 problems.append(f"entry {row.seq} ({row.kind}) was altered after it was written")
             prev = row.hash
@@ -153,15 +156,25 @@ class AuditTrail:
 
 
 def _entry(row: Any) -> AuditEntry:
+    # A row altered in storage may hold anything (text where JSON or a time was): it is still
+    # listed, as found, and `verify` names it; reading it must not crash the listing.
+    try:
+        payload = json.loads(row.payload)
+    except (TypeError, ValueError):
+        payload = {"unreadable": _text(row.payload)}
     return AuditEntry(
         seq=row.seq,
-        ts=row.ts,
-        objective=row.objective,
-        kind=row.kind,
-        payload=json.loads(row.payload),
+        ts=row.ts if isinstance(row.ts, int | float) else 0.0,
+        objective=None if row.objective is None else _text(row.objective),
+        kind=_text(row.kind),
+        payload=payload,
         prev_hash=row.prev_hash,
         hash=row.hash,
     )
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else repr(value)
 
 
 class BudgetBook:
