@@ -27,7 +27,8 @@ CONFIDENCE_THRESHOLD = 0.7
 
 _ACCOUNT_NAME = re.compile(r"^[a-z0-9]{3,24}$")
 _CONTAINER_NAME = re.compile(r"^(?=.{3,63}$)[a-z0-9]+(-[a-z0-9]+)*$")
-_GROUP_NAME = re.compile(r"^[\w\-.()]{1,90}$")
+# Azure's rule, and never a leading hyphen: the name is an `az` argument, not an option.
+_GROUP_NAME = re.compile(r"^(?!-)[\w\-.()]{1,90}(?<!\.)$")
 _REGION = re.compile(r"^[a-z]+[a-z0-9]*$")
 
 
@@ -94,13 +95,15 @@ def questions(intent: CloudIntent, threshold: float = CONFIDENCE_THRESHOLD) -> l
                 f"'{resource.type}' is not a resource type doit handles (it does: {known})"
             )
             continue
+        # Every operation's names are checked (a delete's or a listing's name is an argument of
+        # a command too); what is required is asked only of a create.
+        asked.extend(_name_problems(intent, resource))
         if intent.operation != "create":
             continue
         for key in spec["required"]:
             if parameter(intent, resource, key) in (None, "", []):
                 label = resource.name or resource.type
                 asked.append(f"which {key} for the {resource.type.replace('_', ' ')} {label}?")
-        asked.extend(_name_problems(intent, resource))
     for key in intent.missing:
         question = f"the request does not say: {key}"
         if not any(key in q for q in asked):
@@ -126,6 +129,9 @@ def _name_problems(intent: CloudIntent, resource: CloudResource) -> list[str]:
         ]
     if resource.type == "resource_group" and not _GROUP_NAME.match(name):
         return [f"the resource group name {name!r} is not valid. Which name instead?"]
+    group = parameter(intent, resource, "resource_group")  # the one it goes in, if named
+    if group and not _GROUP_NAME.match(str(group)):
+        return [f"the resource group name {group!r} is not valid. Which name instead?"]
     region = parameter(intent, resource, "region")
     if region and not _REGION.match(str(region)):
         return [f"{region!r} is not an Azure region name (e.g. westeurope). Which region?"]

@@ -33,7 +33,9 @@ def _ident(name: str) -> str:
 
 
 def _q(value: Any) -> str:
-    return json.dumps(str(value))  # an HCL string literal (same escapes as JSON)
+    """An HCL string literal: JSON's escapes, plus `${` and `%{` doubled so a name or a file
+    called `report-${x}.csv` stays text instead of becoming a template Terraform evaluates."""
+    return json.dumps(str(value)).replace("${", "$${").replace("%{", "%%{")
 
 
 def render_hcl(intent: CloudIntent, target: CloudTarget, base: Path) -> str:

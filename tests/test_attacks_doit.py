@@ -1,0 +1,56 @@
+"""Attacks on `council doit`'s intent and plans: names the model read (or was fed) that would
+become options of a command or templates of the generated Terraform are questions, never run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from council.cloud.intent import CloudIntent, CloudResource, questions
+from council.cloud.strategies.terraform import parse_hcl, render_hcl
+from council.cloud.target import CloudTarget
+
+
+def _intent(operation: str, resource: CloudResource, resource_group: str = "rg-ok") -> CloudIntent:
+    return CloudIntent(
+        operation=operation,
+        summary="as read",
+        region="westeurope",
+        resource_group=resource_group,
+        confidence=0.95,
+        resources=[resource],
+    )
+
+
+@pytest.mark.parametrize(
+    ("operation", "resource", "group", "named"),
+    [
+        # The resource group an account goes in is an argument of `az ... --resource-group` and
+        # a string of main.tf: an option or a template there is a question.
+        ("create", CloudResource(type="storage_account", name="acct1"), "--subscription=x", "--"),
+        ("create", CloudResource(type="storage_account", name="acct1"), "rg-${path.cwd}", "${"),
+        ("create", CloudResource(type="resource_group", name="-rg"), "", "'-rg'"),
+        # A delete's or a listing's name is as much an argument as a create's.
+        ("delete", CloudResource(type="blob_container", name="--help"), "rg-ok", "'--help'"),
+        ("list", CloudResource(type="blob_container", name="-h"), "rg-ok", "'-h'"),
+    ],
+)
+def test_a_name_that_is_an_option_or_a_template_is_a_question(operation, resource, group, named):
+    asked = questions(_intent(operation, resource, group))
+    assert any(named in q and "not valid" in q for q in asked), asked
+
+
+def test_a_file_named_like_a_template_stays_text_in_the_terraform(tmp_path: Path) -> None:
+    (tmp_path / "price-${var.x}.csv").write_text("a,b\n")
+    intent = _intent(
+        "create",
+        CloudResource(type="blob_upload", parameters={"container": "reports", "files": "*.csv"}),
+    )
+    intent.resources[:0] = [
+        CloudResource(type="storage_account", name="acct1"),
+        CloudResource(type="blob_container", name="reports"),
+    ]
+    text = render_hcl(intent, CloudTarget("azure"), tmp_path)
+    assert '"price-$${var.x}.csv"' in text and "price-${var" not in text.replace("$${", "")
+    parse_hcl(text)  # still a valid configuration
