@@ -43,6 +43,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 TABLES = {
     *("runs", "steps", "events", "exchanges", "commands", "fixes", "alembic_version"),
     *("audit", "audit_anchor", "budget_limits", "cloud_spend"),  # council doit
+    *("jobs", "api_keys"),  # council serve
 }
 
 

@@ -144,7 +144,8 @@ class Notice(_Event):
 
 class RunFinished(_Event):
     kind: Literal["run_finished"] = "run_finished"
-    status: Literal["green", "failed", "error", "stopped", "interrupted"]
+    # cancelled: a run of `council serve` stopped by a cancel request (queue/)
+    status: Literal["green", "failed", "error", "stopped", "interrupted", "cancelled"]
     reason: str = ""
     total_cost_usd: float = 0.0
 

@@ -30,7 +30,18 @@ metadata = MetaData(
     }
 )
 
-RUN_STATUSES = ("running", "green", "failed", "error", "stopped", "interrupted")
+# queued / cancelled: runs submitted to `council serve` wait in the queue (jobs) and can be
+# cancelled there.
+RUN_STATUSES = (
+    "running",
+    "green",
+    "failed",
+    "error",
+    "stopped",
+    "interrupted",
+    "queued",
+    "cancelled",
+)
 RUN_KINDS = ("run", "heal", "deploy", "doit")
 STEP_STATUSES = ("started", "ok", "failed")
 
@@ -181,4 +192,40 @@ cloud_spend = Table(
     Column("monthly_usd", Float, nullable=False),
     Column("description", Text, nullable=False),
     Index("ix_cloud_spend_ts", "ts"),
+)
+
+# --- `council serve` (queue/, server/) ------------------------------------------------------
+
+# A run waiting for, or held by, a worker of the queue: one row per submitted run. The worker
+# holding it renews `lease_until`; a lease that runs out (the worker died) puts it back in line.
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("run_id", String(64), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("repo_key", Text, nullable=False),  # one repository's runs go one at a time
+    Column("options", Text, nullable=False),  # JSON: what the submitter asked for
+    Column("status", String(16), nullable=False),  # queued | running | done | cancelled
+    Column("attempts", Integer, nullable=False),
+    Column("worker", String(255)),
+    Column("lease_until", Float),
+    Column("cancel_requested", Boolean, nullable=False),
+    Column("key_id", String(64)),  # the API key that submitted it (None: the local CLI)
+    Column("submitted_at", Float, nullable=False),
+    Column("started_at", Float),
+    Column("finished_at", Float),
+    Index("ix_jobs_status_submitted_at", "status", "submitted_at"),
+)
+
+# API keys of the server: only a hash of the secret is kept.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("secret_hash", String(64), nullable=False),
+    Column("repos", Text, nullable=False),  # JSON list: the repositories this key may use
+    Column("rate_per_minute", Integer, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("revoked_at", Float),
 )

@@ -7,6 +7,7 @@ same `record_event` call: there is no second, private record of them, and no oth
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -118,6 +119,14 @@ class Store:
     def _read(self) -> Iterator[Connection]:
         with self._engine.connect() as conn:
             yield conn
+
+    # The server's own tables (jobs, api_keys: queue/, server/) are read and written through
+    # these, with the same locking rules as the store's own writes.
+    def write_transaction(self) -> contextlib.AbstractContextManager[Connection]:
+        return self._write()
+
+    def read_connection(self) -> contextlib.AbstractContextManager[Connection]:
+        return self._read()
 
     # -- runs --------------------------------------------------------------------------------
 
