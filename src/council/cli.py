@@ -20,6 +20,7 @@ from council.cli_doit import register as register_doit
 from council.cli_help import plain_help
 from council.cli_models import models_app
 from council.cli_prompts import prompts_app  # cheap: typer and stdlib until a command runs
+from council.cli_serve import register as register_serve_commands
 from council.errors import CouncilError, UsageError, as_user_error
 
 if TYPE_CHECKING:
@@ -506,6 +507,9 @@ def schema(
     if name not in SCHEMAS:
         raise UsageError(f"unknown schema '{name}' (known: {', '.join(SCHEMAS)}, all)")
     print(json.dumps(SCHEMAS[name].model_json_schema(), indent=2))
+
+
+register_serve_commands(app)  # serve, worker, submit, keys (cli_serve.py)
 
 
 # typer 0.29 vendors click (typer._click); older typers use click itself. Either way these are

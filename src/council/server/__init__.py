@@ -1,0 +1,1 @@
+"""`council serve`: the REST API, Server-Sent Events, API keys, dashboard and metrics."""

@@ -1,0 +1,235 @@
+"""`council serve` over real HTTP: submit -> queued -> running -> green with the scripted model,
+the event stream (SSE) with reconnects, cancel, a killed worker, and API keys."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+
+import psutil
+import pytest
+
+from council.server.client import Client
+from tests.fakes import serve as sv
+from tests.fakes.model_server import ScriptedModelServer
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def model():
+    with ScriptedModelServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    # Council's cache of test environments, shared by the runs of the module (as by a server's).
+    root = tmp_path_factory.getbasetemp() / "council-cache"
+    old = os.environ.get("COUNCIL_CACHE_DIR")
+    os.environ["COUNCIL_CACHE_DIR"] = str(root)
+    yield root
+    if old is None:
+        os.environ.pop("COUNCIL_CACHE_DIR", None)
+    else:
+        os.environ["COUNCIL_CACHE_DIR"] = old
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory, cache):
+    with sv.serve(tmp_path_factory.mktemp("server")) as server:
+        yield server
+
+
+def _events(server: sv.Served, run_id: str, after: int = 0):
+    return list(Client(server.url).events(run_id, after=after))
+
+
+def test_submit_goes_queued_running_green_and_streams_every_event_once(served, model, tmp_path):
+    repo = sv.leap_repo(tmp_path / "leap", model)
+    sv.script_runs(model)
+    http = served.client()
+    created = http.post(
+        "/api/runs",
+        json={"repo": str(repo), "feature": sv.INSTRUCTIONS, "tests": ["leap_test.py"]},
+    )
+    assert created.status_code == 201, created.text
+    run = created.json()
+    assert run["status"] == "queued" and run["kind"] == "run"
+
+    seen: set[str] = set()
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            seen.add(http.get(f"/api/runs/{run['id']}").json()["status"])
+            stop.wait(0.05)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        events = _events(served, run["id"])
+    finally:
+        stop.set()
+        watcher.join()
+
+    assert events[-1][1] == "end" and events[-1][2]["status"] == "green"
+    seqs = [seq for seq, _kind, _data in events[:-1]]
+    assert seqs == list(range(1, len(seqs) + 1))  # every event once, in order
+    kinds = [kind for _seq, kind, _data in events]
+    assert "run_started" in kinds and kinds[-2] == "run_finished"
+    assert "running" in seen
+
+    shown = http.get(f"/api/runs/{run['id']}").json()
+    assert shown["status"] == "green" and shown["job_status"] == "done"
+    assert shown["events"] == len(seqs)
+    assert shown["usage"]["model_calls"] == 4  # pacer, maven, builder, guardian (review)
+    assert [s["name"] for s in shown["steps"]][-1] == "commit"
+    assert "leap_year" in sv.git(repo, "show", f"{shown['branch']}:leap.py")
+    assert run["id"] in [r["id"] for r in http.get("/api/runs").json()]
+
+    # Reconnecting after event 5 gives exactly the events after it, then the end.
+    again = _events(served, run["id"], after=5)
+    assert [s for s, _k, _d in again[:-1]] == seqs[5:]
+    # The header form of a reconnect (what a browser's EventSource sends).
+    with http.stream(
+        "GET", f"/api/runs/{run['id']}/events", headers={"Last-Event-ID": str(len(seqs) - 1)}
+    ) as response:
+        text = response.read().decode()
+    assert text.count("\nevent: ") + text.startswith("event: ") == 1 + 1  # last event + end
+    assert text.startswith(f"id: {len(seqs)}\n")
+
+
+def _child_of(run_id: str) -> psutil.Process:
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = proc.info["cmdline"] or []
+        if "council.queue.child" in cmdline and run_id in cmdline:
+            return proc
+    return None
+
+
+def test_a_killed_worker_leaves_the_run_queued_and_it_resumes_from_its_last_step(
+    served, model, tmp_path
+):
+    repo = sv.leap_repo(tmp_path / "leap", model)
+    model.script("pacer", sv.PLAN)
+    model.script("maven", sv.CONTEXT)
+    # The builder answers slowly: the worker is killed while it waits.
+    from tests.fakes.model_server import Reply
+
+    model.script("builder", Reply(content=sv.RIGHT, delay_s=60))
+    model.script("builder", sv.RIGHT)
+    model.script("guardian", sv.REVIEW)
+    pacer_calls = len(model.requests_for("pacer"))
+    http = served.client()
+    run = http.post(
+        "/api/runs",
+        json={"repo": str(repo), "feature": sv.INSTRUCTIONS, "tests": ["leap_test.py"]},
+    ).json()
+    builder_before = len(model.requests_for("builder"))
+    sv.wait_until(lambda: len(model.requests_for("builder")) > builder_before, 90)
+    child = _child_of(run["id"])
+    assert child is not None
+    os.kill(child.pid, signal.SIGKILL)
+
+    events = _events(served, run["id"])
+    assert events[-1][2]["status"] == "green"
+    shown = http.get(f"/api/runs/{run['id']}").json()
+    assert shown["attempts"] == 2
+    # plan and context were not asked again; one feature commit on the branch.
+    assert len(model.requests_for("pacer")) == pacer_calls + 1
+    log = sv.git(repo, "log", "--format=%s", f"main..{shown['branch']}").splitlines()
+    assert len(log) == len(set(log)) and len(log) >= 1
+
+
+def test_cancel_stops_the_runs_sandboxed_processes(served, model, tmp_path):
+    marker = f"council-serve-spin-{os.getpid()}-{tmp_path.name}"
+    repo = sv.leap_repo(tmp_path / "leap", model)
+    sv.script_runs(model, build=sv.spinning(marker))
+    http = served.client()
+    run = http.post(
+        "/api/runs",
+        json={"repo": str(repo), "feature": sv.INSTRUCTIONS, "tests": ["leap_test.py"]},
+    ).json()
+
+    def spinning() -> list[psutil.Process]:
+        return [
+            p
+            for p in psutil.process_iter(["cmdline"])
+            if marker in " ".join(p.info["cmdline"] or [])
+        ]
+
+    sv.wait_until(spinning, 120, every=0.3)
+    cancelled = http.post(f"/api/runs/{run['id']}/cancel")
+    assert cancelled.status_code == 202
+    events = _events(served, run["id"])
+    assert events[-1][2]["status"] == "cancelled"
+    sv.wait_until(lambda: not spinning(), 20, every=0.3)
+    assert http.get(f"/api/runs/{run['id']}").json()["job_status"] == "cancelled"
+    # A cancelled run can be resumed; here we only check it is accepted and queued again.
+    model.reset()
+    resumed = http.post(f"/api/runs/{run['id']}/resume")
+    assert resumed.status_code == 202 and resumed.json()["status"] == "queued"
+    http.post(f"/api/runs/{run['id']}/cancel")
+    sv.wait_until(
+        lambda: http.get(f"/api/runs/{run['id']}").json()["job_status"] == "cancelled", 60
+    )
+
+
+def test_bad_submissions_are_refused_with_a_reason(served, tmp_path):
+    http = served.client()
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    for body, words in [
+        ({"repo": str(plain), "feature": "x"}, "git"),
+        ({"repo": "relative/path", "feature": "x"}, "absolute"),
+        ({"repo": str(tmp_path / "missing"), "feature": "x"}, "no repository"),
+    ]:
+        response = http.post("/api/runs", json=body)
+        assert response.status_code == 400, response.text
+        assert words in response.json()["detail"]
+    assert http.post("/api/runs", json={"repo": ""}).status_code == 422
+    assert http.get("/api/runs/r-nope").status_code == 404
+
+
+def test_keys_limit_repositories_and_rate(tmp_path_factory, model, cache, tmp_path):
+    data = tmp_path_factory.mktemp("keyed")
+    mine = sv.leap_repo(tmp_path / "mine", model)
+    theirs = sv.leap_repo(tmp_path / "theirs", model)
+
+    def create(name: str, repo, *more: str) -> str:
+        done = sv.council("keys", "create", name, "--repo", str(repo), "--data", str(data), *more)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    key_a = create("a", mine)
+    key_b = create("b", theirs)
+    key_slow = create("slow", mine, "--rate", "2")
+    listed = sv.council("keys", "list", "--data", str(data))
+    assert key_a not in listed.stdout and "a: " in listed.stdout  # never the secret
+
+    with sv.serve(data, workers=1) as server:
+        a, b = server.client(key_a), server.client(key_b)
+        assert server.client().get("/api/runs").status_code == 401
+        assert server.client("ck_bogus_x").get("/api/runs").status_code == 401
+        body = {"repo": str(mine), "feature": sv.INSTRUCTIONS, "tests": ["leap_test.py"]}
+        assert b.post("/api/runs", json=body).status_code == 403
+        run = a.post("/api/runs", json=body)
+        assert run.status_code == 201, run.text
+        run_id = run.json()["id"]
+        assert a.post(f"/api/runs/{run_id}/cancel").status_code == 202
+        assert b.get(f"/api/runs/{run_id}").status_code == 404
+        assert b.get(f"/api/runs/{run_id}/events").status_code == 404
+        assert b.post(f"/api/runs/{run_id}/cancel").status_code == 404
+        assert run_id not in [r["id"] for r in b.get("/api/runs").json()]
+        assert run_id in [r["id"] for r in a.get("/api/runs").json()]
+
+        slow = server.client(key_slow)
+        codes = [slow.get("/api/runs").status_code for _ in range(3)]
+        assert codes[:2] == [200, 200] and codes[2] == 429
+
+        key_b_id = key_b.split("_")[1]
+        assert sv.council("keys", "revoke", key_b_id, "--data", str(data)).returncode == 0
+        assert b.get("/api/runs").status_code == 401
+        sv.wait_until(lambda: a.get(f"/api/runs/{run_id}").json()["job_status"] != "running", 30)
