@@ -126,36 +126,36 @@ def _options(sub: Submission) -> dict[str, Any]:
 
 
 def submit(store: Store, sub: Submission, *, repos_dir: Path, key_id: str | None = None) -> str:
-    """Check `sub`, record its run as queued and return the run id."""
+    """Check `sub` as its flow would at start, record its run as queued, return the run id."""
     from council.config import resolve_config
-    from council.pipelines.tracks import discover_tracks
+    from council.pipelines.flows import flow_class
 
     if sub.kind not in KINDS:
         raise UsageError(f"unknown kind {sub.kind!r} (known: {', '.join(KINDS)})")
-    if sub.kind == "run" and not sub.feature.strip():
-        raise UsageError("the feature request is empty")
     options = _options(sub)
     root = local_checkout(sub.repo, repos_dir)
     _check_repo(root)
     config, _source = resolve_config(root, None)
-    discover_tracks(root, config)  # no project or a bad gate command: refused now
-    snapshot = config.snapshot()
+    flow = flow_class(sub.kind)
     if sub.kind == "run":
-        given = [_given(root, spec) for spec in sub.tests]
-        run_config = {**snapshot, "open_pr": sub.pr, "given_tests": given}
         feature = sub.feature
+        asked = {"open_pr": sub.pr, "given_tests": sub.tests}
     else:
-        run_config = {**snapshot, "max_iterations": sub.max_iterations or 10}
-        feature = "heal: " + (", ".join(sub.gates) if sub.gates else "all gates")
-    run_id = store.create_run(feature=feature, repo=str(root), config=run_config, kind=sub.kind)
+        from council.pipelines.heal import heal_title, plan_gates
+        from council.pipelines.tracks import discover_tracks
+
+        groups = plan_gates(discover_tracks(root, config), list(config.gates), sub.gates or None)
+        feature = heal_title([slot for group in groups for slot in group])
+        asked = {"max_iterations": sub.max_iterations, "only_gates": sub.gates or None}
+    # The flow's own check (what `council run` / `heal` refuse), and the params it stores.
+    params = flow.check(root, config, feature, asked)
+    run_id = store.create_run(
+        feature=feature,
+        repo=str(root),
+        config={**config.snapshot(), "params": params},
+        kind=flow.kind,
+    )
     JobQueue(store).enqueue(
         run_id, kind=sub.kind, repo_key=repo_key(sub.repo), options=options, key_id=key_id
     )
     return run_id
-
-
-def _given(root: Path, spec: str) -> str:
-    # The same canonical form `council run --tests` records (relative to the repository).
-    from council.pipelines.tdd import _given_target
-
-    return _given_target(root, spec)
