@@ -4,6 +4,7 @@ the event stream (SSE) with reconnects, cancel, a killed worker, and API keys.""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import threading
 
@@ -11,6 +12,7 @@ import psutil
 import pytest
 
 from council.server.client import Client
+from council.store import Store
 from tests.fakes import serve as sv
 from tests.fakes.model_server import ScriptedModelServer
 
@@ -101,12 +103,10 @@ def test_submit_goes_queued_running_green_and_streams_every_event_once(served, m
     assert text.startswith(f"id: {len(seqs)}\n")
 
 
-def _child_of(run_id: str) -> psutil.Process:
-    for proc in psutil.process_iter(["cmdline"]):
-        cmdline = proc.info["cmdline"] or []
-        if "council.queue.child" in cmdline and run_id in cmdline:
-            return proc
-    return None
+def _pid_of(server: sv.Served, run_id: str) -> int:
+    """The process executing the run, as its run_claimed event recorded it."""
+    with Store(f"sqlite:///{server.data / 'server.db'}") as store:
+        return store.get_run(run_id).pid
 
 
 def test_a_killed_worker_leaves_the_run_queued_and_it_resumes_from_its_last_step(
@@ -129,9 +129,9 @@ def test_a_killed_worker_leaves_the_run_queued_and_it_resumes_from_its_last_step
     ).json()
     builder_before = len(model.requests_for("builder"))
     sv.wait_until(lambda: len(model.requests_for("builder")) > builder_before, 90)
-    child = _child_of(run["id"])
-    assert child is not None
-    os.kill(child.pid, signal.SIGKILL)
+    pid = _pid_of(served, run["id"])
+    assert "council.queue.child" in " ".join(psutil.Process(pid).cmdline())
+    os.kill(pid, signal.SIGKILL)
 
     events = _events(served, run["id"])
     assert events[-1][2]["status"] == "green"
@@ -233,3 +233,26 @@ def test_keys_limit_repositories_and_rate(tmp_path_factory, model, cache, tmp_pa
         assert sv.council("keys", "revoke", key_b_id, "--data", str(data)).returncode == 0
         assert b.get("/api/runs").status_code == 401
         sv.wait_until(lambda: a.get(f"/api/runs/{run_id}").json()["job_status"] != "running", 30)
+
+
+def test_metrics_parse_with_the_prometheus_parser_and_feed_the_alert_rules(served):
+    import httpx
+    import yaml
+    from prometheus_client.parser import text_string_to_metric_families
+
+    response = httpx.get(f"{served.url}/metrics", timeout=30)
+    assert response.status_code == 200
+    families = {f.name: f for f in text_string_to_metric_families(response.text)}
+    runs = {tuple(s.labels.values()): s.value for s in families["council_runs"].samples}
+    assert runs.get(("run", "green"), 0) >= 1  # the green run of the first test
+    calls = families["council_model_calls"].samples
+    assert any(s.labels["persona"] == "pacer" and s.value >= 1 for s in calls)
+    latency = [s for s in families["council_model_latency_seconds"].samples]
+    assert any(s.name.endswith("_bucket") and s.labels["le"] == "+Inf" for s in latency)
+    assert "council_queue_jobs" in families and "council_cost_usd" in families
+
+    exported = {s.name for f in families.values() for s in f.samples}
+    rules = yaml.safe_load((sv.ROOT / "deploy" / "prometheus" / "council-alerts.yml").read_text())
+    for rule in rules["groups"][0]["rules"]:
+        named = set(re.findall(r"\bcouncil_[a-z_]+", rule["expr"]))
+        assert named and named <= exported, (rule["alert"], named - exported)

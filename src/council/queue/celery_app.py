@@ -15,13 +15,14 @@ from celery import Celery
 from celery.signals import worker_shutting_down
 
 from council.queue.jobs import JobQueue
-from council.queue.supervise import WorkerSettings, run_job, worker_name
+from council.queue.supervise import WorkerSettings, run_job, start_spare, worker_name
 from council.store import Store
 
 TASK = "council.execute_job"
 BUSY_RETRY_S = 1.0
 
 _worker: dict[str, Any] = {}  # this worker process's store and settings (`configure`)
+_spares = threading.local()  # per pool thread: a warm child for its next task
 
 
 def make_celery(broker_url: str) -> Celery:
@@ -48,6 +49,10 @@ def _execute_job(task: Any, run_id: str) -> str:
     queue = JobQueue(_worker["store"])
     settings: WorkerSettings = _worker["settings"]
     name = worker_name(threading.current_thread().name)
+    if settings.warm:
+        spare = getattr(_spares, "child", None)
+        if spare is None or spare.poll() is not None:
+            _spares.child = start_spare(settings)  # warms up while the claim is made
     job = queue.claim(name, settings.lease_s, run_id=run_id)
     if job is None:
         current = queue.get(run_id)
@@ -55,7 +60,11 @@ def _execute_job(task: Any, run_id: str) -> str:
             # Its repository is busy with another run: look again shortly.
             raise task.retry(countdown=BUSY_RETRY_S)
         return "taken"  # done, cancelled, or held by another worker
-    return run_job(queue, job, name, settings)
+    given, _spares.child = getattr(_spares, "child", None), None
+    status = run_job(queue, job, name, settings, spare=given)
+    if settings.warm and not settings.stopping.is_set():
+        _spares.child = start_spare(settings)  # ready for this thread's next task
+    return status
 
 
 def start_reaper(app: Celery, store: Store, settings: WorkerSettings) -> threading.Thread:

@@ -1,4 +1,5 @@
-"""The process that executes one queued run: `python -m council.queue.child DB_URL RUN_ID`.
+"""The process that executes one queued run: `python -m council.queue.child DB_URL RUN_ID`,
+or a warm spare (`--warm DB_URL`) that imports everything first and then reads the run's id.
 
 A run gets a process of its own so a cancel or a dying worker stops exactly it: SIGTERM is an
 interrupt (the test command in flight is killed, the run records "interrupted"), and the
@@ -12,6 +13,7 @@ import ctypes
 import os
 import signal
 import sys
+import threading
 
 EXIT_BUSY = 3
 _PR_SET_PDEATHSIG = 1
@@ -26,16 +28,52 @@ def die_with_parent() -> None:
         pass  # not Linux: the worker's lease running out still re-queues the run
 
 
+def warm_up() -> None:
+    """Import what every run needs (LiteLLM is seconds of CPU) before a run is handed over."""
+    from council.gateway.router import preload_litellm
+    from council.pipelines import flows
+
+    preload_litellm().join()  # the gateway waits for this same import instead of racing it
+    for kind in ("run", "heal"):
+        flows.flow_class(kind)
+
+
+def _take_output(log_path: str) -> None:
+    """From now on this process writes to the run's log."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+
+
 def main(argv: list[str]) -> int:
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    if len(argv) == 2 and argv[0] == "--warm":
+        # A spare: warm up while it waits for "RUN_ID LOG_PATH" on stdin (EOF: not needed). A
+        # run handed over before the imports are done goes on beside them, as a cold start
+        # does; one handed over later finds them done.
+        die_with_parent()
+        threading.Thread(target=warm_up, name="warm-up", daemon=True).start()
+        line = sys.stdin.readline().strip()
+        if not line:
+            return 0
+        run_id, log_path = line.split(" ", 1)
+        _take_output(log_path)
+        return run(argv[1], run_id)
     if len(argv) != 2:
         print("usage: python -m council.queue.child DB_URL RUN_ID", file=sys.stderr)
         return 2
     die_with_parent()
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    db_url, run_id = argv
     from council.gateway.router import preload_litellm
 
     preload_litellm()  # seconds of imports, overlapped with the worktree and environment work
+    return run(*argv)
+
+
+def run(db_url: str, run_id: str) -> int:
+    """Execute run `run_id` of the store at `db_url`; the exit code (see the module's doc)."""
     from council.errors import CouncilError
     from council.events import RunFinished
     from council.interrupts import Interrupted, interrupts_as_keyboard_interrupt

@@ -10,7 +10,13 @@ import logging
 import threading
 
 from council.queue.jobs import JobQueue
-from council.queue.supervise import WorkerSettings, run_job, worker_name
+from council.queue.supervise import (
+    WorkerSettings,
+    drop_spare,
+    run_job,
+    start_spare,
+    worker_name,
+)
 from council.store import Store
 
 IDLE_POLL_S = 0.5
@@ -49,18 +55,25 @@ class WorkerPool:
 
     def _work(self, name: str) -> None:
         stopping = self.settings.stopping
-        while not stopping.is_set():
-            job = self.queue.claim(name, self.settings.lease_s)
-            if job is None:
-                self._wake.wait(IDLE_POLL_S)
-                self._wake.clear()
-                continue
-            try:
-                run_job(self.queue, job, name, self.settings)
-            except Exception as exc:  # noqa: BLE001 - a database hiccup must not end the worker
-                # Its lease runs out and the reaper puts the job back in line.
-                log.warning("worker %s: job %s: %s: %s", name, job.run_id, type(exc).__name__, exc)
-            self._wake.set()  # a repository may be free now: let the others look
+        spare = None  # a warm child, started ahead of the next job
+        try:
+            while not stopping.is_set():
+                if self.settings.warm and (spare is None or spare.poll() is not None):
+                    spare = start_spare(self.settings)
+                job = self.queue.claim(name, self.settings.lease_s)
+                if job is None:
+                    self._wake.wait(IDLE_POLL_S)
+                    self._wake.clear()
+                    continue
+                given, spare = spare, None
+                try:
+                    run_job(self.queue, job, name, self.settings, spare=given)
+                except Exception as exc:  # noqa: BLE001 - a database hiccup must not end it
+                    # Its lease runs out and the reaper puts the job back in line.
+                    log.warning("worker %s: job %s: %s: %s", name, job.run_id, type(exc), exc)
+                self._wake.set()  # a repository may be free now: let the others look
+        finally:
+            drop_spare(spare)
 
     def _reap(self) -> None:
         every = max(0.5, self.settings.lease_s / 2)

@@ -34,6 +34,8 @@ class WorkerSettings:
     lease_s: float = 30.0
     # Set when the worker shuts down: its running children stop and their jobs are re-queued.
     stopping: threading.Event = field(default_factory=threading.Event)
+    # Keep a warm child per worker (imports done) so a run does not wait for them.
+    warm: bool = True
 
 
 def worker_name(slot: int | str) -> str:
@@ -54,20 +56,60 @@ def _waited(child: subprocess.Popen, timeout: float) -> int | None:
         return None
 
 
-def run_job(queue: JobQueue, job: Job, worker: str, settings: WorkerSettings) -> str:
-    """Execute `job` (claimed by `worker`) to its end; the job's final status."""
+def start_spare(settings: WorkerSettings) -> subprocess.Popen:
+    """A child that imports what a run needs, then waits for a run id on its stdin."""
+    return subprocess.Popen(  # nosec B603 - our own module, fixed argv
+        [sys.executable, "-m", "council.queue.child", "--warm", settings.db_url],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # a ^C of the server reaches it only through us
+        text=True,
+    )
+
+
+def drop_spare(spare: subprocess.Popen | None) -> None:
+    if spare is not None and spare.poll() is None:
+        spare.stdin.close()  # EOF: it exits
+        if _waited(spare, 5) is None:
+            spare.kill()
+            spare.wait()
+
+
+def _start_child(
+    job: Job, worker: str, settings: WorkerSettings, spare: subprocess.Popen | None
+) -> subprocess.Popen:
     settings.log_dir.mkdir(parents=True, exist_ok=True)
     log_path = settings.log_dir / f"{job.run_id}.log"
     with open(log_path, "ab") as log:
         log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} {worker}\n".encode())
         log.flush()
-        child = subprocess.Popen(  # nosec B603 - our own module, fixed argv
+        if spare is not None and spare.poll() is None:
+            try:
+                spare.stdin.write(f"{job.run_id} {log_path}\n")
+                spare.stdin.close()
+                return spare
+            except (BrokenPipeError, OSError):
+                pass  # it died while waiting: start one the slow way
+        return subprocess.Popen(  # nosec B603 - our own module, fixed argv
             [sys.executable, "-m", "council.queue.child", settings.db_url, job.run_id],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # a ^C of the server reaches it only through us
         )
+
+
+def run_job(
+    queue: JobQueue,
+    job: Job,
+    worker: str,
+    settings: WorkerSettings,
+    spare: subprocess.Popen | None = None,
+) -> str:
+    """Execute `job` (claimed by `worker`) to its end, in `spare` when one is given; the
+    job's final status."""
+    child = _start_child(job, worker, settings, spare)
     interval = max(0.2, min(1.0, settings.lease_s / 3))
     cancelled = shutdown = False
     kill_at: float | None = None  # after SIGTERM: when the child's time to record its end is up
