@@ -20,6 +20,7 @@ import httpx
 from tests.fakes import council_script as cs
 from tests.fakes.model_server import ScriptedModelServer
 
+ROOT = Path(__file__).resolve().parents[2]
 INSTRUCTIONS = "Given a year, report if it is a leap year (Gregorian rules).\n"
 STUB = "def leap_year(year):\n    pass\n"
 TESTS = """import unittest
@@ -180,7 +181,7 @@ def serve(data: Path, *args: str, workers: int = 2, lease_s: float = 3.0) -> Ite
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_until(lambda: _healthy(url) or process.poll() is not None, 30)
+        wait_until(lambda: _healthy(url) or process.poll() is not None, 90)
         if process.poll() is not None:
             raise RuntimeError(f"council serve exited: {(data / 'serve.log').read_text()}")
         yield Served(url=url, data=data, process=process)

@@ -16,14 +16,17 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
 
 from council.errors import CouncilError
+from council.events import RunFinished
 from council.queue.jobs import JobQueue
 from council.queue.submit import Submission, repo_key, submit
 from council.server import queries
 from council.server.keys import ApiKey, KeyStore
+from council.server.metrics import registry_for
 from council.server.ratelimit import RateLimiter
 from council.server.schemas import (
     Health,
@@ -234,7 +237,9 @@ def create_app(state: ServerState) -> FastAPI:
         """Cancel a queued run at once, or stop a running one (its processes are killed)."""
         _visible_run(st, who, run_id)
         if st.queue.request_cancel(run_id) == "cancelled":
-            st.store.update_run(run_id, status="cancelled", reason="cancelled before it started")
+            st.store.record_event(
+                RunFinished(run_id=run_id, status="cancelled", reason="cancelled before it started")
+            )
         return _out(_visible_run(st, who, run_id))
 
     @app.post(
@@ -289,6 +294,17 @@ def create_app(state: ServerState) -> FastAPI:
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
 
+    metrics = registry_for(state.store)
+
+    @app.get("/metrics", tags=["server"], response_class=PlainTextResponse, responses=_ERRORS)
+    def prometheus_metrics(who: CallerDep) -> PlainTextResponse:
+        """Prometheus text format: runs by status, queue depth, model calls, errors, tokens,
+        cost, model latency and step duration."""
+        return PlainTextResponse(generate_latest(metrics), media_type=CONTENT_TYPE_LATEST)
+
+    from council.server.dashboard import add_dashboard
+
+    add_dashboard(app, caller, KEY_COOKIE)
     return app
 
 
