@@ -187,47 +187,41 @@ class JobQueue:
             rows = conn.execute(
                 select(jobs.c.run_id, jobs.c.attempts, jobs.c.cancel_requested).where(expired)
             ).all()
-        for row in rows:
-            if row.cancel_requested:
-                # Its worker died while cancelling it: the cancel is done.
-                conn.execute(
-                    jobs.update()
-                    .where(jobs.c.run_id == row.run_id)
-                    .values(status="cancelled", finished_at=now, lease_until=None)
-                )
-                conn.execute(
-                    schema.runs.update()
-                    .where(schema.runs.c.id == row.run_id)
-                    .values(status="cancelled", reason="cancelled on request")
-                )
-                continue
-                if row.attempts >= MAX_ATTEMPTS:
+            for row in rows:
+                if row.cancel_requested:
+                    # Its worker died while cancelling it: the cancel is done.
+                    self._end(
+                        conn, row.run_id, now, "cancelled", "cancelled", "cancelled on request"
+                    )
+                elif row.attempts >= MAX_ATTEMPTS:
+                    reason = f"its worker died {row.attempts} times; given up"
+                    self._end(conn, row.run_id, now, "done", "error", reason)
+                else:
                     conn.execute(
                         jobs.update()
                         .where(jobs.c.run_id == row.run_id)
-                        .values(status="done", finished_at=now, lease_until=None)
+                        .values(status="queued", worker=None, lease_until=None)
                     )
                     conn.execute(
                         schema.runs.update()
                         .where(schema.runs.c.id == row.run_id)
-                        .values(
-                            status="error",
-                            reason=f"its worker died {row.attempts} times; given up",
-                        )
+                        .values(status="queued", pid=None, host=None)
                     )
-                    continue
-                conn.execute(
-                    jobs.update()
-                    .where(jobs.c.run_id == row.run_id)
-                    .values(status="queued", worker=None, lease_until=None)
-                )
-                conn.execute(
-                    schema.runs.update()
-                    .where(schema.runs.c.id == row.run_id)
-                    .values(status="queued", pid=None, host=None)
-                )
-                requeued.append(row.run_id)
+                    requeued.append(row.run_id)
         return requeued
+
+    @staticmethod
+    def _end(conn, run_id: str, now: float, job_status: str, run_status: str, reason: str) -> None:
+        conn.execute(
+            schema.jobs.update()
+            .where(schema.jobs.c.run_id == run_id)
+            .values(status=job_status, finished_at=now, lease_until=None)
+        )
+        conn.execute(
+            schema.runs.update()
+            .where(schema.runs.c.id == run_id)
+            .values(status=run_status, reason=reason)
+        )
 
     def request_cancel(self, run_id: str) -> str:
         """Cancel a job: a queued one at once ("cancelled"), a running one by its worker
