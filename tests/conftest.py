@@ -32,5 +32,11 @@ def env_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monk
 
 
 # one Azurite per session for the doit tests; one tiny GGUF model for the embedded model's tests;
-# one scripted model server per module and the session's env cache for the deploy tests
-pytest_plugins = ["tests.doit_fixtures", "tests.local_fixtures", "tests.deploy_fixtures"]
+# one scripted model server per module and the session's env cache for the deploy tests and
+# for the server's tests (serve_model, serve_cache)
+pytest_plugins = [
+    "tests.doit_fixtures",
+    "tests.local_fixtures",
+    "tests.deploy_fixtures",
+    "tests.serve_fixtures",
+]

@@ -14,32 +14,12 @@ import pytest
 from council.server.client import Client
 from council.store import Store
 from tests.fakes import serve as sv
-from tests.fakes.model_server import ScriptedModelServer
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def model():
-    with ScriptedModelServer() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    # Council's cache of test environments, shared by the runs of the module (as by a server's).
-    root = tmp_path_factory.getbasetemp() / "council-cache"
-    old = os.environ.get("COUNCIL_CACHE_DIR")
-    os.environ["COUNCIL_CACHE_DIR"] = str(root)
-    yield root
-    if old is None:
-        os.environ.pop("COUNCIL_CACHE_DIR", None)
-    else:
-        os.environ["COUNCIL_CACHE_DIR"] = old
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory, cache):
+def served(tmp_path_factory, serve_cache):
     with sv.serve(tmp_path_factory.mktemp("server")) as server:
         yield server
 
@@ -48,9 +28,11 @@ def _events(server: sv.Served, run_id: str, after: int = 0):
     return list(Client(server.url).events(run_id, after=after))
 
 
-def test_submit_goes_queued_running_green_and_streams_every_event_once(served, model, tmp_path):
-    repo = sv.leap_repo(tmp_path / "leap", model)
-    sv.script_runs(model)
+def test_submit_goes_queued_running_green_and_streams_every_event_once(
+    served, serve_model, tmp_path
+):
+    repo = sv.leap_repo(tmp_path / "leap", serve_model)
+    sv.script_runs(serve_model)
     http = served.client()
     created = http.post(
         "/api/runs",
@@ -110,25 +92,25 @@ def _pid_of(server: sv.Served, run_id: str) -> int:
 
 
 def test_a_killed_worker_leaves_the_run_queued_and_it_resumes_from_its_last_step(
-    served, model, tmp_path
+    served, serve_model, tmp_path
 ):
-    repo = sv.leap_repo(tmp_path / "leap", model)
-    model.script("pacer", sv.PLAN)
-    model.script("maven", sv.CONTEXT)
+    repo = sv.leap_repo(tmp_path / "leap", serve_model)
+    serve_model.script("pacer", sv.PLAN)
+    serve_model.script("maven", sv.CONTEXT)
     # The builder answers slowly: the worker is killed while it waits.
     from tests.fakes.model_server import Reply
 
-    model.script("builder", Reply(content=sv.RIGHT, delay_s=60))
-    model.script("builder", sv.RIGHT)
-    model.script("guardian", sv.REVIEW)
-    pacer_calls = len(model.requests_for("pacer"))
+    serve_model.script("builder", Reply(content=sv.RIGHT, delay_s=60))
+    serve_model.script("builder", sv.RIGHT)
+    serve_model.script("guardian", sv.REVIEW)
+    pacer_calls = len(serve_model.requests_for("pacer"))
     http = served.client()
     run = http.post(
         "/api/runs",
         json={"repo": str(repo), "feature": sv.INSTRUCTIONS, "tests": ["leap_test.py"]},
     ).json()
-    builder_before = len(model.requests_for("builder"))
-    sv.wait_until(lambda: len(model.requests_for("builder")) > builder_before, 90)
+    builder_before = len(serve_model.requests_for("builder"))
+    sv.wait_until(lambda: len(serve_model.requests_for("builder")) > builder_before, 90)
     pid = _pid_of(served, run["id"])
     assert "council.queue.child" in " ".join(psutil.Process(pid).cmdline())
     os.kill(pid, signal.SIGKILL)
@@ -138,15 +120,15 @@ def test_a_killed_worker_leaves_the_run_queued_and_it_resumes_from_its_last_step
     shown = http.get(f"/api/runs/{run['id']}").json()
     assert shown["attempts"] == 2
     # plan and context were not asked again; one feature commit on the branch.
-    assert len(model.requests_for("pacer")) == pacer_calls + 1
+    assert len(serve_model.requests_for("pacer")) == pacer_calls + 1
     log = sv.git(repo, "log", "--format=%s", f"main..{shown['branch']}").splitlines()
     assert len(log) == len(set(log)) and len(log) >= 1
 
 
-def test_cancel_stops_the_runs_sandboxed_processes(served, model, tmp_path):
+def test_cancel_stops_the_runs_sandboxed_processes(served, serve_model, tmp_path):
     marker = f"council-serve-spin-{os.getpid()}-{tmp_path.name}"
-    repo = sv.leap_repo(tmp_path / "leap", model)
-    sv.script_runs(model, build=sv.spinning(marker))
+    repo = sv.leap_repo(tmp_path / "leap", serve_model)
+    sv.script_runs(serve_model, build=sv.spinning(marker))
     http = served.client()
     run = http.post(
         "/api/runs",
@@ -168,7 +150,7 @@ def test_cancel_stops_the_runs_sandboxed_processes(served, model, tmp_path):
     sv.wait_until(lambda: not spinning(), 20, every=0.3)
     assert http.get(f"/api/runs/{run['id']}").json()["job_status"] == "cancelled"
     # A cancelled run can be resumed; here we only check it is accepted and queued again.
-    model.reset()
+    serve_model.reset()
     resumed = http.post(f"/api/runs/{run['id']}/resume")
     assert resumed.status_code == 202 and resumed.json()["status"] == "queued"
     http.post(f"/api/runs/{run['id']}/cancel")
@@ -193,10 +175,10 @@ def test_bad_submissions_are_refused_with_a_reason(served, tmp_path):
     assert http.get("/api/runs/r-nope").status_code == 404
 
 
-def test_keys_limit_repositories_and_rate(tmp_path_factory, model, cache, tmp_path):
+def test_keys_limit_repositories_and_rate(tmp_path_factory, serve_model, serve_cache, tmp_path):
     data = tmp_path_factory.mktemp("keyed")
-    mine = sv.leap_repo(tmp_path / "mine", model)
-    theirs = sv.leap_repo(tmp_path / "theirs", model)
+    mine = sv.leap_repo(tmp_path / "mine", serve_model)
+    theirs = sv.leap_repo(tmp_path / "theirs", serve_model)
 
     def create(name: str, repo, *more: str) -> str:
         done = sv.council("keys", "create", name, "--repo", str(repo), "--data", str(data), *more)

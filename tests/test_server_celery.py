@@ -16,7 +16,7 @@ import pytest
 from council.server.client import Client
 from council.store import Store
 from tests.fakes import serve as sv
-from tests.fakes.model_server import Reply, ScriptedModelServer
+from tests.fakes.model_server import Reply
 
 pytestmark = [
     pytest.mark.slow,
@@ -66,46 +66,21 @@ def _pings(client) -> bool:
 
 
 @pytest.fixture(scope="module")
-def model():
-    with ScriptedModelServer() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory, redis_url):
-    root = tmp_path_factory.getbasetemp() / "council-cache"
-    env = {**os.environ, "COUNCIL_CACHE_DIR": str(root), "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+def cluster(tmp_path_factory, redis_url, serve_cache):
     data = tmp_path_factory.mktemp("celery-server")
+    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
     workers = []
-    old = os.environ.get("COUNCIL_CACHE_DIR")
-    os.environ["COUNCIL_CACHE_DIR"] = str(root)
     try:
         for i in range(N_WORKERS):
             log = open(data / f"worker{i}.log", "ab")  # noqa: SIM115 - closed below
-            workers.append(
-                (
-                    subprocess.Popen(
-                        [
-                            sys.executable,
-                            "-m",
-                            "council.cli",
-                            "worker",
-                            "--broker",
-                            redis_url,
-                            "--data",
-                            str(data),
-                            "--lease",
-                            "3",
-                            "--name",
-                            f"w{i}@%h",
-                        ],
-                        stdout=log,
-                        stderr=subprocess.STDOUT,
-                        env=env,
-                    ),
-                    log,
-                )
+            argv = ["worker", "--broker", redis_url, "--data", str(data), "--lease", "3"]
+            process = subprocess.Popen(
+                [sys.executable, "-m", "council.cli", *argv, "--name", f"w{i}@%h"],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
             )
+            workers.append((process, log))
         with sv.serve(data, "--broker", redis_url, workers=0) as server:
             yield server, workers
     finally:
@@ -118,14 +93,10 @@ def cluster(tmp_path_factory, redis_url):
             except subprocess.TimeoutExpired:
                 process.kill()
             log.close()
-        if old is None:
-            os.environ.pop("COUNCIL_CACHE_DIR", None)
-        else:
-            os.environ["COUNCIL_CACHE_DIR"] = old
 
 
-def _green_repo(dest: Path, model) -> Path:
-    repo = sv.leap_repo(dest, model)
+def _green_repo(dest: Path, serve_model) -> Path:
+    repo = sv.leap_repo(dest, serve_model)
     (repo / "leap.py").write_text(
         "def leap_year(year):\n    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)\n"
     )
@@ -133,10 +104,10 @@ def _green_repo(dest: Path, model) -> Path:
     return repo
 
 
-def test_many_runs_at_once_on_three_workers_each_run_once(cluster, model, tmp_path):
+def test_many_runs_at_once_on_three_workers_each_run_once(cluster, serve_model, tmp_path):
     server, _workers = cluster
     http = server.client()
-    repos = [_green_repo(tmp_path / f"repo{i}", model) for i in range(N_RUNS)]
+    repos = [_green_repo(tmp_path / f"repo{i}", serve_model) for i in range(N_RUNS)]
     ids = []
     for repo in repos:
         created = http.post("/api/runs", json={"repo": str(repo), "kind": "heal"})
@@ -161,21 +132,21 @@ def test_many_runs_at_once_on_three_workers_each_run_once(cluster, model, tmp_pa
     assert len(holders) >= 2  # the runs were spread over the workers
 
 
-def test_a_worker_killed_mid_run_and_the_run_resumes_on_another(cluster, model, tmp_path):
+def test_a_worker_killed_mid_run_and_the_run_resumes_on_another(cluster, serve_model, tmp_path):
     server, workers = cluster
-    repo = sv.leap_repo(tmp_path / "leap", model)
-    model.script("pacer", sv.PLAN)
-    model.script("maven", sv.CONTEXT)
-    model.script("builder", Reply(content=sv.RIGHT, delay_s=60), sv.RIGHT)
-    model.script("guardian", sv.REVIEW)
-    pacer_calls = len(model.requests_for("pacer"))
-    builder_calls = len(model.requests_for("builder"))
+    repo = sv.leap_repo(tmp_path / "leap", serve_model)
+    serve_model.script("pacer", sv.PLAN)
+    serve_model.script("maven", sv.CONTEXT)
+    serve_model.script("builder", Reply(content=sv.RIGHT, delay_s=60), sv.RIGHT)
+    serve_model.script("guardian", sv.REVIEW)
+    pacer_calls = len(serve_model.requests_for("pacer"))
+    builder_calls = len(serve_model.requests_for("builder"))
     http = server.client()
     run = http.post(
         "/api/runs",
         json={"repo": str(repo), "feature": sv.INSTRUCTIONS, "tests": ["leap_test.py"]},
     ).json()
-    sv.wait_until(lambda: len(model.requests_for("builder")) > builder_calls, 120)
+    sv.wait_until(lambda: len(serve_model.requests_for("builder")) > builder_calls, 120)
     store = Store(f"sqlite:///{server.data / 'server.db'}")
     from council.queue.jobs import JobQueue
 
@@ -188,7 +159,7 @@ def test_a_worker_killed_mid_run_and_the_run_resumes_on_another(cluster, model, 
     assert events[-1][2]["status"] == "green"
     job = JobQueue(store).get(run["id"])
     assert job.attempts == 2 and f":{victim.pid}:" not in job.worker
-    assert len(model.requests_for("pacer")) == pacer_calls + 1  # the plan was not made again
+    assert len(serve_model.requests_for("pacer")) == pacer_calls + 1  # the plan was not made again
     branch = http.get(f"/api/runs/{run['id']}").json()["branch"]
     log = sv.git(repo, "log", "--format=%s", f"main..{branch}")
     assert len(log.splitlines()) == len(set(log.splitlines()))  # no commit twice

@@ -4,14 +4,13 @@ with the data of a real run. Screenshots go to tests/artifacts/dashboard/ (not c
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
 import pytest
 
 from tests.fakes import serve as sv
-from tests.fakes.model_server import Reply, ScriptedModelServer
+from tests.fakes.model_server import Reply
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 SHOTS = Path(__file__).parent / "artifacts" / "dashboard"
@@ -23,24 +22,9 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def model():
-    with ScriptedModelServer() as server:
+def served(tmp_path_factory, serve_cache):
+    with sv.serve(tmp_path_factory.mktemp("dash-server")) as server:
         yield server
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory, model):
-    root = tmp_path_factory.getbasetemp() / "council-cache"
-    old = os.environ.get("COUNCIL_CACHE_DIR")
-    os.environ["COUNCIL_CACHE_DIR"] = str(root)
-    try:
-        with sv.serve(tmp_path_factory.mktemp("dash-server")) as server:
-            yield server
-    finally:
-        if old is None:
-            os.environ.pop("COUNCIL_CACHE_DIR", None)
-        else:
-            os.environ["COUNCIL_CACHE_DIR"] = old
 
 
 @pytest.fixture(scope="module")
@@ -62,13 +46,13 @@ def page(browser):
 
 
 @pytest.fixture(scope="module")
-def green_run(served, model, tmp_path_factory):
+def green_run(served, serve_model, tmp_path_factory):
     """A run submitted with a slow Builder, so its page is open while it runs."""
-    repo = sv.leap_repo(tmp_path_factory.mktemp("dash") / "leap", model)
-    model.script("pacer", sv.PLAN)
-    model.script("maven", sv.CONTEXT)
-    model.script("builder", Reply(content=sv.RIGHT, delay_s=4))
-    model.script("guardian", sv.REVIEW)
+    repo = sv.leap_repo(tmp_path_factory.mktemp("dash") / "leap", serve_model)
+    serve_model.script("pacer", sv.PLAN)
+    serve_model.script("maven", sv.CONTEXT)
+    serve_model.script("builder", Reply(content=sv.RIGHT, delay_s=4))
+    serve_model.script("guardian", sv.REVIEW)
     run = served.client().post(
         "/api/runs",
         json={"repo": str(repo), "feature": sv.INSTRUCTIONS, "tests": ["leap_test.py"]},

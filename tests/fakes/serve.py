@@ -3,7 +3,6 @@ repositories (the leap-year exercise, tests given) and scripted persona answers 
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
@@ -17,83 +16,37 @@ from pathlib import Path
 
 import httpx
 
+from tests import test_tests_given as tg
 from tests.fakes import council_script as cs
 from tests.fakes.model_server import ScriptedModelServer
 
 ROOT = Path(__file__).resolve().parents[2]
-INSTRUCTIONS = "Given a year, report if it is a leap year (Gregorian rules).\n"
-STUB = "def leap_year(year):\n    pass\n"
-TESTS = """import unittest
-
-from leap import leap_year
-
-
-class LeapTest(unittest.TestCase):
-    def test_year_not_divisible_by_4(self):
-        self.assertIs(leap_year(2015), False)
-
-    def test_year_divisible_by_100_not_by_400(self):
-        self.assertIs(leap_year(2100), False)
-
-    def test_year_divisible_by_400(self):
-        self.assertIs(leap_year(2000), True)
-"""
-PLAN = json.dumps(
-    {
-        "summary": "implement leap_year",
-        "scope": "leap",
-        "tasks": [
-            {
-                "id": "T1",
-                "title": "leap_year",
-                "acceptance_criteria": ["the given tests in leap_test.py pass"],
-                "files": ["leap.py"],
-            }
-        ],
-    }
+# The leap-year exercise of the tests-given mode's own tests: a stub, its tests, the answer.
+INSTRUCTIONS, STUB, TESTS, PLAN, CONTEXT, RIGHT = (
+    tg.INSTRUCTIONS,
+    tg.STUB,
+    tg.TESTS,
+    tg.PLAN,
+    tg.CONTEXT,
+    tg.RIGHT,
 )
-CONTEXT = json.dumps({"files": ["leap.py", "leap_test.py"], "notes": "plain functions"})
-RIGHT = """Here is the implementation.
-
-leap.py
-```python
-<<<<<<< SEARCH
-def leap_year(year):
-    pass
-=======
-def leap_year(year):
-    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
->>>>>>> REPLACE
-```
-"""
 REVIEW = cs.REVIEW_REPLY.replace("app/main.py", "leap.py")
 
 
 def spinning(marker: str) -> str:
     """An answer whose code starts a detached helper (`marker` in its command line) and then
     spins: the test run hangs until someone kills it."""
-    return f"""Here is the implementation, with a warm-up.
-
-leap.py
-```python
-<<<<<<< SEARCH
-def leap_year(year):
-    pass
-=======
-import subprocess
-import sys
-
-
-def leap_year(year):
-    subprocess.Popen(
-        [sys.executable, "-c", "import time\\nwhile True:\\n    time.sleep(0.2)", {marker!r}],
-        start_new_session=True,
+    return tg._answer(
+        "    import subprocess\n"
+        "    import sys\n\n"
+        "    subprocess.Popen(\n"
+        "        [sys.executable, '-c', 'import time\\nwhile True:\\n    time.sleep(0.2)',\n"
+        f"         {marker!r}],\n"
+        "        start_new_session=True,\n"
+        "    )\n"
+        "    while True:\n"
+        "        pass"
     )
-    while True:
-        pass
->>>>>>> REPLACE
-```
-"""
 
 
 def git(repo: Path, *args: str) -> str:

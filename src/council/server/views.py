@@ -12,19 +12,10 @@ from typing import Any
 
 from sqlalchemy import select
 
+from council.render import HEAL_KINDS  # the heal events `council show` renders too
 from council.store import Store, schema
 
 DIFF_LIMIT = 200_000  # characters of a diff shown on a page
-HEAL_KINDS = (
-    "failure_classified",
-    "memory_hit",
-    "recovery_tried",
-    "flaky_detected",
-    "patch_proposed",
-    "patch_reviewed",
-    "patch_applied",
-    "patch_refused",
-)
 
 
 @dataclass
