@@ -3,6 +3,7 @@ the event stream (SSE) with reconnects, cancel, a killed worker, and API keys.""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -238,3 +239,38 @@ def test_metrics_parse_with_the_prometheus_parser_and_feed_the_alert_rules(serve
     for rule in rules["groups"][0]["rules"]:
         named = set(re.findall(r"\bcouncil_[a-z_]+", rule["expr"]))
         assert named and named <= exported, (rule["alert"], named - exported)
+
+
+def test_council_submit_follows_a_heal_to_its_end(served, serve_model, tmp_path):
+    repo = sv.leap_repo(tmp_path / "leap", serve_model)
+    (repo / "leap.py").write_text(
+        "def leap_year(year):\n    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)\n"
+    )
+    sv.git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "solved")
+    done = sv.council(
+        "submit",
+        "--kind",
+        "heal",
+        "--repo",
+        str(repo),
+        "--server",
+        served.url,
+        "--follow",
+        "--json",
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    run_id = lines[0]
+    kinds = [json.loads(line)["kind"] for line in lines[1:]]
+    assert kinds[0] == "run_claimed" and kinds[-1] == "run_finished"
+    assert served.client().get(f"/api/runs/{run_id}").json()["status"] == "green"
+
+
+def test_serve_refuses_another_address_without_a_key_and_submit_says_no_server(tmp_path):
+    done = sv.council("serve", "--host", "0.0.0.0", "--data", str(tmp_path))
+    assert done.returncode == 2 and "no API key" in done.stderr
+    port = sv.free_port()
+    done = sv.council(
+        "submit", "x", "--repo", str(tmp_path), "--server", f"http://127.0.0.1:{port}"
+    )
+    assert done.returncode == 2 and "no council server answers" in done.stderr
