@@ -116,6 +116,7 @@ class Kept:
                 keeper.wait(timeout=grace_s * 3)
             except psutil.Error:
                 send_signal(keeper, signal.SIGKILL)
+                psutil.wait_procs([keeper], timeout=grace_s)  # gone when stop returns
         if self._popen is not None:
             self._popen.wait(timeout=grace_s)
         # Whatever is left (a killed keeper's service, escaped descendants): by pid and token.
