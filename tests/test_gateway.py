@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -451,3 +453,21 @@ def test_parallel_calls_cannot_overrun_the_budget(model_server: ScriptedModelSer
     assert sorted(outcomes) == ["refused", "slow"]
     assert len(model_server.requests) == 1
     assert gateway.spent_usd == pytest.approx(0.003)
+
+
+def test_litellm_is_imported_without_loading_a_dotenv_file() -> None:
+    # LiteLLM's DEV mode calls dotenv.load_dotenv() at import (a `.env` above its install
+    # folder would land in council's environment); the gateway imports it in PRODUCTION mode.
+    probe = (
+        "import dotenv, os\n"
+        "calls = []\n"
+        "dotenv.load_dotenv = lambda *a, **k: calls.append(a) or False\n"
+        "os.environ.pop('LITELLM_MODE', None)\n"
+        "from council.gateway.router import litellm_module\n"
+        "litellm_module()\n"
+        "print(len(calls), os.environ['LITELLM_MODE'])\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert out.stdout.split() == ["0", "PRODUCTION"]

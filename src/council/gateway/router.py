@@ -90,6 +90,10 @@ def litellm_module() -> ModuleType:
         if _litellm is None:
             # Without this LiteLLM fetches its price map from GitHub at import time.
             os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+            # In its default DEV mode LiteLLM loads the first `.env` found walking up from its
+            # own install folder into os.environ at import: a file nobody named could set keys
+            # or endpoints. Council reads its settings from council.yaml and the environment.
+            os.environ.setdefault("LITELLM_MODE", "PRODUCTION")
             import litellm
 
             litellm.suppress_debug_info = True
