@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -55,3 +56,19 @@ def test_stop_ends_a_daemon_that_left_the_tree_the_group_and_its_environment(
     finally:
         if daemon is not None and daemon.is_running():
             daemon.kill()  # never leak it, even when the test fails
+
+
+@pytest.mark.parametrize("name", ["deploy.yaml", "council.yaml"])
+def test_a_configuration_saved_as_utf16_is_a_usage_error(tmp_path: Path, name: str):
+    """Windows editors save YAML as UTF-16: exit 2 and what to do, never a traceback."""
+    git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@example.invalid"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "init"], check=True)
+    (tmp_path / name).write_text("deployment:\n  max_retries: 1\n", encoding="utf-16")
+    done = subprocess.run(
+        [sys.executable, "-m", "council.cli", "deploy", "--dry-run"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert f"{name}: not UTF-8 text (byte 0); save it as UTF-8" in done.stderr

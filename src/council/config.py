@@ -332,12 +332,19 @@ def validate_yaml(text: str, schema: type[Schema], source: str) -> Schema:
         raise ConfigError(f"invalid configuration\n{_describe(exc, root, source)}") from None
 
 
-def load_config(path: Path) -> CouncilConfig:
+def read_config_text(path: Path) -> str:
+    """A configuration file's text, or a ConfigError that says why not (unreadable, or not
+    UTF-8: an editor's UTF-16 save is a usage error, not a traceback)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8-sig")  # a UTF-8 byte-order mark is fine
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
-    return parse_config(text, source=str(path))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+
+
+def load_config(path: Path) -> CouncilConfig:
+    return parse_config(read_config_text(path), source=str(path))
 
 
 # --- presets ---------------------------------------------------------------------------------

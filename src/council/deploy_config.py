@@ -15,8 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from council.config import validate_yaml
-from council.errors import ConfigError
+from council.config import read_config_text, validate_yaml
 
 DEPLOY_FILE = "deploy.yaml"
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -163,8 +162,4 @@ def load_deploy_config(path: Path) -> DeployConfig:
     """deploy.yaml at `path`; the defaults when there is none (local target)."""
     if not path.exists():
         return DeployConfig()
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
-    return parse_deploy_config(text, source=str(path))
+    return parse_deploy_config(read_config_text(path), source=str(path))
