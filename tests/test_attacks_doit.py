@@ -10,6 +10,7 @@ import pytest
 from council.cloud.intent import CloudIntent, CloudResource, questions
 from council.cloud.strategies.terraform import parse_hcl, render_hcl
 from council.cloud.target import CloudTarget
+from tests.test_doit_flow import _blobs, _env, council, intent_reply, prices, workdir  # noqa: F401
 
 
 def _intent(operation: str, resource: CloudResource, resource_group: str = "rg-ok") -> CloudIntent:
@@ -54,3 +55,21 @@ def test_a_file_named_like_a_template_stays_text_in_the_terraform(tmp_path: Path
     text = render_hcl(intent, CloudTarget("azure"), tmp_path)
     assert '"price-$${var.x}.csv"' in text and "price-${var" not in text.replace("$${", "")
     parse_hcl(text)  # still a valid configuration
+
+
+def test_an_upload_reaching_outside_the_folder_is_asked_not_run(
+    workdir,
+    model_server,
+    azurite,
+    prices,  # noqa: F811 (fixtures of test_doit_flow)
+):
+    """The model names a file outside the folder (a secret beside it): with --yes nothing is
+    uploaded; the objective stops with the question."""
+    (workdir.parent / "secret.env").write_text("TOKEN=do-not-upload\n")
+    reply = intent_reply("reports-outside", files="../secret.env")
+    model_server.script("devops", reply)
+    env = _env(workdir, azurite, prices)
+    result = council(workdir, env, "doit", "upload ./out/*.csv to reports-outside", "--yes")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "'../secret.env' reaches outside" in result.stdout
+    assert _blobs(azurite, "reports-outside") is None

@@ -181,8 +181,17 @@ class DoitFlow(Flow):
         for upload in intent.of_type("blob_upload"):
             patterns = parameter(intent, upload, "files") or []
             for pattern in [patterns] if isinstance(patterns, str) else patterns:
-                if not upload_files([pattern], self.base):
+                found = upload_files([pattern], self.base)
+                if not found:
                     asked.append(f"no file matches {pattern!r} in {self.base}: which files?")
+                # The model read the paths: one that leaves the folder (an absolute path, ../,
+                # a link) is asked about, never uploaded on its word.
+                outside = [f for f in found if not f.resolve().is_relative_to(self.base.resolve())]
+                if outside:
+                    asked.append(
+                        f"{pattern!r} reaches outside {self.base} ({outside[0]}): run doit "
+                        "from the folder that holds the files, or name files inside this one"
+                    )
         return asked
 
     def choose_strategy(self, intent: CloudIntent) -> str:
