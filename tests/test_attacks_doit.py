@@ -1,16 +1,28 @@
 """Attacks on `council doit`'s intent and plans: names the model read (or was fed) that would
 become options of a command or templates of the generated Terraform are questions, never run."""
 
+# ruff: noqa: F811 - test_doit_flow's fixtures (workdir, prices) are imported, then requested
+
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
+from azure.storage.blob import BlobServiceClient
 
 from council.cloud.intent import CloudIntent, CloudResource, questions
 from council.cloud.strategies.terraform import parse_hcl, render_hcl
 from council.cloud.target import CloudTarget
-from tests.test_doit_flow import _blobs, _env, council, intent_reply, prices, workdir  # noqa: F401
+from tests.test_doit_flow import (  # noqa: F401 (fixtures: workdir, prices)
+    ANALYSIS,
+    _blobs,
+    _env,
+    council,
+    intent_reply,
+    prices,
+    workdir,
+)
 
 
 def _intent(operation: str, resource: CloudResource, resource_group: str = "rg-ok") -> CloudIntent:
@@ -61,7 +73,7 @@ def test_an_upload_reaching_outside_the_folder_is_asked_not_run(
     workdir,
     model_server,
     azurite,
-    prices,  # noqa: F811 (fixtures of test_doit_flow)
+    prices,
 ):
     """The model names a file outside the folder (a secret beside it): with --yes nothing is
     uploaded; the objective stops with the question."""
@@ -73,3 +85,24 @@ def test_an_upload_reaching_outside_the_folder_is_asked_not_run(
     assert result.returncode == 1, result.stdout + result.stderr
     assert "'../secret.env' reaches outside" in result.stdout
     assert _blobs(azurite, "reports-outside") is None
+
+
+def test_resuming_a_failed_create_never_takes_over_and_removes_a_container_not_ours(
+    workdir, model_server, azurite, prices
+):
+    """The user's container exists; creating one of that name failed (name taken). A resume
+    of that objective must not read the failure as "made by this objective before a kill",
+    or the rollback of a later failure deletes the user's container and its data."""
+    service = BlobServiceClient.from_connection_string(
+        CloudTarget("local", azurite.blob_endpoint).connection_string
+    )
+    service.create_container("theirs-1").upload_blob("keep.txt", b"the user's data")
+    model_server.script("devops", intent_reply("theirs-1", upload_to="archive"), ANALYSIS)
+    env = _env(workdir, azurite, prices)
+    first = council(workdir, env, "doit", "put the reports in theirs-1", "--yes")
+    assert first.returncode == 1 and "already exists" in first.stdout, first.stdout
+    objective = json.loads(council(workdir, env, "audit", "--json").stdout.splitlines()[0])
+    model_server.script("devops", ANALYSIS)
+    again = council(workdir, env, "doit", "--resume", objective["objective"], "--yes")
+    assert again.returncode == 1, again.stdout + again.stderr
+    assert _blobs(azurite, "theirs-1") == {"keep.txt": 15}
