@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from council.cli_ci import register as register_ci_commands
 from council.cli_deploy import deploy_app
 from council.cli_doit import register as register_doit
 from council.cli_help import plain_help
@@ -510,6 +511,7 @@ def schema(
 
 
 register_serve_commands(app)  # serve, worker, submit, keys (cli_serve.py)
+register_ci_commands(app)  # ci init (cli_ci.py)
 
 
 # typer 0.29 vendors click (typer._click); older typers use click itself. Either way these are
