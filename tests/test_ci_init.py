@@ -4,32 +4,17 @@ existing file is never replaced without --force."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 from council.infra.ci_workflow import WORKFLOW_PATH, WorkflowSpec, check_workflow, render_workflow
+from tests.test_cli_errors import council
 from tests.test_deploy_scanners import _actionlint
 
 WORKFLOWS = Path(".github") / "workflows"
-
-
-def council(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if "KEY" not in k and "TOKEN" not in k}
-    return subprocess.run(
-        [sys.executable, "-m", "council.cli", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def _mutate(text: str, old: str, new: str) -> str:

@@ -11,17 +11,15 @@ a shell script (secrets and issue text reach the shell only through `env:`).
 
 from __future__ import annotations
 
-import functools
 import importlib.metadata
 import re
-import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
-from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from council.errors import UsageError
+from council.infra.templating import environment
 
 WORKFLOW_PATH = ".github/workflows/council.yml"
 MODES = ("server", "job")
@@ -58,7 +56,7 @@ def render_workflow(spec: WorkflowSpec) -> str:
             )
     if not spec.install.strip():
         raise UsageError("--install: empty", hint="Give a pip requirement for ai-council.")
-    text = _environment().get_template("council.yml.j2").render(**vars(spec))
+    text = environment("ci").get_template("council.yml.j2").render(**vars(spec))
     problems = check_workflow(text)
     if problems:  # a template bug, never the user's input: say so plainly
         raise RuntimeError("generated workflow fails its own check: " + "; ".join(problems))
@@ -106,15 +104,3 @@ def _version() -> str:
         return importlib.metadata.version("ai-council")
     except importlib.metadata.PackageNotFoundError:
         return "0.1.0"
-
-
-@functools.cache
-def _environment() -> Environment:
-    env = Environment(
-        loader=PackageLoader("council.infra", "templates/ci"),
-        undefined=StrictUndefined,
-        keep_trailing_newline=True,
-        autoescape=False,  # YAML, not HTML  # nosec B701
-    )
-    env.filters["shell_quote"] = shlex.quote
-    return env

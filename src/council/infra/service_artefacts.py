@@ -13,18 +13,17 @@ runtime dependencies (pyproject.toml), its ASGI app (deploy.yaml's `app`, else d
 
 from __future__ import annotations
 
-import functools
 import re
-import shlex
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from jinja2 import Environment, PackageLoader, StrictUndefined
+from jinja2 import Environment
 from packaging.requirements import InvalidRequirement, Requirement
 
 from council.deploy_config import DeployConfig
 from council.errors import ConfigError
+from council.infra.templating import environment
 from council.targets.release import detect_app
 from council.targets.serve_env import SERVER
 
@@ -125,13 +124,5 @@ def _name(requirement: str) -> str:
         return requirement.lower()
 
 
-@functools.cache
 def _environment() -> Environment:
-    env = Environment(
-        loader=PackageLoader("council.infra", "templates/service"),
-        undefined=StrictUndefined,
-        keep_trailing_newline=True,
-        autoescape=False,  # Dockerfile and YAML, not HTML  # nosec B701
-    )
-    env.filters["shell_quote"] = shlex.quote
-    return env
+    return environment("service")
