@@ -62,6 +62,7 @@ from council.personas import Prompts
 from council.pipelines.engine import StepOutput, StepRunner
 from council.pipelines.models import ask_persona, make_gateway
 from council.store import RunRecord, Store
+from council.telemetry import attach_tracing
 from council.workspace import (
     Workspace,
     commit_all,
@@ -128,6 +129,7 @@ class Flow:
         self.prompts = Prompts(self.repo)  # the repository's .council/prompts/ over the package's
         emit.run_id = run.id
         emit.subscribe(store.record_event)  # the store persists the one event stream
+        attach_tracing(emit, self.kind)  # OpenTelemetry spans, when OTEL_* env vars ask
         self.steps = StepRunner(store, run.id, emit)
         self.gateway = make_gateway(config, emit, spent_usd=run.total_cost_usd)
         self.ws: Workspace | None = None
