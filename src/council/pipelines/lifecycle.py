@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -58,6 +59,7 @@ from council.config import CouncilConfig
 from council.context.budget import PromptTooLarge, fit_prompt
 from council.errors import BudgetExceeded, CouncilError, ModelError, UsageError
 from council.events import Emitter, Notice, RunClaimed, RunFinished, RunStarted
+from council.gateway import Gateway
 from council.personas import Prompts
 from council.pipelines.engine import StepOutput, StepRunner
 from council.pipelines.models import ask_persona, make_gateway
@@ -131,9 +133,26 @@ class Flow:
         emit.subscribe(store.record_event)  # the store persists the one event stream
         attach_tracing(emit, self.kind)  # OpenTelemetry spans, when OTEL_* env vars ask
         self.steps = StepRunner(store, run.id, emit)
-        self.gateway = make_gateway(config, emit, spent_usd=run.total_cost_usd)
+        # The gateway (and with it the check that the models can be had) is made at first use:
+        # a flow may end without asking anyone (a healthy deploy, a dry run). The commands that
+        # will ask check the models before anything is written (cli, queue).
+        self._gateway: Gateway | None = None
+        self._gateway_lock = threading.Lock()  # parallel tracks may be first at once
+        self._spent_before = run.total_cost_usd
         self.ws: Workspace | None = None
         self.commits: list[str] = []
+
+    @property
+    def gateway(self) -> Gateway:
+        with self._gateway_lock:
+            if self._gateway is None:
+                self._gateway = make_gateway(self.config, self.emit, spent_usd=self._spent_before)
+            return self._gateway
+
+    @property
+    def spent_usd(self) -> float:
+        """What the run's model calls cost so far (its earlier processes' included)."""
+        return self._gateway.spent_usd if self._gateway is not None else self._spent_before
 
     # --- what a flow supplies ---------------------------------------------------------------
 
@@ -224,13 +243,13 @@ class Flow:
             branch=self.ws.branch if self.ws else "",
             worktree=str(self.ws.path) if self.ws else "",
             commits=self.commits,
-            cost_usd=self.gateway.spent_usd,
+            cost_usd=self.spent_usd,
             details=self.details(),
         )
 
     def _close(self, status: str, reason: str) -> None:
         self.emit.step = None  # the run's end belongs to no step
-        self.emit(RunFinished(status=status, reason=reason, total_cost_usd=self.gateway.spent_usd))
+        self.emit(RunFinished(status=status, reason=reason, total_cost_usd=self.spent_usd))
 
     def setup_worktree(
         self, slug: str, extra: Callable[[Workspace], StepOutput] | None = None
