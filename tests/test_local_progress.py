@@ -121,6 +121,7 @@ def test_the_live_line_of_the_embedded_model_on_a_terminal(
     env.update(COUNCIL_LOCAL_MODEL=str(tiny_model), COUNCIL_OFFLINE="1")
     seen = re.compile(
         rb"Pacer \xc2\xb7 council-local/default \xc2\xb7 [\d.]+s \xc2\xb7 [1-9]\d* tokens"
+        rb" \xc2\xb7 [\d.]+ tok/s"
     )
     screen = on_terminal(
         [sys.executable, "-m", "council.cli", "run", "add GET /health", "--repo", str(repo)],

@@ -64,7 +64,10 @@ class CallProgress:
             now = time.monotonic()
             # Speed of generation, from the first token on (prompt processing is not counted).
             generating = now - self._first_token_at if self._first_token_at else 0.0
-            rate = self._tokens / generating if generating > 0.2 else 0.0
+            # Over a very short window the rate is noise, unless enough tokens came already
+            # (a small model can write hundreds before the first beat).
+            steady = generating > 0.2 or (generating > 0 and self._tokens >= 20)
+            rate = self._tokens / generating if steady else 0.0
             event = ModelProgress(
                 **self._fields,
                 step=step,
