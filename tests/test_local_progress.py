@@ -52,6 +52,8 @@ def test_the_engine_reports_every_generated_token_to_the_callers_sink(tiny_model
 def test_an_embedded_model_call_in_flight_reports_its_tokens_through_the_gateway(
     local_env: pytest.MonkeyPatch,
 ) -> None:
+    # An idle machine runs the tiny model's call in well under the default half second.
+    local_env.setattr("council.gateway.progress.HEARTBEAT_S", 0.02)
     config = CouncilConfig.model_validate(preset("local"))
     config.cache.enabled = False  # the call must really reach llama.cpp
     config.personas["pacer"].max_tokens = 400  # seconds of grammar-constrained tokens
@@ -119,6 +121,7 @@ def test_the_live_line_of_the_embedded_model_on_a_terminal(
     env = {**scrubbed_env(tmp_path / "cache"), "TERM": "xterm-256color", "COLUMNS": "120"}
     env.pop("COUNCIL_NO_LOCAL", None)
     env.update(COUNCIL_LOCAL_MODEL=str(tiny_model), COUNCIL_OFFLINE="1")
+    env["COUNCIL_PROGRESS_EVERY_S"] = "0.05"  # the tiny model's calls can end within 0.5 s
     seen = re.compile(
         rb"Pacer \xc2\xb7 council-local/default \xc2\xb7 [\d.]+s \xc2\xb7 [1-9]\d* tokens"
         rb" \xc2\xb7 [\d.]+ tok/s"

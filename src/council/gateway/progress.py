@@ -7,6 +7,7 @@ engine itself (local/tokens_out.py), which reports each token it generates."""
 from __future__ import annotations
 
 import itertools
+import os
 import threading
 import time
 from typing import Any
@@ -14,7 +15,9 @@ from typing import Any
 from council.events import EventSink, ModelProgress
 from council.local.tokens_out import token_sink
 
-HEARTBEAT_S = 0.5  # how often a call in flight reports; renderers throttle further
+# How often a call in flight reports (renderers throttle further); COUNCIL_PROGRESS_EVERY_S
+# sets it, e.g. for a fast local model whose calls end within half a second.
+HEARTBEAT_S = float(os.environ.get("COUNCIL_PROGRESS_EVERY_S") or 0.5)
 _ids = itertools.count(1)
 
 
