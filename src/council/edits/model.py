@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -54,6 +54,10 @@ class EditPolicy:
     # relpath -> sha256 of the content when the file was frozen (accepted tests).
     frozen: Mapping[str, str] = field(default_factory=dict)
     forbidden_globs: Sequence[str] = ()  # extra paths nobody may touch
+    # Set for the personas that write the code under test (Builder, Artisan): which paths are
+    # tests. They may write no test file, new or old (a new conftest.py is a test file too), and
+    # nothing the interpreter runs before the tests (`sitecustomize.py`, a `.pth` file).
+    is_test_file: Callable[[str], bool] | None = None
 
 
 @dataclass

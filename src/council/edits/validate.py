@@ -10,7 +10,7 @@ import hashlib
 import os
 import posixpath
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from council.edits.model import EditPolicy
@@ -90,6 +90,22 @@ def _is_frozen(root: Path, norm: str, frozen: Mapping[str, str]) -> bool:
     return False
 
 
+# Files an interpreter or test runner loads on its own before any test: from the code side
+# they could rewrite every result (a `sitecustomize.py` on the path patches pytest at start-up).
+_START_UP_HOOKS = ("sitecustomize.py", "usercustomize.py", "*.pth", "conftest.py")
+
+
+def _harness_reason(norm: str, is_test_file: Callable[[str], bool]) -> str | None:
+    name = posixpath.basename(norm)
+    if is_test_file(norm) or any(fnmatch.fnmatchcase(name, p) for p in _START_UP_HOOKS):
+        return (
+            f"`{norm}` is part of the tests or of what runs them (a test file, conftest.py, "
+            "sitecustomize.py or a .pth file); the code side must not write it. Change the "
+            "code under test so the tests pass instead."
+        )
+    return None
+
+
 def refusal_reason(root: Path, path: str, policy: EditPolicy) -> str | None:
     """Why `path` may not be written under `root`, or None when it may."""
     reason = structural_reason(path)
@@ -104,6 +120,10 @@ def refusal_reason(root: Path, path: str, policy: EditPolicy) -> str | None:
             f"`{norm}` is a frozen test file and must not be edited: the tests are the "
             "specification. Change the code under test so these tests pass instead."
         )
+    if policy.is_test_file is not None:
+        reason = _harness_reason(norm, policy.is_test_file)
+        if reason:
+            return reason
     hit = _glob_hit(norm, policy.forbidden_globs)
     if hit:
         return f"`{norm}` matches the forbidden pattern `{hit}`; it must not be edited"

@@ -111,6 +111,10 @@ class RunBase(Flow):
             else:
                 (self.ws.path / p).write_bytes(data)
 
+    def _is_test_path(self, path: str) -> bool:
+        """A test file of any track: the code side (Builder, Artisan) never writes one."""
+        return any(t.is_test_file(path) for t in self.tracks)
+
     def _test_files_in_tree(self, track: Track) -> list[str]:
         """Repo-relative paths of the track's test files as they are in the worktree."""
         out = []

@@ -45,6 +45,7 @@ class IterateSteps(RunBase):
             frozen=frozen,
             forbidden_globs=others,
             max_file_bytes=self.config.limits.max_file_bytes,
+            is_test_file=self._is_test_path,
         )
         previous: StepOutput | None = None
         tree = self._head_tree()  # the tests commit: where iteration 1 starts

@@ -74,7 +74,11 @@ class ReviewSteps(RunBase):
             for c in review.comments
             if c.severity in ("high", "medium")
         )
-        policy = EditPolicy(frozen=frozen, max_file_bytes=self.config.limits.max_file_bytes)
+        policy = EditPolicy(
+            frozen=frozen,
+            max_file_bytes=self.config.limits.max_file_bytes,
+            is_test_file=self._is_test_path,
+        )
         touched = self._edit_round(
             "artisan",
             "refine",
