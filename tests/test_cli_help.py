@@ -100,7 +100,12 @@ def test_init_on_a_node_project_writes_only_javascript(tmp_path: Path) -> None:
     assert "languages detected: javascript" in done.stdout
     langs = _languages(tmp_path)
     assert list(langs) == ["javascript"]
-    assert langs["javascript"]["sast"] == ""  # bandit is Python's
+    # Only the gates a JavaScript track has, named for the tools they switch (no ruff, no bandit).
+    assert langs["javascript"] == {
+        "lint": "eslint",
+        "format": "prettier --check",
+        "typecheck": "tsc --noEmit",
+    }
     assert "set OPENAI_API_KEY before running" in done.stdout
 
 
@@ -108,7 +113,7 @@ def test_init_on_a_java_project_writes_only_java(tmp_path: Path) -> None:
     (tmp_path / "pom.xml").write_text("<project/>\n")
     done = _init(tmp_path, OPENAI_API_KEY="sk-test-not-a-real-key")
     assert done.returncode == 0, done.stderr
-    assert list(_languages(tmp_path)) == ["java"]
+    assert _languages(tmp_path) == {"java": {}}  # compile and test: no gate to switch
     assert "before running" not in done.stdout
     assert "read from the environment: OPENAI_API_KEY" in done.stdout
 
@@ -130,3 +135,125 @@ def test_init_on_a_polyglot_repository_writes_each_language_with_its_root(tmp_pa
         "java": "src/java",
     }
     assert re.search(r"languages detected: (\w+, ){2}\w+", done.stdout)
+
+
+def test_init_on_a_python_project_writes_no_javascript_gate(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "calc"\nversion = "0"\n')
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    done = _init(tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert _languages(tmp_path) == {
+        "python": {
+            "test": "pytest",
+            "lint": "ruff check",
+            "format": "ruff format --check",
+            "sast": "bandit",
+            "test_dir": "tests",
+        }
+    }
+    assert "not a git repository" not in done.stdout
+
+
+def test_init_in_a_plain_folder_says_a_run_needs_git(tmp_path: Path) -> None:
+    folder = tmp_path / "with space"
+    folder.mkdir()
+    (folder / "app.py").write_text("x = 1\n")
+    done = _init(folder)
+    assert done.returncode == 0, done.stderr
+    assert f"note: {folder} is not a git repository yet" in done.stdout
+    assert "git init" in done.stdout
+
+
+def test_council_help_lists_the_everyday_commands_first_in_whole_sentences() -> None:
+    commands = _council("--help").stdout.split("Commands:")[1]
+    listed = re.findall(r"^  ([a-z-]+)  ", commands, flags=re.M)
+    assert listed[:6] == ["init", "run", "runs", "show", "resume", "heal"]
+    assert "..." not in commands  # no sentence cut at 45 characters
+    assert "commit on a branch." in commands
+
+
+def test_init_force_is_a_flag() -> None:
+    text = _council("init", "--help").stdout
+    assert "--force " in text and "no-force" not in text
+
+
+def test_each_json_option_says_what_it_prints() -> None:
+    assert "JSON lines" in _council("run", "--help").stdout
+    assert "one JSON array" in _council("runs", "--help").stdout
+    assert "the run and its events as one JSON object" in _council("show", "--help").stdout
+
+
+def test_the_schema_names_in_help_are_the_schemas() -> None:
+    from council.cli import SCHEMA_NAMES
+    from council.personas import SCHEMAS
+
+    assert tuple(SCHEMA_NAMES) == tuple(SCHEMAS)
+
+
+def test_the_command_line_limit_is_the_configs() -> None:
+    from council.cli import MAX_ITERATIONS
+    from council.config import Limits
+
+    bound = next(m.le for m in Limits.model_fields["max_iterations"].metadata if hasattr(m, "le"))
+    assert bound == MAX_ITERATIONS
+
+
+@pytest.mark.parametrize(
+    ("flags", "said"),
+    [
+        (["--budget", "inf"], "--budget must be a finite amount (USD), got inf"),
+        (["--max-iterations", "51"], "--max-iterations must be at most 50, got 51"),
+    ],
+)
+def test_limits_on_the_command_line_obey_the_configs_rules(
+    tmp_path: Path, flags: list[str], said: str
+) -> None:
+    repo = tmp_path / "repo"
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    done = _council("run", "x", "--repo", str(repo), *flags)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == f"error: {said}\n"
+    assert not (repo / ".council").exists()
+
+
+def test_runs_in_a_narrow_terminal_stacks_each_run(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    with Store.for_repo(repo) as store:
+        first = store.create_run(feature="add a profile endpoint " * 3, repo=str(repo), config={})
+        store.update_run(first, status="interrupted", branch="council/add-a-profile-endpoint")
+    env = {**scrubbed_env(tmp_path / "cache"), "COLUMNS": "40"}
+    done = _council("runs", "--repo", str(repo), env=env)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 40, done.stdout
+    assert lines[0] == f"{first}  interrupted"  # the id is never cut: `council show` takes it
+    assert lines[1].startswith("  $0.0000  ") and lines[1].endswith("…")
+    assert lines[2] == "  council/add-a-profile-endpoint"
+
+
+def test_the_run_timeline_shows_a_commits_subject_and_counts_in_words() -> None:
+    import io
+
+    from rich.console import Console
+
+    from council.events import CommitMade, ReviewMade
+    from council.render import LiveRenderer
+
+    out = io.StringIO()
+    render = LiveRenderer(Console(file=out, width=80, highlight=False))
+    render(
+        CommitMade(
+            sha="f949c7360d0000",
+            branch="council/x",
+            message="feat(profile): add it\n\nTests: 10 passed\nReviewed-by: AI Council",
+        )
+    )
+    render(ReviewMade(verdict="approve", comments=[{"severity": "low", "message": "docs"}]))
+    render(ReviewMade(verdict="approve", comments=[]))
+    assert out.getvalue().splitlines() == [
+        "  ● commit f949c7360d feat(profile): add it",
+        "  review: approve, 1 comment",
+        "    [low] : docs",
+        "  review: approve, 0 comments",
+    ]

@@ -244,6 +244,48 @@ def test_bad_type_names_key_and_line() -> None:
     )
 
 
+def test_a_mistyped_key_is_answered_with_the_key_meant() -> None:
+    message = config_error(VALID_HEAD + "limits:\n  max_iteration: 3\n")
+    assert "council.yaml:6: limits.max_iteration: unknown key (did you mean 'max_iterations'?)" in (
+        message
+    )
+    message = config_error(VALID_HEAD + "personas:\n  pacer: {model: main, temprature: 0.1}\n")
+    assert "personas.pacer.temprature: unknown key (did you mean 'temperature'?)" in message
+    message = config_error(VALID_HEAD + "limit:\n  max_iterations: 3\n")
+    assert "limit: unknown key (did you mean 'limits'?)" in message
+    message = config_error("modles: []\n")
+    assert "modles: unknown key (did you mean 'models'?)" in message
+    message = config_error(VALID_HEAD + "gates:\n  - {name: lint, comand: ruff}\n")
+    assert "gates.0.comand: unknown key (did you mean 'command'?)" in message
+
+
+def test_an_unknown_key_with_nothing_close_lists_the_keys_allowed_there() -> None:
+    message = config_error(VALID_HEAD + "sandbox:\n  colour: red\n")
+    assert "sandbox.colour: unknown key (known: memory_mb, cpu_s, network)" in message
+
+
+def test_a_wrong_value_is_quoted_beside_the_rule() -> None:
+    message = config_error(VALID_HEAD + "sandbox:\n  network: maybe\n")
+    assert "council.yaml:6: sandbox.network: Input should be a valid boolean" in message
+    assert message.endswith("(got 'maybe')")
+    message = config_error(VALID_HEAD + "personas:\n  pacer: {temperature: 0.1}\n")
+    assert message.endswith("personas.pacer.model: missing (required)")
+
+
+@pytest.mark.parametrize("value", [".inf", ".nan"])
+def test_a_limit_must_be_finite(value: str) -> None:
+    message = config_error(VALID_HEAD + f"limits:\n  budget_usd: {value}\n")
+    assert "council.yaml:6: limits.budget_usd: Input should be a finite number" in message
+
+
+def test_an_unknown_language_is_refused_with_the_one_meant() -> None:
+    message = config_error(VALID_HEAD + "languages:\n  pyhton: {test: pytest}\n")
+    said = "council.yaml:6: languages.pyhton: unknown language 'pyhton', did you mean 'python'?"
+    assert said in message
+    message = config_error(VALID_HEAD + "languages:\n  cobol: {}\n")
+    assert "unknown language 'cobol' (known: python, javascript, java;" in message
+
+
 def test_every_error_is_reported_not_just_the_first() -> None:
     message = config_error(
         VALID_HEAD + "limits:\n  max_iterations: lots\n  colour: red\ncontext:\n  map_tokens: -1\n"

@@ -18,7 +18,7 @@ import typer
 from council.cli_ci import register as register_ci_commands
 from council.cli_deploy import deploy_app
 from council.cli_doit import register as register_doit
-from council.cli_help import plain_help
+from council.cli_help import CouncilGroup, plain_help
 from council.cli_models import models_app
 from council.cli_prompts import prompts_app  # cheap: typer and stdlib until a command runs
 from council.cli_serve import register as register_serve_commands
@@ -34,11 +34,25 @@ if TYPE_CHECKING:
 
 # The preset names for `init --help`, kept here so help does not import council.config;
 # tests/test_cli_help.py checks they equal config.PROVIDERS.
+# The persona schemas (personas.SCHEMAS) for `schema --help`, without importing pydantic models;
+# tests/test_cli_help.py checks they agree.
+SCHEMA_NAMES = (
+    "plan",
+    "context",
+    "review",
+    "deployment_diagnosis",
+    "cloud_intent",
+    "cloud_failure",
+)
+# limits.max_iterations' upper bound (config.Limits), for the same check on the command line
+# before council.config is imported; tests/test_cli_help.py checks they agree.
+MAX_ITERATIONS = 50
 PROVIDER_NAMES = ("openai", "anthropic", "azure", "ollama", "local", "litellm-proxy")
 
 plain_help()
 app = typer.Typer(
     name="council",
+    cls=CouncilGroup,
     help="AI Council: a feature request in, a tested and reviewed change on a branch out.",
     no_args_is_help=True,
     add_completion=False,
@@ -72,7 +86,13 @@ def _err() -> Console:
 RepoOpt = Annotated[
     Path, typer.Option("--repo", "-r", help="The git repository to work on.", show_default=False)
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Emit the event stream as JSON lines.")]
+JsonOpt = Annotated[
+    bool,
+    typer.Option(
+        "--json",
+        help="Print the events as JSON lines (one object per line), the outcome last.",
+    ),
+]
 
 
 def _repo(path: Path | None) -> Path:
@@ -155,10 +175,14 @@ def detect_languages(repo: Path) -> dict[str, LanguageConfig]:
         where = {"root": root} if root or len(projects) > 1 else {}
         if language == "python":
             found[language] = LanguageConfig(test_dir="tests", **where)
-        else:
-            # For JavaScript and Java the runner and tools are detected: the gates are
-            # switches, and SAST (bandit) is Python's.
-            found[language] = LanguageConfig(sast="", **where)
+        elif language == "javascript":
+            # The runner and tools are detected: these are switches for ESLint, Prettier and
+            # tsc (each runs only when the project has it), named for what they switch.
+            found[language] = LanguageConfig(
+                lint="eslint", format="prettier --check", sast="", **where
+            )
+        else:  # Java: compile and test; no lint, format or SAST tool is run
+            found[language] = LanguageConfig(lint="", format="", sast="", typecheck="", **where)
     return found
 
 
@@ -168,7 +192,9 @@ def init(
         str, typer.Option(help=f"Model provider preset: {', '.join(PROVIDER_NAMES)}.")
     ] = "openai",
     repo: RepoOpt = None,
-    force: Annotated[bool, typer.Option(help="Overwrite an existing council.yaml.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite an existing council.yaml.")
+    ] = False,
 ) -> None:
     """Write council.yaml for this repository: models, personas, limits, detected languages."""
     from council.config import CONFIG_FILE, dump_config, preset
@@ -183,10 +209,18 @@ def init(
         f"# council.yaml: written by `council init --provider {provider}`.\n"
         "# models: LiteLLM model_list entries; keys are read from the environment\n"
         "# (os.environ/NAME), never stored here.\n"
+        "# languages: a Python gate names its tool and arguments; JavaScript's are switches for\n"
+        '# the tools the project has (eslint, prettier, tsc); "" switches a gate off.\n'
     )
     target.write_text(header + dump_config(doc), encoding="utf-8")
     _out().print(f"wrote {target}")
     _out().print(f"languages detected: {', '.join(languages) or 'none'}")
+    if not any((folder / ".git").exists() for folder in (root, *root.parents)):
+        _out().print(
+            f"note: {root} is not a git repository yet; `council run` needs one with a first "
+            "commit (git init && git add -A && git commit -m init)",
+            markup=False,
+        )
     needs = sorted(
         {
             v[len("os.environ/") :]
@@ -351,8 +385,12 @@ def _check_limits(*, budget: float | None = None, max_iterations: int | None = N
     branch, worktree or store is made."""
     if budget is not None and not budget > 0:  # `not >` also refuses nan
         raise UsageError(f"--budget must be more than 0 (USD), got {budget:g}")
+    if budget is not None and budget == float("inf"):
+        raise UsageError("--budget must be a finite amount (USD), got inf")
     if max_iterations is not None and max_iterations < 1:
         raise UsageError(f"--max-iterations must be at least 1, got {max_iterations}")
+    if max_iterations is not None and max_iterations > MAX_ITERATIONS:
+        raise UsageError(f"--max-iterations must be at most {MAX_ITERATIONS}, got {max_iterations}")
 
 
 def _override_limits(cfg, *, budget: float | None = None, max_iterations: int | None = None):
@@ -416,7 +454,9 @@ def _finish(outcome, as_json: bool) -> None:
 def list_runs(
     repo: RepoOpt = None,
     limit: Annotated[int, typer.Option(help="How many runs to list.")] = 20,
-    as_json: JsonOpt = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the runs as one JSON array, newest first.")
+    ] = False,
 ) -> None:
     """History of runs in this repository."""
     from council.render import runs_table
@@ -448,7 +488,10 @@ def show(
         str | None, typer.Argument(help="Run id or prefix (default: latest).")
     ] = None,
     repo: RepoOpt = None,
-    as_json: JsonOpt = False,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="Print the run and its events as one JSON object."),
+    ] = False,
 ) -> None:
     """A run's timeline, tests, model calls, tokens, cost and diff stat."""
     from council.render import show_run
@@ -497,7 +540,9 @@ def _diffstat(repo: Path, record) -> str:
 
 @app.command()
 def schema(
-    name: Annotated[str, typer.Argument(help="plan, context, review, or 'all'.")] = "all",
+    name: Annotated[
+        str, typer.Argument(help=f"{', '.join(SCHEMA_NAMES)}, or 'all'.", show_default=True)
+    ] = "all",
 ) -> None:
     """Print the JSON schema of a persona's structured output."""
     from council.personas import SCHEMAS

@@ -7,8 +7,11 @@ LiteLLM router to resolve).
 
 from __future__ import annotations
 
+import difflib
 import os
 import shlex
+import types
+import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -32,6 +35,8 @@ CONFIG_FILE = "council.yaml"
 # templates, default model), read only when needed. tests/test_personas.py checks that this list
 # and the files agree, so config stays cheap to import.
 PERSONAS = ("pacer", "maven", "guardian", "builder", "artisan", "devops")
+# The languages a track can be (toolchains/); `languages:` keys outside these would be ignored.
+LANGUAGES = ("python", "javascript", "java")
 ENV_REF = "os.environ/"
 Schema = TypeVar("Schema", bound=BaseModel)
 
@@ -69,7 +74,9 @@ class PersonaConfig(BaseModel):
 
 
 class Limits(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # No infinite budget or time limit (`.inf` is valid YAML): a limit that cannot be reached
+    # is a mistake, not a setting.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     max_iterations: int = Field(5, ge=1, le=50)
     budget_usd: float = Field(2.0, gt=0)
@@ -194,6 +201,20 @@ class CouncilConfig(BaseModel):
     @model_validator(mode="after")
     def _personas_name_models(self) -> CouncilConfig:
         # The errors carry the key they are about (ctx["loc"]) so messages name its line.
+        for language in self.languages:
+            if language not in LANGUAGES:
+                close = difflib.get_close_matches(language, LANGUAGES, n=1)
+                raise PydanticCustomError(
+                    "unknown_language",
+                    "unknown language '{language}'{hint} (known: {known}; TypeScript is "
+                    "javascript)",
+                    {
+                        "language": language,
+                        "hint": f", did you mean '{close[0]}'?" if close else "",
+                        "known": ", ".join(LANGUAGES),
+                        "loc": ("languages", language),
+                    },
+                )
         names = {m.model_name for m in self.models}
         for persona, cfg in self.personas.items():
             if persona not in PERSONAS:
@@ -291,7 +312,60 @@ def _node_at(node: yaml.Node | None, loc: tuple[Any, ...]) -> yaml.Node | None:
     return key_node or node
 
 
-def _describe(errors: ValidationError, root: yaml.Node | None, source: str) -> str:
+def _unwrap(schema: Any) -> Any:
+    """`X | None` -> X (the one type beside None); anything else as it is."""
+    if typing.get_origin(schema) in (typing.Union, types.UnionType):
+        kinds = [a for a in typing.get_args(schema) if a is not type(None)]
+        return kinds[0] if len(kinds) == 1 else None
+    return schema
+
+
+def _is_model(schema: Any) -> bool:
+    return isinstance(schema, type) and issubclass(schema, BaseModel)
+
+
+def _keys_at(schema: Any, loc: tuple[Any, ...]) -> list[str]:
+    """The keys the schema allows in the mapping at `loc` (field names or their aliases); []
+    when that mapping is free-form (a dict of anything) or the path leaves the schema."""
+    for key in loc:
+        schema = _unwrap(schema)
+        if _is_model(schema):
+            field = schema.model_fields.get(key) or next(
+                (f for f in schema.model_fields.values() if f.alias == key), None
+            )
+            if field is None:
+                return []
+            schema = field.annotation
+        elif typing.get_origin(schema) in (list, dict):  # an index or a free key
+            schema = typing.get_args(schema)[-1]
+        else:
+            return []
+    schema = _unwrap(schema)
+    if not _is_model(schema):
+        return []
+    names = [[name, f.alias] if f.alias else [name] for name, f in schema.model_fields.items()]
+    return [n for pair in names for n in pair]
+
+
+def _unknown_key(schema: Any, loc: tuple[Any, ...]) -> str:
+    """ "unknown key", with the key meant when the typo is close, else the keys allowed."""
+    known = _keys_at(schema, loc[:-1])
+    if not known:
+        return "unknown key"
+    close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
+    if close:
+        return f"unknown key (did you mean '{close[0]}'?)"
+    return f"unknown key (known: {', '.join(known)})"
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
+def _describe(
+    errors: ValidationError, root: yaml.Node | None, source: str, schema: Any = None
+) -> str:
     lines = []
     for err in errors.errors():
         loc = tuple((err.get("ctx") or {}).get("loc") or err["loc"])
@@ -301,7 +375,11 @@ def _describe(errors: ValidationError, root: yaml.Node | None, source: str) -> s
         where = f"{source}:{node.start_mark.line + 1}" if node is not None else source
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            msg = "unknown key"
+            msg = _unknown_key(schema, loc)
+        elif err["type"] == "missing":
+            msg = "missing (required)"
+        elif not isinstance(err.get("input"), dict | list) and "input" in err:
+            msg += f" (got {_shown(err['input'])})"  # what the file says, beside the rule
         lines.append(f"{where}: {key}: {msg}")
     return "\n".join(lines)
 
@@ -329,7 +407,9 @@ def validate_yaml(text: str, schema: type[Schema], source: str) -> Schema:
     try:
         return schema.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(f"invalid configuration\n{_describe(exc, root, source)}") from None
+        raise ConfigError(
+            f"invalid configuration\n{_describe(exc, root, source, schema)}"
+        ) from None
 
 
 def read_config_text(path: Path) -> str:
@@ -441,9 +521,25 @@ def preset(provider: str, languages: Mapping[str, LanguageConfig] | None = None)
         },
         "personas": personas,
         "limits": Limits().model_dump(),
-        "languages": {k: v.model_dump() for k, v in (languages or {}).items()},
+        "languages": {k: language_doc(k, v) for k, v in (languages or {}).items()},
         "context": ContextConfig.model_validate(spec.get("context", {})).model_dump(),
     }
+
+
+# The gates each language's toolchain runs (for JavaScript, switches for detected tools; Java
+# has none beyond compiling and testing), so `council init` writes no gate a run would ignore.
+LANGUAGE_GATES = {
+    "python": ("test", "lint", "format", "sast"),
+    "javascript": ("lint", "format", "typecheck"),
+    "java": (),
+}
+
+
+def language_doc(language: str, config: LanguageConfig) -> dict[str, Any]:
+    """A language's council.yaml entry: the gates it has, and its folders when they are set."""
+    doc: dict[str, Any] = {g: getattr(config, g) for g in LANGUAGE_GATES.get(language, ())}
+    doc.update({k: getattr(config, k) for k in ("test_dir", "root") if getattr(config, k)})
+    return doc
 
 
 def _provider_from_env() -> str | None:

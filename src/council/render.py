@@ -55,6 +55,10 @@ def _short(argv: list[str], limit: int = 90) -> str:
     return escape(text if len(text) <= limit else text[: limit - 1] + "…")
 
 
+def _count(items: Any, noun: str) -> str:
+    return f"{len(items)} {noun}" + ("" if len(items) == 1 else "s")
+
+
 PLAIN_PROGRESS_EVERY_S = 10.0  # not a terminal (a pipe, a CI log): one line per call this often
 
 
@@ -205,9 +209,13 @@ class LiveRenderer:
         elif isinstance(event, EditRefused):
             c.print(f"  [yellow]⊘ refused {escape(event.path)}[/]: {escape(event.reason)}")
         elif isinstance(event, CommitMade):
-            c.print(f"  [green]● commit {event.sha[:10]}[/] {escape(event.message)}")
+            # The subject line only: the body (tests, review, gates) is in `git log` and
+            # would break the indented timeline.
+            subject = event.message.strip().splitlines()[0] if event.message.strip() else ""
+            c.print(f"  [green]● commit {event.sha[:10]}[/] {escape(subject)}")
         elif isinstance(event, ReviewMade):
-            c.print(f"  review: [bold]{escape(event.verdict)}[/], {len(event.comments)} comments")
+            said = _count(event.comments, "comment")
+            c.print(f"  review: [bold]{escape(event.verdict)}[/], {said}")
             for comment in event.comments[:10]:
                 c.print(
                     f"    [{comment.get('severity')}] {comment.get('file', '')}:"
@@ -252,6 +260,35 @@ def _kind_prefix(kind: str) -> str:
     return "" if kind == "run" else f"{kind}: "
 
 
+NARROW_FEATURE = 20  # fewer columns than this left for the feature: one run per block instead
+
+
+def _runs_stacked(rows: list[tuple[str, ...]], width: int) -> Text:
+    """`council runs` in a narrow terminal: the id, status, cost and time on one line, the
+    feature and the branch indented under it, each cut to the width."""
+
+    def fit(text: str, room: int) -> str:
+        room = max(room, 8)
+        return text if len(text) <= room else text[: room - 1] + "…"
+
+    out = Text()
+    for run_id, when, status, cost, feature, branch in rows:
+        colour = {"green": "green", "running": "yellow", "interrupted": "yellow"}.get(status, "red")
+        facts = f"{cost}  {when}"
+        out.append(run_id + "  ", style="bold")
+        out.append(status, style=colour)
+        if len(run_id) + len(status) + len(facts) + 4 <= width:
+            out.append(f"  {facts}\n")
+        else:  # very narrow: cost and time lead the feature's line
+            out.append("\n")
+            feature = f"{facts}  {feature}"
+        out.append("  " + fit(feature, width - 2) + "\n")
+        if branch:
+            out.append("  " + fit(branch, width - 2) + "\n", style="dim")
+    out.rstrip()
+    return out
+
+
 def runs_table(runs: list[Any], width: int = 80) -> Text:
     """The run history as plain columns that fit `width` (80 on a pipe): id, time, status and
     cost never shorten (an id is copied into `council show`); the feature, with the branch
@@ -270,7 +307,9 @@ def runs_table(runs: list[Any], width: int = 80) -> Text:
     heads = ("run", "when", "status", "cost")
     widths = [max([len(h), *(len(row[i]) for row in rows)]) for i, h in enumerate(heads)]
     indent = sum(widths) + 2 * len(widths)
-    room = max(12, width - indent)
+    if width - indent < NARROW_FEATURE:
+        return _runs_stacked(rows, width)
+    room = width - indent
 
     def fit(text: str) -> str:
         return text if len(text) <= room else text[: room - 1] + "…"
