@@ -14,6 +14,10 @@ from tests.fakes.model_server import ScriptedModelServer
 # (tests that exercise downloading unset this and point HF_ENDPOINT at a fake hub).
 os.environ["COUNCIL_OFFLINE"] = "1"
 os.environ.pop("HF_ENDPOINT", None)
+# The suite's many `council` processes run LiteLLM in-process (each test's own, as before); the
+# warm gateway process is tested on purpose in tests/test_gateway_daemon.py, which turns it on
+# in its own folder and stops every process it started.
+os.environ["COUNCIL_GATEWAY"] = "off"
 
 
 @pytest.fixture

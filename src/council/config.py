@@ -173,6 +173,15 @@ class CacheConfig(BaseModel):
     dir: str | None = None  # default: ~/.cache/council/models
 
 
+class GatewayConfig(BaseModel):
+    """The warm gateway process (gateway/daemon): LiteLLM loaded once, shared by runs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    warm_process: bool = True  # COUNCIL_GATEWAY=off|on overrides; off by default when CI=true
+    idle_timeout_s: float = Field(900.0, gt=0)  # then the process exits
+
+
 class CouncilConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -190,6 +199,7 @@ class CouncilConfig(BaseModel):
     cache: CacheConfig = Field(default_factory=CacheConfig)
     gates: list[GateConfig] = Field(default_factory=list)  # `council heal`; empty: detected
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
+    gateway: GatewayConfig = Field(default_factory=GatewayConfig)
 
     @model_validator(mode="before")
     @classmethod

@@ -13,3 +13,11 @@ def cache_root() -> Path:
         return Path(base)
     xdg = os.environ.get("XDG_CACHE_HOME")
     return (Path(xdg) if xdg else Path.home() / ".cache") / "council"
+
+
+def gateway_dir() -> Path:
+    """Where warm gateway processes keep their sockets and per-process tokens. The sandbox
+    hides this folder from the code it runs (sandbox/runner.py): a socket there is a door to
+    the user's model keys."""
+    base = os.environ.get("COUNCIL_GATEWAY_DIR")
+    return Path(base) if base else cache_root() / "gateway"

@@ -17,10 +17,9 @@ from pydantic import BaseModel
 from council.errors import BudgetExceeded, ConfigError, ModelError, StructuredOutputError
 from council.events import EventSink, ModelCall, Notice, null_sink
 from council.gateway.cache import ExchangeCache, cache_key
-from council.gateway.litellm_api import answering_model_id
+from council.gateway.litellm_calls import Answer, Backend, InProcess
 from council.gateway.pricing import Price, deployment_price, price_map_model
 from council.gateway.progress import CallProgress
-from council.gateway.router import build_router, litellm_module
 from council.gateway.structured import parse_answer, repair_messages, with_schema_instruction
 from council.local.files import model_identity
 from council.local.provider import is_local
@@ -61,6 +60,7 @@ class Gateway:
         cache_dir: Path | None = None,
         emit: EventSink = null_sink,
         default_timeout_s: float = 120.0,
+        backend: Backend | None = None,
     ) -> None:
         self._model_list = _with_ids(model_list)
         self._aliases: dict[str, list[dict[str, Any]]] = {}
@@ -78,7 +78,8 @@ class Gateway:
         self._cache = ExchangeCache(Path(cache_dir)) if cache_dir is not None else None
         self._emit = emit
         self._lock = threading.Lock()
-        self._router: Any = None
+        # LiteLLM itself: in this process, or a warm gateway process (gateway/daemon).
+        self._backend: Backend = backend if backend is not None else InProcess()
         self._prices: dict[str, Price | None] = {}
         self._warned: set[str] = set()
         self._asked: set[str] = set()  # cache keys asked through this gateway (one run)
@@ -100,7 +101,7 @@ class Gateway:
         known = []
         for name in [alias, *self._fallbacks.get(alias, [])]:
             for deployment in self._aliases.get(name, []):
-                window = _input_window(deployment)
+                window = self._input_window(deployment)
                 if window:
                     known.append(window)
         return min(known) if known else None
@@ -108,7 +109,7 @@ class Gateway:
     def count_tokens(self, alias: str, messages: list[dict]) -> int:
         """The prompt's size in the tokens of the alias's first model (LiteLLM's counter)."""
         self._check_alias(alias)
-        return _count_tokens(self._aliases[alias][0]["litellm_params"]["model"], messages)
+        return self._count_tokens(self._aliases[alias][0]["litellm_params"]["model"], messages)
 
     def complete(
         self,
@@ -217,7 +218,7 @@ class Gateway:
         started = time.perf_counter()
         try:
             with CallProgress(self._emit, persona, alias, self._models(alias)[0]) as progress:
-                response = self._ask(alias, messages, kwargs, progress)
+                answer = self._ask(alias, messages, kwargs, progress)
         except Exception as exc:  # noqa: BLE001 - every provider failure becomes one ModelError
             latency_ms = (time.perf_counter() - started) * 1000
             with self._lock:
@@ -232,21 +233,17 @@ class Gateway:
                 hint="Check the model configuration (api_base, key, model name) for this alias.",
             ) from exc
         latency_ms = (time.perf_counter() - started) * 1000
-        deployment = self._answering_deployment(response, alias)
-        usage = getattr(response, "usage", None)
-        prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
-        completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
-        cost = self._actual_cost(deployment, response, prompt_tokens, completion_tokens)
+        deployment = self._by_id.get(answer.model_id, self._aliases[alias][0])
+        cost = self._actual_cost(deployment, answer)
         with self._lock:
             self._reserved_usd -= estimate
             self._spent_usd += cost
-        choice = response.choices[0]
         completion = Completion(
-            text=(choice.message.content or ""),
+            text=answer.text,
             model=deployment["litellm_params"]["model"],
             alias=deployment["model_name"],
-            prompt_tokens=prompt_tokens,
-            completion_tokens=completion_tokens,
+            prompt_tokens=answer.prompt_tokens,
+            completion_tokens=answer.completion_tokens,
             cost_usd=cost,
             latency_ms=latency_ms,
             cached=False,
@@ -256,31 +253,20 @@ class Gateway:
 
     def _ask(
         self, alias: str, messages: list[dict], kwargs: dict[str, Any], progress: CallProgress
-    ) -> Any:
+    ) -> Answer:
         """One Router call. Streamed where every deployment that may answer can stream, so the
-        answer's tokens are counted as they come; the chunks are then built into the same
-        response a plain call returns (text, usage, answering deployment, cost)."""
-        router = self._get_router()
-        if not self._streams(alias):
-            return router.completion(model=alias, messages=messages, **kwargs)
-        # The Router retries and falls back while the stream opens; a failure once the answer
-        # is flowing ends the call (a ModelError, like any other failure).
-        stream = router.completion(
-            model=alias,
-            messages=messages,
-            stream=True,
-            stream_options={"include_usage": True},
-            **kwargs,
+        answer's tokens are counted as they come (the live progress line)."""
+        settings = {k: v for k, v in self._settings.items() if k != "timeout"}
+        settings["timeout"] = self._timeout_s
+        return self._backend.complete(
+            self._model_list,
+            settings,
+            alias,
+            messages,
+            kwargs,
+            stream=self._streams(alias),
+            on_token=progress.tokens,
         )
-        chunks = []
-        for chunk in stream:
-            chunks.append(chunk)
-            if any(getattr(c.delta, "content", None) for c in chunk.choices or ()):
-                progress.tokens()
-        response = litellm_module().stream_chunk_builder(chunks, messages=messages)
-        if response is None:
-            raise ModelError(f"model alias {alias!r} streamed an empty answer")
-        return response
 
     def _streams(self, alias: str) -> bool:
         """Whether calls to `alias` stream: not when the embedded model may answer (its
@@ -290,18 +276,6 @@ class Gateway:
         return not any(
             is_local(d["litellm_params"]["model"]) for n in names for d in self._aliases.get(n, [])
         )
-
-    def _get_router(self) -> Any:
-        with self._lock:
-            if self._router is None:
-                settings = {k: v for k, v in self._settings.items() if k != "timeout"}
-                settings["timeout"] = self._timeout_s
-                # The Router resolves os.environ/NAME in place: give it a copy, keep ours clean.
-                self._router = build_router(copy.deepcopy(self._model_list), settings)
-            return self._router
-
-    def _answering_deployment(self, response: Any, alias: str) -> dict[str, Any]:
-        return self._by_id.get(answering_model_id(response), self._aliases[alias][0])
 
     # -- budget and cost ---------------------------------------------------------------------
     def _reserve(self, alias: str, messages: list[dict], max_tokens: int | None) -> float:
@@ -329,36 +303,42 @@ class Gateway:
                 price = self._price(deployment)
                 if price is None:
                     continue
-                prompt_tokens = _count_tokens(deployment["litellm_params"]["model"], messages)
+                prompt_tokens = self._count_tokens(deployment["litellm_params"]["model"], messages)
                 worst = max(worst, price.cost(prompt_tokens, answer_tokens))
         return worst
 
     def _price(self, deployment: dict[str, Any]) -> Price | None:
         model_id = deployment["model_info"]["id"]
         if model_id not in self._prices:
-            self._prices[model_id] = deployment_price(deployment)
+            self._prices[model_id] = deployment_price(deployment, self._backend.model_info)
             if self._prices[model_id] is None:
                 self._warn_unpriced(deployment)
         return self._prices[model_id]
 
-    def _actual_cost(
-        self, deployment: dict[str, Any], response: Any, prompt_tokens: int, completion_tokens: int
-    ) -> float:
+    def _actual_cost(self, deployment: dict[str, Any], answer: Answer) -> float:
         price = self._price(deployment)
         if price is None:
             return 0.0
-        if price.source == "price-map":
-            # LiteLLM's own arithmetic knows about cached-token discounts and tiers.
-            try:
-                litellm = litellm_module()
-                return float(
-                    litellm.completion_cost(
-                        completion_response=response, model=price_map_model(deployment)
-                    )
-                )
-            except Exception:  # noqa: BLE001 - fall back to plain per-token arithmetic
-                pass
-        return price.cost(prompt_tokens, completion_tokens)
+        if price.source == "price-map" and answer.litellm_cost is not None:
+            return answer.litellm_cost  # LiteLLM's arithmetic: cached-token discounts, tiers
+        return price.cost(answer.prompt_tokens, answer.completion_tokens)
+
+    def _input_window(self, deployment: dict[str, Any]) -> int | None:
+        info = deployment.get("model_info") or {}
+        if isinstance(info.get("max_input_tokens"), int) and info["max_input_tokens"] > 0:
+            return int(info["max_input_tokens"])
+        try:
+            known = self._backend.model_info(price_map_model(deployment))
+        except Exception:  # noqa: BLE001 - LiteLLM raises a bare Exception for unmapped models
+            return None
+        value = known.get("max_input_tokens")
+        return int(value) if isinstance(value, int) and value > 0 else None
+
+    def _count_tokens(self, model: str, messages: list[dict]) -> int:
+        try:
+            return self._backend.count_tokens(model, messages)
+        except Exception:  # noqa: BLE001 - a rough count is enough for a worst-case estimate
+            return sum(len(json.dumps(m.get("content", ""))) for m in messages) // 3 + 4
 
     def _warn_unpriced(self, deployment: dict[str, Any]) -> None:
         model = deployment["litellm_params"]["model"]
@@ -498,25 +478,6 @@ def _fallback_map(fallbacks: Any) -> dict[str, list[str]]:
             for alias, others in item.items():
                 mapping.setdefault(str(alias), []).extend(str(o) for o in others or [])
     return mapping
-
-
-def _input_window(deployment: dict[str, Any]) -> int | None:
-    info = deployment.get("model_info") or {}
-    if isinstance(info.get("max_input_tokens"), int) and info["max_input_tokens"] > 0:
-        return int(info["max_input_tokens"])
-    try:
-        known = litellm_module().get_model_info(model=price_map_model(deployment))
-    except Exception:  # noqa: BLE001 - LiteLLM raises a bare Exception for unmapped models
-        return None
-    value = known.get("max_input_tokens")
-    return int(value) if isinstance(value, int) and value > 0 else None
-
-
-def _count_tokens(model: str, messages: list[dict]) -> int:
-    try:
-        return int(litellm_module().token_counter(model=model, messages=messages))
-    except Exception:  # noqa: BLE001 - a rough count is enough for a worst-case estimate
-        return sum(len(json.dumps(m.get("content", ""))) for m in messages) // 3 + 4
 
 
 def _schema_id(schema: type[BaseModel]) -> str:

@@ -69,6 +69,20 @@ def answering_model_id(response: Any) -> str:
     return str(hidden.get("model_id") or "")
 
 
+def close_stream(stream: Any) -> None:
+    """Close a streamed answer before its end (the caller went away): LiteLLM's sync wrapper
+    has no close(), the provider stream it wraps (`completion_stream`) has, and closing that
+    drops the HTTP connection, so the server stops generating."""
+    for target in (stream, getattr(stream, "completion_stream", None)):
+        close = getattr(target, "close", None)
+        if callable(close):
+            try:
+                close()
+            except Exception:  # noqa: BLE001 - best effort: the call is abandoned anyway
+                pass
+            return
+
+
 def register_custom_provider(provider: str, handler: Callable[[], Any]) -> None:
     """Add a CustomLLM handler under `provider/` once per process (`handler` builds it)."""
     import litellm
@@ -116,6 +130,10 @@ def problems() -> list[str]:
             found.append("litellm.utils.custom_llm_setup now takes arguments")
     except ImportError:
         found.append("litellm.utils.custom_llm_setup is gone: the local model is not registered")
+    from litellm.litellm_core_utils.streaming_handler import CustomStreamWrapper
+
+    if "completion_stream" not in inspect.signature(CustomStreamWrapper.__init__).parameters:
+        found.append("CustomStreamWrapper takes no completion_stream: a cancelled call streams on")
     if not isinstance(getattr(litellm, "custom_provider_map", None), list):
         found.append("litellm.custom_provider_map is not a list")
     return found

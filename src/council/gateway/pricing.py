@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,16 +39,16 @@ def price_map_model(deployment: dict[str, Any]) -> str:
     return str(info.get("base_model") or deployment["litellm_params"]["model"])
 
 
-def deployment_price(deployment: dict[str, Any]) -> Price | None:
-    """Custom price, else the price map's, else None (unknown: the caller warns and charges 0)."""
+def deployment_price(
+    deployment: dict[str, Any], model_info: Callable[[str], dict[str, Any]]
+) -> Price | None:
+    """Custom price, else the price map's (`model_info`: LiteLLM's entry for a model), else
+    None (unknown: the caller warns and charges 0)."""
     price = configured_price(deployment)
     if price is not None:
         return price
-    from council.gateway.router import litellm_module
-
-    litellm = litellm_module()
     try:
-        info = litellm.get_model_info(model=price_map_model(deployment))
+        info = model_info(price_map_model(deployment))
     except Exception:  # noqa: BLE001 - LiteLLM raises a bare Exception for unmapped models
         return None
     inp, out = info.get("input_cost_per_token"), info.get("output_cost_per_token")

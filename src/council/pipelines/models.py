@@ -9,6 +9,7 @@ from typing import Any
 from council.config import CouncilConfig
 from council.events import EventSink, Notice
 from council.gateway import Gateway
+from council.gateway.daemon.client import backend_for
 from council.local import is_local, llama_cpp_module, resolve_model
 from council.paths import cache_root
 
@@ -54,14 +55,22 @@ def make_gateway(config: CouncilConfig, emit: EventSink, *, spent_usd: float = 0
     cache_dir = None
     if config.cache.enabled:
         cache_dir = Path(config.cache.dir) if config.cache.dir else cache_root() / "models"
+    models = [m.model_dump(exclude_none=True) for m in config.models]
     return Gateway(
-        [m.model_dump(exclude_none=True) for m in config.models],
+        models,
         router_settings=config.router_options(),
         budget_usd=config.limits.budget_usd,
         spent_usd=spent_usd,
         cache_dir=cache_dir,
         emit=emit,
         default_timeout_s=config.limits.model_timeout_s,
+        # LiteLLM's work in the warm gateway process when there is one (gateway/daemon).
+        backend=backend_for(
+            models,
+            lambda message: emit(Notice(level="warning", message=message)),
+            configured=config.gateway.warm_process,
+            idle_s=config.gateway.idle_timeout_s,
+        ),
     )
 
 

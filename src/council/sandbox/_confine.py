@@ -90,7 +90,11 @@ def _remount_read_only(point: str) -> None:
     _mount(None, point, None, MS_REMOUNT | MS_BIND | MS_RDONLY | flags)
 
 
-def confine(writable: list[str], protected: tuple[str, ...] | list[str] = ()) -> None:
+def confine(
+    writable: list[str],
+    protected: tuple[str, ...] | list[str] = (),
+    hidden: tuple[str, ...] | list[str] = (),
+) -> None:
     """Make every mount read-only except bind mounts of `writable`; `protected` stays read-only.
 
     `protected` paths live inside a writable one (a frozen test in the worktree): each is bound
@@ -117,6 +121,8 @@ def confine(writable: list[str], protected: tuple[str, ...] | list[str] = ()) ->
     for path in protected:
         _mount(path, path, None, MS_BIND)
         _remount_read_only(path)
+    for path in hidden:  # an empty read-only tmpfs over it: what was there is out of reach
+        _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, "size=4k")
 
 
 def drop_privileges() -> None:
@@ -189,6 +195,7 @@ def main(args: list[str]) -> int:
             confine(
                 [os.path.realpath(p) for p in spec["writable"]],
                 [os.path.realpath(p) for p in spec.get("protected", [])],
+                [os.path.realpath(p) for p in spec.get("hidden", [])],
             )
             drop_privileges()
         # Our cwd still points at the pre-bind (now read-only) mount: re-enter through the bind.

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from council.events import CommandRun, EventSink, Notice, null_sink
+from council.paths import gateway_dir
 from council.redact import redact, scrubbed_env
 from council.sandbox import cgroups
 from council.sandbox.capabilities import CONFINE_SCRIPT, SandboxCapabilities, capabilities
@@ -182,6 +183,7 @@ def _bwrap_argv(
     private: str,
     readable: list[str],
     protected: list[str],
+    hidden: Sequence[str] = (),
 ) -> list[str]:
     cmd = [caps.bwrap or "bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
     cmd += ["--bind", private, "/tmp"]
@@ -193,6 +195,8 @@ def _bwrap_argv(
         cmd += ["--bind", path, path]
     for path in protected:
         cmd += ["--ro-bind", path, path]
+    for path in hidden:  # last: no bind above may bring them back
+        cmd += ["--tmpfs", path]
     # A pid namespace: when the command exits, everything it started dies with it.
     cmd += ["--unshare-pid", "--die-with-parent", "--chdir", cwd]
     if os.geteuid() == 0:
@@ -201,7 +205,12 @@ def _bwrap_argv(
 
 
 def _unshare_argv(
-    caps: SandboxCapabilities, network: bool, cwd: str, binds: list[str], protected: list[str]
+    caps: SandboxCapabilities,
+    network: bool,
+    cwd: str,
+    binds: list[str],
+    protected: list[str],
+    hidden: Sequence[str] = (),
 ) -> list[str]:
     cmd = [caps.unshare or "unshare", "--mount", "--propagation", "private"]
     if caps.user_namespace:
@@ -210,12 +219,22 @@ def _unshare_argv(
         cmd += ["--pid", "--fork", "--mount-proc", "--kill-child"]
     if not network and caps.network_isolation:
         cmd.append("--net")
-    return cmd + _shim(cwd, binds, protected, confine=caps.fs_isolation)
+    return cmd + _shim(cwd, binds, protected, confine=caps.fs_isolation, hidden=hidden)
 
 
-def _shim(cwd: str, binds: list[str], protected: list[str], *, confine: bool) -> list[str]:
+def _shim(
+    cwd: str, binds: list[str], protected: list[str], *, confine: bool, hidden: Sequence[str] = ()
+) -> list[str]:
     """_confine.py: confines the mounts (if asked) and stands as the command's parent."""
-    spec = json.dumps({"writable": binds, "cwd": cwd, "confine": confine, "protected": protected})
+    spec = json.dumps(
+        {
+            "writable": binds,
+            "cwd": cwd,
+            "confine": confine,
+            "protected": protected,
+            "hidden": list(hidden),
+        }
+    )
     # -I -S: standard library only, no site-packages scan (it starts on every command).
     return [sys.executable, "-I", "-S", str(CONFINE_SCRIPT), spec, "--"]
 
@@ -345,6 +364,9 @@ def run(
 
     binds = _bind_order([cwd, *writable])
     protected = _bind_order([Path(p) for p in _read_only.get()])
+    # The warm gateway process's socket and token (gateway/daemon): a door to the user's model
+    # keys and to the network, never shown to the code under test.
+    hidden = _bind_order([gateway_dir()])
     net_isolated = fs_isolated = False
     prefix: list[str] = []
     if caps.backend == "bwrap":
@@ -357,13 +379,14 @@ def run(
                 [*readable, *_install_root(_resolve(argv[0], cwd, child_env.get("PATH")) or "")]
             ),
             protected,
+            hidden,
         )
         if not network:
             prefix.append("--unshare-net")
         prefix.append("--")
         net_isolated, fs_isolated = not network, True
     elif caps.backend == "unshare":
-        prefix = _unshare_argv(caps, network, str(cwd), [*binds, private], protected)
+        prefix = _unshare_argv(caps, network, str(cwd), [*binds, private], protected, hidden)
         net_isolated = not network and caps.network_isolation
         fs_isolated = caps.fs_isolation
     else:
