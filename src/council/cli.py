@@ -10,6 +10,7 @@ import json
 import os
 import subprocess  # nosec B404 - git diff --stat for `show`, fixed argv
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -18,6 +19,7 @@ import typer
 from council.cli_ci import register as register_ci_commands
 from council.cli_deploy import deploy_app
 from council.cli_doit import register as register_doit
+from council.cli_gateway import gateway_app
 from council.cli_help import CouncilGroup, plain_help
 from council.cli_models import models_app
 from council.cli_prompts import prompts_app  # cheap: typer and stdlib until a command runs
@@ -63,6 +65,7 @@ app = typer.Typer(
 )
 app.add_typer(deploy_app, name="deploy")
 app.add_typer(models_app, name="models")
+app.add_typer(gateway_app, name="gateway")  # the warm gateway process (cli_gateway.py)
 app.add_typer(prompts_app, name="prompts")
 register_doit(app)  # council doit, budget, audit
 
@@ -262,15 +265,15 @@ def run(
 ) -> None:
     """Plan, write failing tests, code until the real tests pass, review, commit on a branch."""
     _check_limits(budget=budget, max_iterations=max_iterations)
+    _starting(as_json)
     emit = _emitter(as_json, verbose)
-    _starting(emit)
-    _preload_models()  # overlaps the git, store and worktree work below
     root = _repo(repo)
     # Before anything is written: a subdirectory or a plain folder must not get a `.council/`.
     _require_top_level(root)
     from council.config import resolve_config
 
     cfg, source = resolve_config(root, config)
+    _preload_models(cfg)  # overlaps the git, store and worktree work below
     _override_limits(cfg, budget=budget, max_iterations=max_iterations)
     if not as_json:
         _out().print(f"config: {source}", style="dim")
@@ -400,19 +403,37 @@ def _override_limits(cfg, *, budget: float | None = None, max_iterations: int | 
         cfg.limits.budget_usd = budget
 
 
-def _starting(emit) -> None:
-    """The run's first event, before the heavy imports: the user sees at once that it runs."""
-    from council.events import StepStarted
-
-    emit(StepStarted(step="start", detail="checking the repository, configuration and models"))
+STARTING = "checking the repository, configuration and models"
 
 
-def _preload_models() -> None:
-    """Start importing LiteLLM (seconds of CPU) in the background, so it overlaps the worktree,
-    environment and baseline work; the first model call waits for it."""
-    from council.gateway.router import preload_litellm
+def _starting(as_json: bool) -> None:
+    """The run's first event, before the heavy imports: the user sees at once that it runs.
 
-    preload_litellm()
+    Written by hand, as the renderer and --json would write StepStarted(step="start"): the
+    event models (pydantic: ~0.3 s of CPU) load only after it (tests/test_gateway_daemon.py
+    checks the line against the model)."""
+    if as_json:
+        line = {"ts": time.time(), "run_id": None, "step": "start", "kind": "step_started"}
+        line.update(persona=None, detail=STARTING)
+        print(json.dumps(line, separators=(",", ":")), flush=True)
+    elif sys.stdout.isatty() and not os.environ.get("NO_COLOR"):
+        print(f"\x1b[1;34m▶ start\x1b[0m: {STARTING}", flush=True)
+    else:
+        print(f"▶ start: {STARTING}", flush=True)
+
+
+def _preload_models(cfg=None) -> None:
+    """Start the warm gateway process if it is not up (gateway/daemon: LiteLLM imported once
+    for every run), else import LiteLLM (seconds of CPU) here in the background; either way it
+    overlaps the worktree, environment and baseline work, and the first model call waits for it.
+    """
+    from council.gateway.daemon.client import warm_start
+
+    if cfg is None:
+        warm_start([])
+    else:
+        models = [m.model_dump(exclude_none=True) for m in cfg.models]
+        warm_start(models, cfg.gateway.warm_process, cfg.gateway.idle_timeout_s)
 
 
 def _run_lock(root: Path, what: str):
@@ -434,7 +455,7 @@ def _execute(pipeline, go_on: str | None = None):
     # Started at once by `run`; here for resume and heal (their modules are imported by now).
     # LiteLLM loads beside the worktree, environment and baseline work (subprocesses, which
     # leave the GIL free).
-    _preload_models()
+    _preload_models(getattr(pipeline, "config", None))
     with interrupts_as_keyboard_interrupt(getattr(pipeline, "run_id", None), go_on):
         return pipeline.execute()
 
