@@ -15,6 +15,12 @@ commits it in a fresh git repository, and serves the answer through the scripted
 and `council --help`. Medians are printed; one unmeasured warm-up run per language builds the
 cached test environment first (a real user has it after their first run too).
 
+Each language gets three rows, one per way LiteLLM is reached (gateway/daemon):
+  warm gateway   the gateway process is up (what a user gets from their second run on)
+  in-process     COUNCIL_GATEWAY=off: LiteLLM imported inside the run
+  cold gateway   no gateway process yet: the run starts one and waits for it (a first run)
+The CPU column adds the gateway process's own CPU during the run to the run's.
+
 Targets (issue 11), medians on the 2-core development machine: Python whole run <= 2.5 s and
 <= 4x the bare run; JavaScript <= 3x; Java <= 2.5x; `council --help` <= 0.3 s; first event
 <= 0.5 s; 2 test runs in a one-iteration run. It reports; it does not assert.
@@ -204,6 +210,7 @@ def _bare(repo: Path, exercise: Exercise) -> float:
 def _whole(repo: Path, exercise: Exercise, env: dict[str, str]) -> Sample:
     argv = [sys.executable, "-m", "council.cli", "run", "--tests", exercise.tests, TASK,
             "--repo", str(repo), "--json"]  # fmt: skip
+    gateway_before = _gateway_cpu(env)
     cpu_before = _children_cpu()
     started = time.perf_counter()
     proc = subprocess.Popen(argv, cwd=repo, env=env, stdout=subprocess.PIPE,
@@ -221,7 +228,7 @@ def _whole(repo: Path, exercise: Exercise, env: dict[str, str]) -> Sample:
     err = proc.stderr.read() if proc.stderr else ""
     proc.wait()
     whole = time.perf_counter() - started
-    cpu = _children_cpu() - cpu_before
+    cpu = _children_cpu() - cpu_before + _gateway_cpu(env) - gateway_before
     outcome = next((e["outcome"] for e in events if "outcome" in e), {})
     status = outcome.get("status", f"exit {proc.returncode}")
     notes = [] if status == "green" else [outcome.get("reason", "") or err[-400:]]
@@ -236,6 +243,34 @@ def _whole(repo: Path, exercise: Exercise, env: dict[str, str]) -> Sample:
         status=status,
         notes=notes,
     )
+
+
+def _gateway_pids(env: dict[str, str]) -> list[int]:
+    folder = Path(env["COUNCIL_GATEWAY_DIR"])
+    pids = []
+    for lock in folder.glob("*.lock") if folder.is_dir() else []:
+        try:
+            pids.append(int(lock.read_text().strip()))
+        except (OSError, ValueError):
+            continue
+    return pids
+
+
+def _gateway_cpu(env: dict[str, str]) -> float:
+    """CPU seconds used so far by the bench's gateway processes (not children of the bench)."""
+    total = 0.0
+    for pid in _gateway_pids(env):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def _stop_gateways(env: dict[str, str]) -> None:
+    subprocess.run([sys.executable, "-m", "council.cli", "gateway", "stop"], env=env,
+                   capture_output=True, check=False)  # fmt: skip
 
 
 def _children_cpu() -> float:
@@ -284,6 +319,7 @@ def _env(cache: Path, bytecode: bool) -> dict[str, str]:
         if not any(s in k for s in ("API_KEY", "API_BASE", "TOKEN", "SECRET"))
     }
     env["COUNCIL_CACHE_DIR"] = str(cache)
+    env["COUNCIL_GATEWAY_DIR"] = str(cache.parent / "gw")  # the bench's own gateway processes
     # tests.fakes from this tree; an outer PYTHONPATH (another tree's src/, to compare) after it.
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     if not bytecode:
@@ -295,26 +331,45 @@ def _env(cache: Path, bytecode: bool) -> dict[str, str]:
     return env
 
 
-def bench(language: str, runs: int, work: Path, env: dict[str, str]) -> list[Sample] | str:
+MODES = ("warm gateway", "in-process", "cold gateway")
+
+
+def bench(
+    language: str, runs: int, work: Path, env: dict[str, str]
+) -> dict[str, list[Sample]] | str:
     exercise = EXERCISES[language]()
     why = exercise.available()
     if why:
         return why
-    samples = []
+    samples: dict[str, list[Sample]] = {mode: [] for mode in MODES}
+    envs = {
+        "in-process": {**env, "COUNCIL_GATEWAY": "off"},
+        "cold gateway": {**env, "COUNCIL_GATEWAY": "on"},
+        "warm gateway": {**env, "COUNCIL_GATEWAY": "on"},
+    }
     with ScriptedModelServer() as server:
-        for i in range(runs + 1):  # the first run builds the cached env: not measured
+        # The first run builds the cached env: not measured. Then per round: in-process; with
+        # no gateway process (it starts one); with the one it started.
+        plan = [("warm-up", "in-process")] + [
+            (str(i), mode) for i in range(1, runs + 1) for mode in MODES[1:] + MODES[:1]
+        ]
+        for n, (round_, mode) in enumerate(plan):
+            if mode == "cold gateway":
+                _stop_gateways(env)
             server.reset()
             _script(server, exercise)
-            repo = _make_repo(work / f"{language}-{i}", exercise, server)
-            sample = _whole(repo, exercise, env)
+            repo = _make_repo(work / f"{language}-{n}", exercise, server)
+            sample = _whole(repo, exercise, envs[mode])
             sample.bare_s = _bare(repo, exercise)
-            if i:
-                samples.append(sample)
+            if round_ != "warm-up":
+                samples[mode].append(sample)
             print(
-                f"  {language} run {i}{' (warm-up)' if not i else ''}: {sample.status}, "
-                f"whole {sample.whole_s:.2f}s, bare {sample.bare_s:.2f}s",
+                f"  {language} run {round_} ({mode}): {sample.status}, "
+                f"whole {sample.whole_s:.2f}s, first event {sample.first_s:.2f}s, "
+                f"bare {sample.bare_s:.2f}s",
                 file=sys.stderr,
             )
+    _stop_gateways(env)
     return samples
 
 
@@ -334,11 +389,14 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="council-bench-") as tmp:
         work = Path(tmp)
         env = _env(work / "cache", bytecode=not args.no_bytecode)
-        help_s = _help_time(env, max(3, args.runs))
-        import_s, first_call_s = _import_cpu(env, max(3, args.runs))
-        for language in languages:
-            result = bench(language, args.runs, work, env)
-            rows.append((language, result))
+        try:
+            help_s = _help_time(env, max(3, args.runs))
+            import_s, first_call_s = _import_cpu(env, max(3, args.runs))
+            for language in languages:
+                result = bench(language, args.runs, work, env)
+                rows.append((language, result))
+        finally:
+            _stop_gateways(env)  # none outlives the bench
     load_after = os.getloadavg()
 
     def med(samples: list[Sample], attr: str) -> float:
@@ -351,29 +409,30 @@ def main() -> int:
     print(f"council --help: {help_s:.2f} s (median)")
     print(
         f"import litellm: {import_s:.2f} s CPU, then its first call's and token count's modules "
-        f"{first_call_s:.2f} s CPU (the run's background preload does both)\n"
+        f"{first_call_s:.2f} s CPU (a gateway process does both once; in-process runs each)\n"
     )
     print(
-        "| language | bare test | whole run | ratio | whole run CPU | first event | test runs "
-        "| model calls |"
+        "| language | LiteLLM | bare test | whole run | ratio | whole run CPU | first event "
+        "| test runs | model calls |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for language, result in rows:
         if isinstance(result, str):
-            print(f"| {language} | skipped: {result} | | | | | | |")
+            print(f"| {language} | | skipped: {result} | | | | | | |")
             continue
-        bare, whole = med(result, "bare_s"), med(result, "whole_s")
-        statuses = {s.status for s in result}
-        flag = "" if statuses == {"green"} else f" ({', '.join(sorted(statuses))})"
-        print(
-            f"| {language} | {bare:.2f} s | {whole:.2f} s{flag} | {whole / bare:.1f}x | "
-            f"{med(result, 'cpu_s'):.2f} s | {med(result, 'first_s'):.2f} s | "
-            f"{med(result, 'test_runs'):.0f} | "
-            f"{med(result, 'model_s'):.2f} s |"
-        )
-        for s in result:
-            for note in s.notes:
-                print(f"    {language}: {note[:300]}")
+        for mode, samples in result.items():
+            bare, whole = med(samples, "bare_s"), med(samples, "whole_s")
+            statuses = {s.status for s in samples}
+            flag = "" if statuses == {"green"} else f" ({', '.join(sorted(statuses))})"
+            print(
+                f"| {language} | {mode} | {bare:.2f} s | {whole:.2f} s{flag} | "
+                f"{whole / bare:.1f}x | {med(samples, 'cpu_s'):.2f} s | "
+                f"{med(samples, 'first_s'):.2f} s | {med(samples, 'test_runs'):.0f} | "
+                f"{med(samples, 'model_s'):.2f} s |"
+            )
+            for s in samples:
+                for note in s.notes:
+                    print(f"    {language} ({mode}): {note[:300]}")
     return 0
 
 
