@@ -64,6 +64,7 @@ def start(ep: Endpoint, idle_s: float) -> None:
     proc = _spawned.get(ep.key)
     if (proc is not None and proc.poll() is None) or running(ep):
         return
+    clean(ep)  # a killed process's socket and info file: nobody may take them for live ones
     ep.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(ep.folder, 0o700)
     log = os.open(ep.log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -88,12 +89,14 @@ def wait_ready(ep: Endpoint, timeout_s: float) -> dict[str, Any] | None:
     or it is not ready within `timeout_s`."""
     deadline = time.monotonic() + timeout_s
     while True:
-        info = read_info(ep)
+        proc = _spawned.get(ep.key)
+        alive = running(ep)
+        info = read_info(ep) if alive else None  # without a living holder: a dead one's file
         if info is not None:
             return info
-        proc = _spawned.get(ep.key)
-        starting = (proc is not None and proc.poll() is None) or running(ep)
-        if not starting or time.monotonic() > deadline:
+        if not (alive or (proc is not None and proc.poll() is None)):
+            return None
+        if time.monotonic() > deadline:
             return None
         time.sleep(0.02)
 
