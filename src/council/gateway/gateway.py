@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from council.errors import BudgetExceeded, ConfigError, ModelError, StructuredOutputError
 from council.events import EventSink, ModelCall, Notice, null_sink
 from council.gateway.cache import ExchangeCache, cache_key
-from council.gateway.litellm_calls import Answer, Backend, InProcess
+from council.gateway.litellm_calls import Answer, Backend, Call, InProcess
 from council.gateway.pricing import Price, deployment_price, price_map_model
 from council.gateway.progress import CallProgress
 from council.gateway.structured import parse_answer, repair_messages, with_schema_instruction
@@ -258,15 +258,8 @@ class Gateway:
         answer's tokens are counted as they come (the live progress line)."""
         settings = {k: v for k, v in self._settings.items() if k != "timeout"}
         settings["timeout"] = self._timeout_s
-        return self._backend.complete(
-            self._model_list,
-            settings,
-            alias,
-            messages,
-            kwargs,
-            stream=self._streams(alias),
-            on_token=progress.tokens,
-        )
+        call = Call(self._model_list, settings, alias, messages, kwargs, self._streams(alias))
+        return self._backend.complete(call, progress.tokens)
 
     def _streams(self, alias: str) -> bool:
         """Whether calls to `alias` stream: not when the embedded model may answer (its

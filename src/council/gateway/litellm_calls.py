@@ -38,22 +38,24 @@ class Answer:
     litellm_cost: float | None  # LiteLLM's cost for a price-map-priced deployment, else None
 
 
+@dataclass
+class Call:
+    """One Router call, as plain data (it crosses to the gateway process as it is)."""
+
+    model_list: list[dict[str, Any]]  # deployments with their model_info.id
+    settings: dict[str, Any]  # router_settings, with the timeout
+    alias: str
+    messages: list[dict]
+    kwargs: dict[str, Any]  # temperature, max_tokens, timeout, response_format
+    stream: bool  # stream the answer (tokens counted as they come)
+
+
 class Cancelled(Exception):
     """The caller went away (Ctrl-C in the client): the stream was closed."""
 
 
 class Backend(Protocol):
-    def complete(
-        self,
-        model_list: list[dict[str, Any]],
-        settings: dict[str, Any],
-        alias: str,
-        messages: list[dict],
-        kwargs: dict[str, Any],
-        *,
-        stream: bool,
-        on_token: Callable[[], None],
-    ) -> Answer: ...
+    def complete(self, call: Call, on_token: Callable[[], None]) -> Answer: ...
 
     def count_tokens(self, model: str, messages: list[dict]) -> int: ...
 
@@ -89,20 +91,15 @@ class InProcess:
 
     def complete(
         self,
-        model_list: list[dict[str, Any]],
-        settings: dict[str, Any],
-        alias: str,
-        messages: list[dict],
-        kwargs: dict[str, Any],
-        *,
-        stream: bool,
+        call: Call,
         on_token: Callable[[], None],
         cancelled: Callable[[], bool] = lambda: False,
     ) -> Answer:
         """One Router call. Streamed when asked, so the answer's tokens are counted as they
         come; the chunks are then built into the same response a plain call returns."""
-        router = self.router(model_list, settings)
-        if not stream:
+        router = self.router(call.model_list, call.settings)
+        alias, messages, kwargs = call.alias, call.messages, call.kwargs
+        if not call.stream:
             response = router.completion(model=alias, messages=messages, **kwargs)
         else:
             # The Router retries and falls back while the stream opens; a failure once the
@@ -125,7 +122,7 @@ class InProcess:
             response = litellm_module().stream_chunk_builder(chunks, messages=messages)
             if response is None:
                 raise ModelError(f"model alias {alias!r} streamed an empty answer")
-        return _answer(response, model_list, alias)
+        return _answer(response, call.model_list, alias)
 
     def count_tokens(self, model: str, messages: list[dict]) -> int:
         return int(litellm_module().token_counter(model=model, messages=messages))

@@ -11,11 +11,12 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import Any
 
 from council.gateway.daemon import control
 from council.gateway.daemon.wire import Endpoint, Unusable, endpoint, exchange, read_info
-from council.gateway.litellm_calls import Answer, Backend, InProcess
+from council.gateway.litellm_calls import Answer, Backend, Call, InProcess
 from council.local.provider import is_local
 
 CONNECT_S = 2.0
@@ -73,35 +74,15 @@ class Remote:
     def live(self) -> bool:
         return self._ep.key not in _dead
 
-    def complete(
-        self,
-        model_list: list[dict[str, Any]],
-        settings: dict[str, Any],
-        alias: str,
-        messages: list[dict],
-        kwargs: dict[str, Any],
-        *,
-        stream: bool,
-        on_token: Callable[[], None],
-    ) -> Answer:
-        request = {
-            "op": "complete",
-            "model_list": _resolved(model_list),
-            "settings": settings,
-            "alias": alias,
-            "messages": messages,
-            "kwargs": kwargs,
-            "stream": stream,
-        }
+    def complete(self, call: Call, on_token: Callable[[], None]) -> Answer:
+        request = {"op": "complete", **asdict(call), "model_list": _resolved(call.model_list)}
         try:
             return Answer(**self._ask(request, on_token))
         except Unusable as exc:
             self._fall_back(exc)
         except TypeError as exc:  # an answer of the wrong shape
             self._fall_back(Unusable(f"a malformed answer ({exc})"))
-        return self._local.complete(
-            model_list, settings, alias, messages, kwargs, stream=stream, on_token=on_token
-        )
+        return self._local.complete(call, on_token)
 
     def count_tokens(self, model: str, messages: list[dict]) -> int:
         try:

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from council.gateway.daemon.wire import PROTOCOL, Endpoint, Lines, send
+from council.gateway.litellm_calls import Call, InProcess
 
 HEARTBEAT_S = 2.0  # a call in flight says it is alive this often (the client's hang timeout)
 REQUEST_READ_S = 10.0
@@ -63,7 +64,6 @@ def _error(exc: BaseException) -> dict[str, Any]:
 
 class Daemon:
     def __init__(self, ep: Endpoint, idle_s: float) -> None:
-        from council.gateway.litellm_calls import InProcess
 
         self.ep = ep
         self.idle_s = idle_s
@@ -138,16 +138,8 @@ class Daemon:
             with self.lock:
                 self.calls += 1
             try:
-                answer = self.backend.complete(
-                    request["model_list"],
-                    request["settings"],
-                    request["alias"],
-                    request["messages"],
-                    request["kwargs"],
-                    stream=bool(request.get("stream")),
-                    on_token=lambda: events.put(("tok", 1)),
-                    cancelled=gone.is_set,
-                )
+                call = Call(**{f: request[f] for f in Call.__dataclass_fields__})
+                answer = self.backend.complete(call, lambda: events.put(("tok", 1)), gone.is_set)
                 events.put(("ok", answer.__dict__))
             except BaseException as exc:  # noqa: BLE001 - relayed to the client
                 events.put(("err", _error(exc)))
