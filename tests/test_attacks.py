@@ -189,6 +189,18 @@ def test_builder_cannot_write_the_test_harness(project):
     assert "2 failed" in store.completed_steps(outcome.run_id)["iteration-1"]["failures"]
 
 
+def test_results_rewritten_inside_the_test_process_are_caught(project):
+    """Code the tests import patches pytest so every test reports "passed": the canary check
+    that always fails comes out passed too, and the run fails with that, never green."""
+    events: list = []
+    outcome, store = run_council(project, attacks.FORGING_BUILD_REPLY, events)
+
+    assert outcome.status != "green"
+    assert not any(s.startswith("feat") for s in subjects(project, outcome.branch))
+    failures = store.completed_steps(outcome.run_id)["iteration-1"]["failures"]
+    assert "the test results were rewritten inside the test run" in failures
+
+
 def test_code_that_kills_its_parent_and_hunts_council_does_not_stop_the_run(project, backend):
     marker = f"council-stand-in-{uuid.uuid4().hex}"
     stand_in = subprocess.Popen([sys.executable, "-c", "import time\ntime.sleep(300)", marker])

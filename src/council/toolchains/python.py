@@ -24,6 +24,7 @@ from council.events import EventSink, null_sink
 from council.sandbox import CommandResult, Limits, run
 from council.toolchains.gates import Finding, GateResult
 from council.toolchains.junit import JUnitError, parse_junit
+from council.toolchains.python_canary import forged_results
 from council.toolchains.python_env import PythonEnv, prepare_env, pythonpath_for
 from council.toolchains.python_errors import exception_line, is_test_path
 from council.toolchains.python_gates import (
@@ -373,6 +374,9 @@ def report_from_run(
         if running:
             names = ", ".join(running)
             output_tail = f"Tests running at the time limit: {names}\n{output_tail}"
+    forged = forged_results(result, progress)
+    if forged is not None:
+        collection.append(forged)
     if not cases and not collection and not result.timed_out and result.exit_code not in (0, 5):
         # pytest stopped before collecting (a broken conftest.py, a bad option, a crash):
         # surface it like a collection error so it can be classified and shown.
@@ -405,6 +409,8 @@ def progress_cases(progress: Path, duration_s: float) -> tuple[list[TestCase], l
         if "start" in record:
             started.append(str(record["start"]))
             continue
+        if "canary" in record:
+            continue  # not a test (see _forged_results)
         node, when, outcome = str(record.get("id", "")), record.get("when"), record.get("outcome")
         text = str(record.get("text", ""))
         file = node.split("::", 1)[0]
