@@ -3,6 +3,7 @@ columns, and `council init` writing only the detected languages and naming the k
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -15,6 +16,8 @@ import yaml
 from council.cli import PROVIDER_NAMES
 from council.config import PROVIDERS
 from council.store import Store
+from tests.fakes import council_script as cs
+from tests.fakes.model_server import ScriptedModelServer
 from tests.test_cli import ROOT, scrubbed_env
 
 COMMANDS = [
@@ -257,3 +260,59 @@ def test_the_run_timeline_shows_a_commits_subject_and_counts_in_words() -> None:
         "    [low] : docs",
         "  review: approve, 0 comments",
     ]
+
+
+@pytest.mark.parametrize("given", [[], ["--tests", "tests/test_users.py"]], ids=["run", "tests"])
+def test_a_run_says_changes_not_committed_are_not_part_of_it(
+    tmp_path: Path, model_server: ScriptedModelServer, given: list[str]
+) -> None:
+    repo = cs.make_repo(tmp_path / "svc")
+    (repo / "council.yaml").write_text(cs.council_yaml(model_server))  # untracked: not counted
+    with (repo / "app" / "main.py").open("a") as main:
+        main.write("# a local edit\n")
+    with (repo / "tests" / "test_users.py").open("a") as test:
+        test.write("# read from the checkout with --tests\n")
+    argv = ["run", "a feature", "--repo", str(repo), "--json", *given]
+    run = subprocess.Popen(
+        [sys.executable, "-m", "council.cli", *argv],
+        cwd=ROOT,
+        env=scrubbed_env(tmp_path / "cache"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:  # said before the run starts: no need to wait for more
+        assert run.stdout is not None
+        events = (json.loads(line) for line in run.stdout)
+        notice = next(e for e in events if e["kind"] in ("notice", "run_claimed"))
+    finally:
+        run.terminate()
+        run.communicate(timeout=60)
+    assert notice.get("message") == (
+        "1 file changed but not committed: the run works from HEAD without it "
+        "(commit first to include it)"
+        if given
+        else "2 files changed but not committed: the run works from HEAD without them "
+        "(commit first to include them)"
+    )
+
+
+def test_models_check_reads_the_repositorys_council_yaml(tmp_path: Path) -> None:
+    (tmp_path / "council.yaml").write_text(
+        "models:\n  - model_name: m\n"
+        "    litellm_params: {model: openai/gpt-4o-mini, api_key: os.environ/OPENAI_API_KEY}\n"
+    )
+    env = {**scrubbed_env(tmp_path / "cache"), "COUNCIL_OFFLINE": "1"}
+    refused = _council("models", "check", "--repo", str(tmp_path), env=env)
+    assert refused.returncode == 2
+    assert refused.stderr.startswith(
+        f"error: {tmp_path / 'council.yaml'} configures models, but OPENAI_API_KEY is not set\n"
+    )
+    said = _council(
+        "models", "check", env={**env, "OPENAI_API_KEY": "sk-test-not-real"}, cwd=tmp_path
+    )
+    assert said.returncode == 0, said.stderr
+    assert (
+        said.stdout
+        == f"a model can be had: {tmp_path / 'council.yaml'} configures openai/gpt-4o-mini\n"
+    )

@@ -280,6 +280,7 @@ def run(
     from council.pipelines.models import ensure_local_models
 
     ensure_local_models(cfg, emit)  # a missing local model file: refused before any write
+    _say_uncommitted(root, emit, given=tests or [])
     with _run_lock(root, "council run"):
         from council.pipelines.flows import start_flow
 
@@ -381,6 +382,38 @@ def heal(
         )
         outcome = _execute(flow)
     finish_heal(outcome, _out(), as_json)
+
+
+def _say_uncommitted(root: Path, emit, given: list[str]) -> None:
+    """A run branches from HEAD: changes not committed are not part of it. Said before it
+    starts, so nobody wonders where their edit went (untracked files are left out of the count:
+    a new council.yaml or a test file for --tests is usual, and --tests reads those)."""
+    from council.events import Notice
+
+    changed = subprocess.run(  # nosec B603 B607 - fixed git argv
+        ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.splitlines()
+    # --tests files are read from the checkout as they are: not left out, so not counted.
+    taken = set()
+    for spec in given:
+        path = spec.split("::")[0].split(" ")[0].split("#")[0]
+        taken.add(path)
+        here = Path(path).resolve()
+        if here.is_relative_to(root):
+            taken.add(here.relative_to(root).as_posix())
+    changed = [line for line in changed if line[3:].strip('"') not in taken]
+    if changed:
+        files, them = ("1 file", "it") if len(changed) == 1 else (f"{len(changed)} files", "them")
+        emit(
+            Notice(
+                level="warning",
+                message=f"{files} changed but not committed: the run works from HEAD without "
+                f"{them} (commit first to include {them})",
+            )
+        )
 
 
 def _check_limits(*, budget: float | None = None, max_iterations: int | None = None) -> None:

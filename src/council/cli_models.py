@@ -1,8 +1,10 @@
-"""`council models ...`: the embedded local model's files (pull, list)."""
+"""`council models ...`: the embedded local model's files (pull, list), and whether any model
+can be had (check)."""
 
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -160,10 +162,21 @@ def list_models(
 
 
 @models_app.command("check")
-def check() -> None:
-    """Say at once whether a model can be had: a provider key or proxy configured, the local
-    model file present, or the hub reachable (exit 2 with what to do when none is)."""
+def check(
+    repo: Annotated[
+        Path | None,
+        typer.Option(
+            "--repo", "-r", help="Whose council.yaml to check (default: here).", show_default=False
+        ),
+    ] = None,
+) -> None:
+    """Say at once whether a model can be had: the repository's council.yaml, a provider key
+    or proxy, the local model file present, or the hub reachable (exit 2 with what to do when
+    none is)."""
     from council.config import provider_key_configured
+
+    if _configured_models((repo or Path.cwd()).resolve()):
+        return
     from council.errors import LocalModelError
     from council.local import spec_for
     from council.local.download import endpoint, hub_problem, offline_hint
@@ -189,3 +202,29 @@ def check() -> None:
         f"it cannot be downloaded now: {why}",
         hint=offline_hint(spec, path),
     )
+
+
+def _configured_models(repo: Path) -> bool:
+    """True (and said) when the repository's council.yaml names models a run can call now; a
+    ConfigError naming the variables when they are not set. False when there is no council.yaml
+    or its models are the embedded one (the local checks below apply)."""
+    from council.config import CONFIG_FILE, load_config
+    from council.errors import ConfigError
+
+    path = repo / CONFIG_FILE
+    if not path.is_file():
+        return False
+    config = load_config(path)
+    remote = [m for m in config.models if not m.litellm_params["model"].startswith("council-local")]
+    if not remote:
+        return False
+    missing = config.missing_env()
+    if missing:
+        raise ConfigError(
+            f"{path} configures models, but {' and '.join(missing)} "
+            f"{'is' if len(missing) == 1 else 'are'} not set",
+            hint=f"export {'=... '.join(missing)}=... and run again",
+        )
+    names = ", ".join(dict.fromkeys(m.litellm_params["model"] for m in remote))
+    _out().print(f"a model can be had: {path} configures {names}", markup=False)
+    return True
