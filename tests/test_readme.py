@@ -160,3 +160,79 @@ def test_no_link_leaves_the_repository() -> None:
     plain = re.sub(r"`[^`]*`", "", prose)
     assert "://" not in plain, "a bare URL in the prose"
     assert not re.search(r"(?<!\.)\.\./", prose), "a path outside the repository"
+
+
+def _command_lines() -> list[str]:
+    """Every `council ...` command the README shows: in a shell block (a pipe or `&&` splits a
+    line into commands; comments and the `$ ` prompt are left out) or quoted in a sentence."""
+    found = []
+    for lang, block in re.findall(r"^```([^\n]*)\n(.*?)^```", README, flags=re.S | re.M):
+        if lang not in ("bash", "sh", ""):
+            continue
+        for line in block.splitlines():
+            code = re.split(r"\s#\s", line.removeprefix("$ "))[0]
+            for part in re.split(r"\s(?:\||&&|&)\s?", code):
+                part = part.strip().rstrip("&").strip()
+                if part.startswith("council "):
+                    found.append(part)
+    prose = re.sub(r"^```.*?^```", "", README, flags=re.S | re.M)
+    found += re.findall(r"`(council [^`]+)`", prose)  # `council ci init` in a sentence
+    return found
+
+
+def test_every_command_the_readme_shows_exists_with_its_options() -> None:
+    """Each command path resolves and each option it names is that command's (so a pasted
+    example is not refused with "No such option"); arguments are placeholders and not checked."""
+    import shlex
+
+    import typer
+
+    from council.cli import app
+
+    root = typer.main.get_command(app)
+    lines = _command_lines()
+    assert len(lines) > 30  # the check reads the README's blocks at all
+    wrong = []
+    for line in lines:
+        try:
+            tokens = shlex.split(line.replace("[", " ").replace("]", " "))[1:]
+        except ValueError:
+            tokens = line.replace("[", " ").replace("]", " ").split()[1:]
+        command, chosen = root, [root]
+        while tokens and hasattr(command, "commands"):
+            names = tokens[0].split("|")  # `status|logs|stop`: each must exist
+            if names[0] not in command.commands:
+                break
+            wrong += [f"{line}: no command '{n}'" for n in names if n not in command.commands]
+            chosen = [command.commands[n] for n in names if n in command.commands]
+            command = chosen[0]
+            tokens.pop(0)
+        if hasattr(command, "commands") and tokens and not tokens[0].startswith("-"):
+            wrong.append(f"{line}: no command '{tokens[0]}'")
+            continue
+        # An option may belong to any of the alternatives (`logs [--follow]|rollback`).
+        known = {o for c in chosen for p in c.params for o in (*p.opts, *p.secondary_opts)}
+        known.add("--help")
+        for token in tokens:
+            option = token.split("=")[0]
+            if re.fullmatch(r"--?[a-z][a-z-]*", option) and option not in known:
+                wrong.append(f"{line}: {command.name} has no option {option}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_json_output_the_readme_describes_is_the_programs() -> None:
+    from dataclasses import fields
+
+    from council import events
+    from council.pipelines.lifecycle import Outcome
+
+    said = README.split("**Machine-readable output.**")[1].split("\n\n")[0]
+    kinds = {
+        getattr(cls, "model_fields", {}).get("kind").default
+        for cls in vars(events).values()
+        if isinstance(cls, type) and "kind" in getattr(cls, "model_fields", {})
+    }
+    named = set(re.findall(r"`([a-z_]+)`", said.split("`kind` names the event:")[1].split(")")[0]))
+    assert named and named <= kinds, named - kinds
+    outcome = said.split('{"outcome": {...}}')[1]
+    assert {f.name for f in fields(Outcome)} - {"details"} <= set(re.findall(r"`(\w+)`", outcome))
