@@ -228,6 +228,51 @@ def test_dev_group_self_reference_installs_this_tree_not_a_release(
     assert _status(root) == ""
 
 
+def test_a_setup_cfg_project_gets_its_test_extras_and_names_itself(
+    tmp_path: Path, cache_dir: Path
+) -> None:
+    """Metadata in setup.cfg (setup.py a stub): its `testing` extra is installed, and a
+    requirements file naming the project by its setup.cfg name means this tree, not the index."""
+    root = _git_repo(
+        _write(
+            tmp_path / "legacy",
+            {
+                "setup.py": "from setuptools import setup\n\nsetup()\n",
+                "setup.cfg": """
+                    [metadata]
+                    name = council-legacy-probe
+                    version = 0.0.1
+
+                    [options]
+                    py_modules = council_legacy_probe
+
+                    [options.extras_require]
+                    testing =
+                        six==1.17.0
+                """,
+                "requirements-dev.txt": "council_legacy_probe[testing] ; python_version >= '3'\n",
+                "council_legacy_probe.py": "VALUE = 7\n",
+                "tests/test_legacy.py": """
+                    import six
+
+                    import council_legacy_probe
+
+
+                    def test_extra_and_tree():
+                        assert council_legacy_probe.VALUE == 7 and six.PY3
+                """,
+            },
+        )
+    )
+    deps = discover_dependencies(root)
+    assert deps.name == "council-legacy-probe" and "testing" in deps.extras
+    toolchain = PythonToolchain()
+    env = toolchain.prepare(root, cache_dir=cache_dir)
+    assert env.project == "council-legacy-probe"
+    report = toolchain.run_tests(root, env, timeout_s=120)
+    assert report.green, report.output_tail
+
+
 def test_a_project_that_cannot_be_built_runs_from_the_tree_with_a_notice(
     tmp_path: Path, cache_dir: Path
 ) -> None:

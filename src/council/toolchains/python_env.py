@@ -20,6 +20,7 @@ half an env.
 
 from __future__ import annotations
 
+import configparser
 import dataclasses
 import hashlib
 import json
@@ -126,6 +127,8 @@ def discover_dependencies(root: Path) -> Dependencies:
         if isinstance(project, dict):
             has_project_table = True
             deps.name = _normalise(str(project.get("name", "")))
+    if not deps.name:
+        deps.name = _setup_cfg_name(root)  # setup.cfg-declared projects: self-references too
     deps.installable = (
         has_project_table
         or isinstance(data.get("build-system"), dict)
@@ -149,12 +152,18 @@ def discover_dependencies(root: Path) -> Dependencies:
         own, extras = _project_requirements(project, [*TEST_EXTRAS, *deps.extras])
         deps.requirements += own
         deps.extras = [e for e in deps.extras if e not in extras] + extras
+        if "optional-dependencies" in project.get("dynamic", []):
+            deps.extras += TEST_EXTRAS  # only the backend knows them; see below
     else:
-        for name in ("setup.py", "setup.cfg"):
-            if (root / name).is_file():  # install_requires and extras live here
-                _hash_file(deps, root / name, root)
-                deps.backend_files.append(root / name)
-                break
+        legacy = [root / n for n in ("setup.py", "setup.cfg") if (root / n).is_file()]
+        for path in legacy:  # install_requires and extras_require live here (either or both)
+            _hash_file(deps, path, root)
+        deps.backend_files += legacy[:1]
+        if legacy:
+            # Test extras (`extras_require={"testing": ...}`) cannot be read without running
+            # setup.py: ask for every usual name; uv installs those the project has and warns
+            # about the rest.
+            deps.extras += TEST_EXTRAS
     deps.requirements = list(dict.fromkeys(r.strip() for r in deps.requirements if r.strip()))
     deps.extras = sorted(set(deps.extras))
     return deps
@@ -486,6 +495,19 @@ def _self_extras(line: str, name: str, root: Path) -> list[str] | None:
     if parsed is None or not name or _normalise(parsed.name) != name:
         return None
     return sorted(parsed.extras)
+
+
+def _setup_cfg_name(root: Path) -> str:
+    """The normalised `[metadata] name` of setup.cfg, or ""."""
+    path = root / "setup.cfg"
+    if not path.is_file():
+        return ""
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read_string(path.read_text(encoding="utf-8", errors="replace"))
+    except configparser.Error:
+        return ""
+    return _normalise(parser.get("metadata", "name", fallback="").strip())
 
 
 def _group_requirements(groups: object) -> list[str]:
