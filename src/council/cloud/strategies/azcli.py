@@ -20,7 +20,7 @@ from typing import Any
 from council.cloud.actions import Action, ActionResult, Plan
 from council.cloud.failures import CloudFailure
 from council.cloud.intent import CloudIntent
-from council.cloud.strategies.azcli_plan import auth_flags, az_plan
+from council.cloud.strategies.azcli_plan import OUT, auth_flags, az_plan, flag_value, opt
 from council.cloud.target import CloudTarget
 from council.events import CommandRun, EventSink, null_sink
 from council.redact import redact
@@ -147,46 +147,21 @@ class AzCliStrategy:
         listed: dict[str, dict[str, int]] = {}
         for action in plan.actions:
             argv = action.call.get("argv", [])
+            auth = self._auth(flag_value(argv, "--account-name"))
             if argv[:4] == ["az", "storage", "container", "create"]:
-                name = argv[argv.index("--name") + 1]
-                auth = self._auth(_flag(argv, "--account-name"))
+                name = flag_value(argv, "--name")
                 shown = self.az(
-                    [
-                        "az",
-                        "storage",
-                        "container",
-                        "show",
-                        "--name",
-                        name,
-                        *auth,
-                        "--output",
-                        "json",
-                    ]
+                    ["az", "storage", "container", "show", opt("--name", name), *auth, *OUT]
                 )
                 public = (shown or {}).get("properties", {}).get("publicAccess")
-                wanted = argv[argv.index("--public-access") + 1]
+                wanted = flag_value(argv, "--public-access")
                 if (public or "off") != wanted:
                     problems.append(f"container {name} has public access {public!r}, not {wanted}")
             elif argv[:4] == ["az", "storage", "blob", "upload"]:
-                container, blob = _flag(argv, "--container-name"), _flag(argv, "--name")
+                container, blob = flag_value(argv, "--container-name"), flag_value(argv, "--name")
                 if container not in listed:
-                    auth = self._auth(_flag(argv, "--account-name"))
-                    rows = (
-                        self.az(
-                            [
-                                "az",
-                                "storage",
-                                "blob",
-                                "list",
-                                "--container-name",
-                                container,
-                                *auth,
-                                "--output",
-                                "json",
-                            ]
-                        )
-                        or []
-                    )
+                    where = opt("--container-name", container)
+                    rows = self.az(["az", "storage", "blob", "list", where, *auth, *OUT]) or []
                     listed[container] = {
                         r["name"]: r.get("properties", {}).get("contentLength") for r in rows
                     }
@@ -198,21 +173,9 @@ class AzCliStrategy:
                         f"blob {container}/{blob} has {size} bytes, not {action.call.get('size')}"
                     )
             elif argv[:4] == ["az", "storage", "account", "create"]:
-                name = _flag(argv, "--name")
-                self.az(
-                    [
-                        "az",
-                        "storage",
-                        "account",
-                        "show",
-                        "--name",
-                        name,
-                        "--resource-group",
-                        _flag(argv, "--resource-group"),
-                        "--output",
-                        "json",
-                    ]
-                )
+                name = opt("--name", flag_value(argv, "--name"))
+                group = opt("--resource-group", flag_value(argv, "--resource-group"))
+                self.az(["az", "storage", "account", "show", name, group, *OUT])
         return problems
 
     def undo(self, action: Action) -> None:
@@ -223,7 +186,3 @@ class AzCliStrategy:
         except CloudFailure as failure:
             if failure.category != "not_found":
                 raise
-
-
-def _flag(argv: list[str], flag: str) -> str:
-    return argv[argv.index(flag) + 1] if flag in argv else ""

@@ -1,5 +1,12 @@
 """The Azure CLI strategy's plan: each resource operation as the exact `az` argv that will run,
-with the argv that undoes it (nothing is run here)."""
+with the argv that undoes it (nothing is run here).
+
+Every option that takes a value is one word, `--flag=value` (`opt`): a value comes from the
+user's words, the model's reading of them or a file name (a blob named `-report.csv`), and as
+a word of its own a value starting with '-' is read by az's parser as an option (or, `--help`,
+`--debug`, `--subscription=...`, changes what runs). Glued to its flag, it is only ever that
+flag's value.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +17,24 @@ from council.cloud.intent import CloudIntent
 from council.cloud.strategies.base import Operation, operations
 from council.cloud.target import CloudTarget
 
-OUT = ["--output", "json"]
+OUT = ["--output=json"]
+
+
+def opt(flag: str, value: object) -> str:
+    """One argv word: `--flag=value`, so the value can never be taken for an option."""
+    return f"{flag}={value}"
+
+
+def flag_value(argv: list[str], flag: str) -> str:
+    """The value of `--flag=value` in argv ("" when absent)."""
+    prefix = f"{flag}="
+    return next((a[len(prefix) :] for a in argv if a.startswith(prefix)), "")
 
 
 def auth_flags(target: CloudTarget, account: str) -> list[str]:
     if target.local:
         return []  # the connection string is in az's environment
-    return ["--account-name", account, "--auth-mode", "login"]
+    return [opt("--account-name", account), "--auth-mode=login"]
 
 
 def az(words: str, *args: str) -> dict[str, list[str]]:
@@ -43,11 +61,11 @@ def _group(plan: Plan, op: Operation, target: CloudTarget) -> None:
     if target.local:
         plan.notes.append(f"resource group {op.name}: the emulator has none; nothing to do")
         return
-    remove = az("group delete", "--name", op.name, "--yes")
+    remove = az("group delete", opt("--name", op.name), "--yes")
     if op.verb == "create":
         region = op.params["region"]
-        call = az("group create", "--name", op.name, "--location", region, *OUT)
-        call["exists"] = az("group exists", "--name", op.name)["argv"]
+        call = az("group create", opt("--name", op.name), opt("--location", region), *OUT)
+        call["exists"] = az("group exists", opt("--name", op.name))["argv"]
         plan.actions.append(
             Action(
                 f"create-group:{op.name}",
@@ -71,19 +89,20 @@ def _account(plan: Plan, op: Operation, target: CloudTarget) -> None:
                 f"storage account {op.name}: the emulator's account stands for it "
                 "(checked, not created)"
             )
-            check = az("storage container list", "--num-results", "1", *OUT)
+            check = az("storage container list", "--num-results=1", *OUT)
             what = "check that the emulator's account answers"
             plan.actions.append(
                 Action(f"check-account:{op.name}", what, check, reuse_existing=True)
             )
         return
-    group = ["--resource-group", p["resource_group"]]
-    remove = az("storage account delete", "--name", op.name, *group, "--yes")
+    name, group = opt("--name", op.name), opt("--resource-group", p["resource_group"])
+    remove = az("storage account delete", name, group, "--yes")
     if op.verb == "create":
         create = az(
-            "storage account create", "--name", op.name, *group, "--location", p["region"],
-            "--sku", p["sku"], "--kind", p["kind"], "--access-tier", p["access_tier"],
-            "--allow-blob-public-access", "false", "--min-tls-version", "TLS1_2", *OUT,
+            "storage account create", name, group, opt("--location", p["region"]),
+            opt("--sku", p["sku"]), opt("--kind", p["kind"]),
+            opt("--access-tier", p["access_tier"]), "--allow-blob-public-access=false",
+            "--min-tls-version=TLS1_2", *OUT,
         )  # fmt: skip
         what = f"create storage account {op.name} ({p['sku']}, {p['access_tier']}) in {p['region']}"
         plan.actions.append(
@@ -102,15 +121,16 @@ def _account(plan: Plan, op: Operation, target: CloudTarget) -> None:
 
 
 def _container(plan: Plan, op: Operation, auth: list[str]) -> None:
-    remove = az("storage container delete", "--name", op.name, *auth, *OUT)
+    name = opt("--name", op.name)
+    remove = az("storage container delete", name, *auth, *OUT)
     if op.verb == "create":
         private = str(op.params.get("public_access") or "off").lower() in (
             "off", "none", "private", "false",
         )  # fmt: skip
         access = "off" if private else "blob"
         create = az(
-            "storage container create", "--name", op.name, "--public-access", access,
-            "--fail-on-exist", *auth, *OUT,
+            "storage container create", name, opt("--public-access", access), "--fail-on-exist",
+            *auth, *OUT,
         )  # fmt: skip
         plan.actions.append(
             Action(
@@ -126,15 +146,17 @@ def _container(plan: Plan, op: Operation, auth: list[str]) -> None:
         what = f"delete container {op.name} and its blobs"
         plan.actions.append(Action(f"delete-container:{op.name}", what, remove))
     else:
-        listing = az("storage blob list", "--container-name", op.name, *auth, *OUT)
+        listing = az("storage blob list", opt("--container-name", op.name), *auth, *OUT)
         what = f"list the blobs in {op.name}"
         plan.actions.append(Action(f"list-container:{op.name}", what, listing))
 
 
 def _upload(plan: Plan, op: Operation, auth: list[str]) -> None:
     container, p = op.params.get("container") or "", op.params
-    names = ["--container-name", container, "--name", op.name]
-    upload = az("storage blob upload", *names, "--file", p["file"], "--no-progress", *auth, *OUT)
+    names = [opt("--container-name", container), opt("--name", op.name)]
+    upload = az(
+        "storage blob upload", *names, opt("--file", p["file"]), "--no-progress", *auth, *OUT
+    )
     upload["size"] = p["size"]
     plan.actions.append(
         Action(
