@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -141,7 +142,10 @@ def test_dry_run_shows_everything_and_changes_nothing(workdir, model_server, azu
     assert "Hot LRS Data Stored" in out and "assumes:" in out and "/month" in out
     assert _blobs(azurite, "reports-dry") is None  # nothing was created
     kinds = [e["kind"] for e in _audit(workdir, env)]
-    assert kinds[:3] == ["intent", "plan", "cost"] and "command" not in kinds
+    assert kinds[:5] == ["intent", "strategy", "plan", "cost", "budget"]
+    assert "command" not in kinds
+    shown = json.loads(council(workdir, env, "budget", "show", "--json").stdout)
+    assert shown["spend"] == [] and shown["reserved_usd"] == 0  # a dry run reserves nothing
     runs = council(workdir, env, "runs").stdout
     assert "green" in runs and "doit: create a storage account" in runs
 
@@ -179,7 +183,18 @@ def test_the_budget_refuses_before_any_command(workdir, model_server, azurite, p
     assert result.returncode == 1
     assert "refused by the budget before anything ran" in result.stdout
     assert _blobs(azurite, "reports-refused") is None
-    assert "command" not in [e["kind"] for e in _audit(workdir, env)]
+    entries = _audit(workdir, env)
+    assert "command" not in [e["kind"] for e in entries]
+    # Once the limit is raised, the same objective resumes: the budget is checked again (now
+    # 80 %+ of the limit: `--yes` on the resume confirms it), and it runs.
+    estimate = float(re.search(r"over the monthly limit \S+: \$([\d.e-]+)", result.stdout)[1])
+    raised = f"{estimate / 0.9:.3g}"  # the estimate is 90 % of it
+    assert council(workdir, env, "budget", "set", "--monthly", raised).returncode == 0
+    objective = next(e["objective"] for e in entries if e["objective"])  # not the limit's
+    again = council(workdir, env, "doit", "--resume", objective, "--yes")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert _blobs(azurite, "reports-refused") == {"feb.csv": 19, "jan.csv": 19}
+    assert model_server.pending("devops") == 0 and len(model_server.requests) == 1
 
 
 def test_a_doubtful_intent_asks_instead_of_guessing(workdir, model_server, azurite, prices):
@@ -245,6 +260,9 @@ def test_kill_9_mid_upload_resumes_without_a_duplicate_create(
     db = workdir / ".council" / "council.db"
     assert _step_done(db, run_id, "sdk:create-container:reports-kill")
     assert not _step_done(db, run_id, "spend")
+    # The killed objective still holds its budget reservation (until resumed, or it lapses).
+    held = json.loads(council(workdir, env, "budget", "show", "--json").stdout)
+    assert [(s["objective"], s["state"]) for s in held["spend"]] == [(run_id, "reserved")]
     resumed = council(workdir, env, "doit", "--resume", run_id, "--yes")
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     blobs = _blobs(azurite, "reports-kill")
@@ -254,6 +272,9 @@ def test_kill_9_mid_upload_resumes_without_a_duplicate_create(
         if e["kind"] == "command" and e["payload"]["action"].startswith("create-container")
     ]  # fmt: skip
     assert len(creates) == 1  # made once, never again
+    spend = json.loads(council(workdir, env, "budget", "show", "--json").stdout)["spend"]
+    assert [(s["objective"], s["state"]) for s in spend] == [(run_id, "settled")]
+    assert council(workdir, env, "audit", "--verify").returncode == 0
     assert model_server.pending("devops") == 0 and len(model_server.requests) == 1
 
 
@@ -275,8 +296,15 @@ def test_yes_never_approves_a_deletion(workdir, model_server, azurite, prices):
     assert result.returncode == 1
     assert "delete is destructive: it needs its name typed at a terminal" in result.stdout
     assert _blobs(azurite, "reports-keep") == {}  # still there
-    approvals = [e["payload"] for e in _audit(workdir, env) if e["kind"] == "approval"]
-    assert approvals == [{"destructive": "delete the container reports-keep", "approved": False}]
+    entries = _audit(workdir, env)
+    approvals = [e["payload"] for e in entries if e["kind"] == "approval"]
+    assert [(a["subject"], a["approved"]) for a in approvals] == [("destructive", False)]
+    assert "delete reports-keep" in approvals[0]["question"]
+    # Nor does `--resume OBJ --yes`: the deletion is asked again, and refused again.
+    again = council(workdir, env, "doit", "--resume", entries[0]["objective"], "--yes")
+    assert again.returncode == 1, again.stdout + again.stderr
+    assert "it needs its name typed at a terminal" in again.stdout
+    assert _blobs(azurite, "reports-keep") == {}
 
 
 def test_a_listing_through_an_mcp_server_started_read_only(workdir, model_server, azurite, prices):

@@ -75,7 +75,7 @@ def test_a_missing_region_is_asked_and_the_budget_confirmed(
     user = User(answers=["westeurope"], confirms=[True])
     with PricesServer() as prices, Store.for_repo(tmp_path) as store:
         # The estimate (~0.0000119 USD a month) is 88 % of this limit: confirm before running.
-        BudgetBook(store).set_limit("monthly", 0.0000135)
+        BudgetBook(store).set_limits({"monthly": 0.0000135})
         emit = Emitter()
         seen = []
         emit.subscribe(seen.append)
@@ -96,10 +96,9 @@ def test_a_missing_region_is_asked_and_the_budget_confirmed(
     budget = next(e for e in seen if isinstance(e, CloudBudgetChecked))
     assert budget.decision == "confirm" and budget.approved is True
     approvals = [e.payload for e in entries if e.kind == "approval"]
-    assert approvals[0] == {
-        "question": "which region for the storage account reportsacct?",
-        "answer": "westeurope",
-    }
+    assert approvals[0]["subject"] == "question"
+    assert approvals[0]["question"] == "which region for the storage account reportsacct?"
+    assert approvals[0]["answer"] == "westeurope"
     assert approvals[1]["approved"] is True and approvals[1]["by"] == "the user"
     client = BlobServiceClient.from_connection_string(flow.target.connection_string)
     assert [b.name for b in client.get_container_client("reports-ask2").list_blobs()] == ["q1.csv"]

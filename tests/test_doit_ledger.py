@@ -13,6 +13,7 @@ import pytest
 
 from council.cloud.budget import check_budget
 from council.cloud.intent import CloudIntent, CloudResource, questions
+from council.events import CloudActionDone
 from council.store import Store
 from council.store.ledger import AuditTrail, BudgetBook
 from council.store.store import DB_RELATIVE_PATH
@@ -31,11 +32,20 @@ def council(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _objective(store: Store) -> str:
+    return store.create_run(feature="put the reports up", repo="/r", config={}, kind="doit")
+
+
+def _action(run_id: str, call: str) -> CloudActionDone:
+    return CloudActionDone(run_id=run_id, strategy="azure-cli", action="upload", call=call)
+
+
 def _trail(tmp_path: Path, n: int = 4) -> Path:
+    """A trail of `n` command entries, written as doit writes it: by its events."""
     with Store.for_repo(tmp_path) as store:
-        trail = AuditTrail(store)
+        run_id = _objective(store)
         for i in range(n):
-            trail.append("command", {"argv": ["az", "storage", f"step{i}"]}, objective="o-1")
+            store.record_event(_action(run_id, f"az storage step{i}"))
     return tmp_path / DB_RELATIVE_PATH
 
 
@@ -97,7 +107,7 @@ def test_secrets_are_redacted_before_they_are_chained(tmp_path: Path) -> None:
     key = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
     with Store.for_repo(tmp_path) as store:
         trail = AuditTrail(store)
-        trail.append("command", {"conn": f"AccountName=dev;AccountKey={key};"}, objective="o")
+        store.record_event(_action(_objective(store), f"AccountName=dev;AccountKey={key};"))
         (entry,) = trail.entries()
         assert key not in json.dumps(entry.payload)
         assert trail.verify() == []
@@ -125,15 +135,15 @@ def test_budget_thresholds_refuse_confirm_and_allow(tmp_path: Path) -> None:
     with Store.for_repo(tmp_path) as store:
         book = BudgetBook(store)
         assert check_budget(book, 1000.0).decision == "ok"  # no limits: nothing to exceed
-        book.set_limit("monthly", 100.0)
-        book.record_spend("o-1", 40.0, "earlier objective", resource_group="rg1")
+        book.set_limits({"monthly": 100.0})
+        book.settle("o-1", 40.0, "earlier objective", resource_group="rg1")
         assert check_budget(book, 5.0).decision == "ok"  # 45%
         notice = check_budget(book, 15.0)  # 55%: allowed, said
         assert notice.decision == "ok" and "55%" in notice.summary
         assert check_budget(book, 45.0).decision == "confirm"  # 85%
         refused = check_budget(book, 61.0)  # 101%
         assert refused.decision == "refuse" and "over the monthly limit" in refused.summary
-        book.set_limit("rg:rg1", 50.0)
+        book.set_limits({"rg:rg1": 50.0})
         assert check_budget(book, 15.0, resource_group="rg1").decision == "refuse"
         assert check_budget(book, 15.0, resource_group="rg2").decision == "ok"
 

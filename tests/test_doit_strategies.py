@@ -139,6 +139,34 @@ def test_an_existing_container_that_is_not_ours_is_a_name_taken_failure(target, 
     assert _blobs(target, "reports-taken") == {}  # someone else's container stays untouched
 
 
+def test_a_create_that_timed_out_after_azure_made_it_is_ours_and_rolled_back(
+    target, project
+) -> None:
+    """The first create call reaches Azure, which makes the container, but the answer times
+    out. Its retry meets "already exists": that is this objective's own container (the outcome
+    of the time-out was unknown), so a later failure rolls it back; nothing is left behind."""
+
+    class TimesOutOnce(SdkStrategy):
+        timed_out = False
+
+        def run(self, action, *, resumed=False):
+            result = super().run(action, resumed=resumed)
+            if action.id.startswith("create-container") and not self.timed_out:
+                self.timed_out = True
+                raise CloudFailure("the operation timed out", category="transient")
+            return result
+
+    strategy = TimesOutOnce(target, project)
+    intent = _intent("reports-timeout")
+    intent.resources[-1].parameters["container"] = "archive-missing"  # the upload will fail
+    with pytest.raises(ObjectiveFailed) as caught:
+        carry_out(intent, [strategy], Units().hooks(), FAST)
+    (attempt,) = caught.value.attempts
+    assert strategy.timed_out
+    assert attempt.created == [] and "blob_container:reports-timeout" in attempt.rolled_back
+    assert _blobs(target, "reports-timeout") is None
+
+
 def _fake_az(tmp_path: Path, script: str) -> str:
     path = tmp_path / "az"
     path.write_text("#!/bin/sh\n" + script)
@@ -218,8 +246,8 @@ def test_the_cli_plan_is_argv_with_no_secret(target, project) -> None:
     plan = AzCliStrategy(target, project).plan(_intent("reports"))
     lines = [render_call(a.call) for a in plan.actions]
     assert lines[1] == (
-        "az storage container create --name reports --public-access off --fail-on-exist "
-        "--output json"
+        "az storage container create --name=reports --public-access=off --fail-on-exist "
+        "--output=json"
     )
     assert all(target.connection_string not in line for line in lines)
     azure = AzCliStrategy(CloudTarget("azure"), project).plan(_intent("reports"))
@@ -227,8 +255,8 @@ def test_the_cli_plan_is_argv_with_no_secret(target, project) -> None:
         "create-group:rg-reports",
         "create-account:reportsacct",
     ]
-    assert "--allow-blob-public-access false" in render_call(azure.actions[1].call)
-    assert "--auth-mode login" in render_call(azure.actions[2].call)
+    assert "--allow-blob-public-access=false" in render_call(azure.actions[1].call)
+    assert "--auth-mode=login" in render_call(azure.actions[2].call)
 
 
 def test_az_storage_round_trip_against_azurite(target, project, tmp_path) -> None:
@@ -241,3 +269,37 @@ def test_az_storage_round_trip_against_azurite(target, project, tmp_path) -> Non
     # Undo through az too: removing the container removes its blob (one az run, not two).
     strategy.undo(next(a for a in plan.actions if a.id == "create-container:reports-az"))
     assert _blobs(target, "reports-az") is None
+
+
+# The flags the az plan may use; any other word starting with '-' would be a value az's parser
+# takes for an option.
+AZ_FLAGS = {
+    "--name", "--location", "--yes", "--output", "--resource-group", "--sku", "--kind",
+    "--access-tier", "--allow-blob-public-access", "--min-tls-version", "--public-access",
+    "--fail-on-exist", "--account-name", "--auth-mode", "--container-name", "--file",
+    "--no-progress", "--num-results",
+}  # fmt: skip
+
+
+def test_names_and_paths_that_look_like_options_stay_values(target, project, tmp_path) -> None:
+    """A blob named after a file like `-jan.csv` or `--debug.csv` is a value of --name, never an
+    option of az: every value is glued to its flag (`--name=-jan.csv`), in every argv the
+    strategy builds: create, upload, undo, and the validation's show and list."""
+    odd = project / "odd"
+    odd.mkdir()
+    (odd / "-jan.csv").write_text("id\n1\n")
+    (odd / "--debug.csv").write_text("id\n2\n22\n")
+    (odd / "--help").write_text("id\n3\n")
+    strategy = AzCliStrategy(target, project, state_dir=tmp_path / "az")
+    intent = _intent("reports-dash", files="odd/*")
+    plan = strategy.plan(intent)
+    for action in plan.actions:
+        for argv in (action.call.get("argv", []), (action.undo or {}).get("argv", [])):
+            options = [w.split("=", 1)[0] for w in argv if w.startswith("-")]
+            assert set(options) <= AZ_FLAGS, argv
+    assert find_az(), "az is not installed: scripts/setup --dev installs it (uv tool)"
+    used, plan, _ = carry_out(intent, [strategy], Units().hooks(), FAST)
+    assert _blobs(target, "reports-dash") == {"-jan.csv": 5, "--debug.csv": 8, "--help": 5}
+    upload = next(a for a in plan.actions if a.id == "upload:reports-dash/-jan.csv")
+    strategy.undo(upload)
+    assert _blobs(target, "reports-dash") == {"--debug.csv": 8, "--help": 5}

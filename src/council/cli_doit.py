@@ -53,16 +53,17 @@ def budget_show(
     repo: RepoOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
-    """The limits, what was spent this month and today, and the last objectives' spend."""
+    """The limits, what was spent (and is reserved) this month and today, and the last
+    objectives' spend and reservations."""
     import time
 
-    from council.cloud.budget import day_start, month_start
+    from council.cloud.budget import day_start, month_start, usd
     from council.store.ledger import BudgetBook
 
     store = _store(_root(repo), create=False)
     limits: dict[str, float] = {}
     used: dict[str, float] = {}
-    month = day = 0.0
+    month = day = reserved = 0.0
     records = []
     if store is not None:
         with store:
@@ -71,6 +72,7 @@ def budget_show(
             limits = book.limits()
             month = book.spent(since=month_start(now))
             day = book.spent(since=day_start(now))
+            reserved = month - book.spent(since=month_start(now), reserved=False)
             records = book.spend_records()
             used = {"monthly": month, "daily": day}
             used.update({s: book.spent(resource_group=s[3:]) for s in limits if s[:3] == "rg:"})
@@ -79,6 +81,7 @@ def budget_show(
             "limits": limits,
             "spent_this_month_usd": month,
             "spent_today_usd": day,
+            "reserved_usd": reserved,  # included in the two above: held by objectives under way
             "spend": [r.__dict__ for r in records],
         }
         _print(json.dumps(doc, indent=2))
@@ -89,12 +92,17 @@ def budget_show(
         spent = used.get(scope)
         share = ""
         if spent is not None:
-            share = f"  used ${spent:,.2f}" + (f" ({100 * spent / limit:.0f}%)" if limit else "")
-        _print(f"{scope:<20} ${limit:,.2f}{share}")
-    _print(f"spent this month: ${month:,.2f} a month committed; today: ${day:,.2f}")
+            share = f"  used {usd(spent)}" + (f" ({100 * spent / limit:.0f}%)" if limit else "")
+        _print(f"{scope:<20} {usd(limit)}{share}")
+    held = f" (of which {usd(reserved)} reserved by objectives under way)" if reserved else ""
+    _print(f"spent this month: {usd(month)} a month committed{held}; today: {usd(day)}")
     for r in records:
         group = f" [{r.resource_group}]" if r.resource_group else ""
-        _print(f"  {r.objective}{group}: ${r.monthly_usd:,.2f}/month  {r.description}")
+        state = ""
+        if r.state == "reserved":
+            left = (r.expires_at or 0) - time.time()
+            state = f" reserved, {left / 3600:.1f} h left" if left > 0 else " reserved, lapsed"
+        _print(f"  {r.objective}{group}: {usd(r.monthly_usd)}/month{state}  {r.description}")
 
 
 def _limit(value: float | None, name: str) -> None:
@@ -118,8 +126,8 @@ def budget_set(
     repo: RepoOpt = None,
 ) -> None:
     """Set budget limits; every change is recorded in the audit trail."""
-    from council.cloud.budget import valid_scope
-    from council.store.ledger import AuditTrail, BudgetBook
+    from council.cloud.budget import usd, valid_scope
+    from council.store.ledger import BudgetBook
 
     changes: dict[str, float | None] = {}
     for name, value in (("monthly", monthly), ("daily", daily), ("objective", objective)):
@@ -144,12 +152,9 @@ def budget_set(
     if not changes:
         raise UsageError("nothing to set: give --monthly, --daily, --objective, --rg or --clear")
     with _store(_root(repo), create=True) as store:
-        book = BudgetBook(store)
-        for scope, value in changes.items():
-            book.set_limit(scope, value)
-        AuditTrail(store).append("budget", {"set": changes})
+        BudgetBook(store).set_limits(changes)  # with its audit entry, in one transaction
     for scope, value in changes.items():
-        _print(f"{scope}: " + ("removed" if value is None else f"${value:,.2f}"))
+        _print(f"{scope}: " + ("removed" if value is None else usd(value)))
 
 
 def audit(
@@ -267,6 +272,8 @@ def doit(
         if record is None or record.kind != "doit":
             raise UsageError(f"no objective {resume!r} here (see `council runs`)")
         flow = resume_run(record.id, config=cfg, store=store, emit=emit)
+        if yes:  # this user approves a budget confirmation still to be given (never a deletion)
+            flow.params["yes"] = True
     else:
         mcp = {
             "command": shlex.split(mcp_command or ""),

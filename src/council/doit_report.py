@@ -6,12 +6,15 @@ from __future__ import annotations
 from council.events import (
     BaseEvent,
     CloudActionDone,
+    CloudApproval,
     CloudBudgetChecked,
+    CloudBudgetHeld,
     CloudCostEstimated,
     CloudIntentRead,
     CloudObjectiveFinished,
     CloudPlanMade,
     CloudStrategyChosen,
+    CloudValidated,
 )
 
 
@@ -42,6 +45,16 @@ def describe(e: BaseEvent) -> str:
     if isinstance(e, CloudBudgetChecked):
         said = {True: ", approved", False: ", declined", None: ""}[e.approved]
         return f"budget: {e.decision}{said}" + (f": {'; '.join(e.reasons)}" if e.reasons else "")
+    if isinstance(e, CloudBudgetHeld):
+        figure = "" if e.monthly_usd is None else f" {money(e.monthly_usd)}/month"
+        return f"budget {e.action}{figure}" + (f": {e.reason}" if e.reason else "")
+    if isinstance(e, CloudApproval):
+        said = e.answer or {True: "approved", False: "not approved", None: ""}[e.approved]
+        return f"{e.subject}: {e.question} -> {said}" + (f" (by {e.by})" if e.by else "")
+    if isinstance(e, CloudValidated):
+        if e.problems:
+            return f"validation ({e.strategy}) failed: {'; '.join(e.problems)}"
+        return f"validated ({e.strategy}): {len(e.checks)} checks passed"
     if isinstance(e, CloudActionDone):
         made = " (created)" if e.created else ""
         return f"{e.status}: {e.call or e.action}{made}" + (f": {e.detail}" if e.detail else "")

@@ -370,8 +370,8 @@ class WorkflowPolled(_Event):
 
 # --- doit: what `council doit` understood, chose, estimated and did -----------------------------
 # Each fact of a cloud objective is one of these (plus CommandRun, Notice); the live output and
-# `council show` describe them (council.doit_report). The audit trail records the same steps
-# hash-chained for proof; these are the run's story.
+# `council show` describe them (council.doit_report), and the store projects them into the
+# hash-chained audit trail (store.audit) in the event's own transaction.
 
 
 class CloudIntentRead(_Event):
@@ -382,6 +382,8 @@ class CloudIntentRead(_Event):
     region: str = ""
     confidence: float = 0.0
     questions: list[str] = Field(default_factory=list)  # what must be asked before acting
+    request: str = ""  # the words the intent was read from (with the answers given so far)
+    resource_group: str = ""
 
 
 class CloudStrategyChosen(_Event):
@@ -416,6 +418,28 @@ class CloudBudgetChecked(_Event):
     approved: bool | None = None  # for "confirm": what the user (or --yes) said
 
 
+class CloudBudgetHeld(_Event):
+    """The objective's budget reservation: taken (atomically against the limits) before
+    anything is created, renewed on resume, settled to the objective's cost, or released."""
+
+    kind: Literal["cloud_budget_held"] = "cloud_budget_held"
+    action: str  # reserved | renewed | settled | released | refused
+    monthly_usd: float | None = None
+    reason: str = ""
+
+
+class CloudApproval(_Event):
+    """A person's (or --yes's) answer: to a clarifying question, a budget confirmation, or a
+    destructive operation."""
+
+    kind: Literal["cloud_approval"] = "cloud_approval"
+    subject: str  # question | budget | destructive
+    question: str = ""
+    answer: str = ""
+    approved: bool | None = None
+    by: str = ""  # the user | --yes
+
+
 class CloudActionDone(_Event):
     kind: Literal["cloud_action"] = "cloud_action"
     strategy: str
@@ -424,6 +448,16 @@ class CloudActionDone(_Event):
     status: str = "ok"  # ok | failed | rolled_back
     created: bool = False
     detail: str = ""
+    how: str = "run"  # run | undo
+    category: str = ""  # a failure's class (name_taken, transient, ...)
+    output: Any = None  # what the call returned (redacted by the store)
+
+
+class CloudValidated(_Event):
+    kind: Literal["cloud_validated"] = "cloud_validated"
+    strategy: str
+    checks: list[str] = Field(default_factory=list)
+    problems: list[str] = Field(default_factory=list)  # empty: everything is as asked
 
 
 class CloudObjectiveFinished(_Event):
@@ -432,6 +466,7 @@ class CloudObjectiveFinished(_Event):
     strategy: str = ""
     attempts: list[dict[str, Any]] = Field(default_factory=list)
     analysis: dict[str, Any] = Field(default_factory=dict)  # failure: class, advice, docs, model
+    reason: str = ""
 
 
 DOIT_KINDS = frozenset(
@@ -441,7 +476,10 @@ DOIT_KINDS = frozenset(
         "cloud_plan",
         "cloud_cost",
         "cloud_budget",
+        "cloud_budget_held",
+        "cloud_approval",
         "cloud_action",
+        "cloud_validated",
         "cloud_objective",
     }
 )
@@ -485,7 +523,10 @@ Event = Annotated[
     | CloudPlanMade
     | CloudCostEstimated
     | CloudBudgetChecked
+    | CloudBudgetHeld
+    | CloudApproval
     | CloudActionDone
+    | CloudValidated
     | CloudObjectiveFinished,
     Field(discriminator="kind"),
 ]

@@ -155,6 +155,17 @@ def redact(text: str, env: Mapping[str, str] | None = None) -> str:
     return _ASSIGNMENT.sub(_mask_assignment, text)
 
 
+def redact_tree(value: object) -> object:
+    """Redact every string inside a JSON-shaped value (dict keys included)."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, Mapping):
+        return {redact_tree(k): redact_tree(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_tree(v) for v in value]
+    return value
+
+
 def scrubbed_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
     """A copy of the environment without variables whose names mark them as secrets."""
     source = os.environ if env is None else env

@@ -60,7 +60,7 @@ class Azurite:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90  # node starts slowly on a loaded machine
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"azurite exited with {self.process.returncode}")
@@ -70,7 +70,7 @@ class Azurite:
             except OSError:
                 time.sleep(0.1)
         self.stop()
-        raise RuntimeError("azurite did not listen within 30 s")
+        raise RuntimeError("azurite did not listen within 90 s")
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

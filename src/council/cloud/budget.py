@@ -2,25 +2,44 @@
 thresholds at 50/80/100 %: above 100 % is refused, from 80 % (or when the cost is unknown) the
 user must confirm, from 50 % a notice says so.
 
-Spend is the estimated monthly cost that objectives committed (recorded when one finishes):
-the monthly limit caps what runs this month, the daily limit what was added today.
+Spend is the estimated monthly cost that objectives committed, and the reservations of the
+objectives under way: `reserve_budget` judges and reserves in one transaction before anything
+is created (store.ledger), so objectives running at once cannot together pass a limit. The
+monthly limit caps what runs this month, the daily limit what was added today.
+
+A reservation is held for HOLD_S (COUNCIL_BUDGET_HOLD_S; 6 hours): an objective killed and not
+resumed in that time stops counting, so a crash never blocks the budget for good; a resume
+renews the reservation, or reserves again against the limits as they are then.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
-from council.store.ledger import BudgetBook
+from council.store.ledger import BudgetBook, BudgetView
 
 NOTICE_PCT, CONFIRM_PCT, REFUSE_PCT = 50.0, 80.0, 100.0
 FIXED_SCOPES = ("monthly", "daily", "objective")
 _RG = re.compile(r"^rg:[\w\-.()]{1,90}$")
 
 Decision = Literal["ok", "confirm", "refuse"]
+HOLD_S = 6 * 3600.0
+Book = BudgetBook | BudgetView
+
+
+def hold_s() -> float:
+    """How long a reservation holds without its objective finishing or resuming."""
+    raw = os.environ.get("COUNCIL_BUDGET_HOLD_S", "")
+    try:
+        value = float(raw) if raw else HOLD_S
+    except ValueError:
+        return HOLD_S
+    return value if value > 0 else HOLD_S
 
 
 def usd(value: float) -> str:
@@ -68,7 +87,7 @@ def day_start(now: float) -> float:
 
 
 def limit_uses(
-    book: BudgetBook,
+    book: Book,
     estimate_usd: float | None,
     resource_group: str | None = None,
     now: float | None = None,
@@ -94,7 +113,7 @@ def limit_uses(
 
 
 def check_budget(
-    book: BudgetBook,
+    book: Book,
     estimate_usd: float | None,
     resource_group: str | None = None,
     now: float | None = None,
@@ -120,3 +139,22 @@ def check_budget(
         elif pct >= NOTICE_PCT:
             verdict.reasons.append(f"{figure} of the {label}")
     return verdict
+
+
+def reserve_budget(
+    book: BudgetBook,
+    objective: str,
+    estimate_usd: float | None,
+    description: str,
+    resource_group: str | None = None,
+) -> BudgetVerdict:
+    """Check the limits and reserve `estimate_usd` in one transaction. A refused objective
+    reserves nothing; an unknown cost reserves nothing either (there is no figure to hold),
+    and needs confirmation."""
+
+    def judge(view: BudgetView) -> tuple[BudgetVerdict, float | None]:
+        verdict = check_budget(view, estimate_usd, resource_group)
+        keep = verdict.decision != "refuse" and estimate_usd is not None
+        return verdict, (estimate_usd if keep else None)
+
+    return book.reserve(objective, judge, description, resource_group, hold_s=hold_s())

@@ -40,7 +40,10 @@ class RetryPolicy:
 class Hooks:
     """How the flow persists and reports: `unit(name, fn)` runs fn once per objective and
     stores its output (the lifecycle's StepRunner); `started_before(name)` says a unit began in
-    an earlier process and did not finish."""
+    an earlier process with an unknown outcome (killed mid-way, or failed in a way that may
+    have made the resource, a time-out): a resource of its found there now is its own. A unit
+    that failed for certain (name taken, refused, invalid) is not "started before": a resource
+    found there on its retry belongs to someone else and is never claimed or rolled back."""
 
     unit: Callable[[str, Unit], dict[str, Any]] = lambda _name, fn: fn()
     started_before: Callable[[str], bool] = lambda _name: False
@@ -51,6 +54,8 @@ class Hooks:
     action_done: Callable[[str, Action, str, Any, CloudFailure | None], None] = (
         lambda _s, _a, _how, _out, _failure: None
     )
+    # Called after a strategy's validation: (strategy, checks, problems found).
+    validated: Callable[[str, list[str], list[str]], None] = lambda _s, _c, _p: None
 
 
 @dataclass
@@ -71,16 +76,22 @@ class ObjectiveFailed(Exception):
         self.failure = failure
 
 
-def with_retry(fn: Callable[[], ActionResult], policy: RetryPolicy, hooks: Hooks, what: str):
+def with_retry(
+    fn: Callable[[bool], ActionResult], policy: RetryPolicy, hooks: Hooks, what: str
+) -> ActionResult:
+    """`fn(uncertain)`: `uncertain` is True on a retry after a transient failure, which may
+    have reached the service and made the resource before it failed (a time-out)."""
+    uncertain = False
     for attempt in range(1, policy.attempts + 1):
         try:
-            return fn()
+            return fn(uncertain)
         except CloudFailure as failure:
             if not failure.transient or attempt == policy.attempts:
                 raise
             pause = policy.delay(attempt)
             hooks.notice(f"{what}: {failure.category} error, retry {attempt} in {pause:.1f}s")
             hooks.sleep(pause)
+            uncertain = True
     raise AssertionError("unreachable")
 
 
@@ -93,7 +104,9 @@ def run_plan(strategy: Strategy, plan: Plan, hooks: Hooks, policy: RetryPolicy) 
         resumed = hooks.started_before(name)
 
         def one(action: Action = action, resumed: bool = resumed) -> dict[str, Any]:
-            run = lambda: strategy.run(action, resumed=resumed)  # noqa: E731
+            def run(uncertain: bool) -> ActionResult:
+                return strategy.run(action, resumed=resumed or uncertain)
+
             try:
                 result = with_retry(run, policy, hooks, action.description).as_dict()
             except CloudFailure as failure:
@@ -170,7 +183,8 @@ def carry_out(
             created = run_plan(strategy, plan, hooks, policy)
             attempt.created = [a.creates or a.id for a in created]
             hooks.unit(
-                f"validate:{strategy.name}", lambda s=strategy, p=plan: _validate(s, intent, p)
+                f"validate:{strategy.name}",
+                lambda s=strategy, p=plan: _validate(s, intent, p, hooks),
             )
         except CloudFailure as failure:
             last = failure
@@ -194,8 +208,9 @@ def _plan(strategy: Strategy, intent: CloudIntent) -> dict[str, Any]:
     return {**plan.as_dict(), "detail": f"{len(plan.actions)} actions"}
 
 
-def _validate(strategy: Strategy, intent: CloudIntent, plan: Plan) -> dict[str, Any]:
+def _validate(strategy: Strategy, intent: CloudIntent, plan: Plan, hooks: Hooks) -> dict[str, Any]:
     problems = strategy.validate(intent, plan)
+    hooks.validated(strategy.name, plan.checks, problems)
     if problems:
         raise CloudFailure("validation failed: " + "; ".join(problems), category="invalid")
     return {"checks": plan.checks, "detail": f"{len(plan.checks)} checks passed"}

@@ -1,44 +1,35 @@
-"""The cloud ledger of `council doit`: a hash-chained, append-only audit trail, budget limits
-and the estimated monthly spend each objective committed.
+"""The cloud ledger of `council doit`: reading and verifying the hash-chained audit trail (the
+store writes it, as a projection of doit's events: store.audit), budget limits, and the
+budget reservations and spend of objectives.
 
-Audit entries are chained: an entry's hash covers its position, time, objective, kind, payload
-and the previous entry's hash, and an anchor row (written in the same transaction) holds how
-many entries exist and the last hash. `verify` recomputes the chain, so an edited, removed,
-inserted or reordered entry, or a cut-off tail, is reported. (Whoever can rewrite the database
-can rebuild a whole consistent chain; the chain proves the log was not altered piecemeal, and
-an exported head hash proves more.)
+`verify` recomputes the chain, so an edited, removed, inserted or reordered entry, or a cut-off
+tail, is reported. (Whoever can rewrite the database can rebuild a whole consistent chain; the
+chain proves the log was not altered piecemeal, and an exported head hash proves more.)
+
+Spend is reserved before it is made: `reserve` judges an objective's estimate against the
+limits and records the reservation in one write transaction (BEGIN IMMEDIATE on SQLite: no
+other process can reserve between the check and the write), so two objectives running at once
+cannot together pass a limit. A reservation is settled to the objective's cost when it is done,
+released when it fails or is declined, and expires (counts no more) when its objective was
+killed and nobody resumed it in time; a resume renews it, or reserves again.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, or_, select, update
 
 from council.store import schema
-from council.store.store import Store, _redact_tree
+from council.store.audit import GENESIS, append_entry, entry_hash
+from council.store.store import Store
 
-GENESIS = "0" * 64
-
-AUDIT_KINDS = frozenset(
-    {
-        "intent",
-        "question",
-        "plan",
-        "cost",
-        "budget",
-        "approval",
-        "command",
-        "result",
-        "rollback",
-        "validation",
-        "outcome",
-    }
-)
+T = TypeVar("T")
+RESERVED, SETTLED, RELEASED = "reserved", "settled", "released"
 
 
 @dataclass(frozen=True)
@@ -59,56 +50,15 @@ class SpendRecord:
     resource_group: str | None
     monthly_usd: float
     description: str
-
-
-def entry_hash(
-    prev_hash: str, seq: int, ts: float, objective: str | None, kind: str, payload: str
-) -> str:
-    """The chain link: sha256 over the previous hash and this entry's canonical fields."""
-    body = json.dumps(
-        [prev_hash, seq, repr(ts), objective, kind, payload], ensure_ascii=False, sort_keys=True
-    )
-    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+    state: str = SETTLED  # reserved | settled | released
+    expires_at: float | None = None
 
 
 class AuditTrail:
-    """Append-only: there is no update or delete here; `verify` proves nobody else did one."""
+    """Read-only: the store appends (store.audit); `verify` proves nobody changed a thing."""
 
     def __init__(self, store: Store) -> None:
         self._store = store
-
-    def append(self, kind: str, payload: dict[str, Any], *, objective: str | None = None) -> int:
-        """Add one entry (payload redacted first) and return its sequence number."""
-        if kind not in AUDIT_KINDS:
-            raise ValueError(f"unknown audit kind {kind!r}")
-        text = json.dumps(_redact_tree(payload), ensure_ascii=False, sort_keys=True, default=str)
-        with self._store._write() as conn:
-            anchor = conn.execute(
-                select(schema.audit_anchor).where(schema.audit_anchor.c.id == 1)
-            ).first()
-            count, prev = (anchor.count, anchor.head_hash) if anchor else (0, GENESIS)
-            seq, ts = count + 1, time.time()
-            digest = entry_hash(prev, seq, ts, objective, kind, text)
-            conn.execute(
-                insert(schema.audit).values(
-                    seq=seq,
-                    ts=ts,
-                    objective=objective,
-                    kind=kind,
-                    payload=text,
-                    prev_hash=prev,
-                    hash=digest,
-                )
-            )
-            if anchor is None:
-                conn.execute(insert(schema.audit_anchor).values(id=1, count=1, head_hash=digest))
-            else:
-                conn.execute(
-                    update(schema.audit_anchor)
-                    .where(schema.audit_anchor.c.id == 1)
-                    .values(count=seq, head_hash=digest)
-                )
-        return seq
 
     def entries(self, objective: str | None = None, limit: int | None = None) -> list[AuditEntry]:
         query = select(schema.audit).order_by(schema.audit.c.seq)
@@ -177,45 +127,16 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else repr(value)
 
 
-class BudgetBook:
-    """Budget limits by scope and the estimated monthly spend objectives committed."""
+class BudgetView:
+    """Limits and spend as one connection sees them (inside a reservation's transaction, a
+    view no other writer can change until it commits)."""
 
-    def __init__(self, store: Store) -> None:
-        self._store = store
+    def __init__(self, conn: Connection, now: float, exclude: str | None = None) -> None:
+        self._conn, self._now, self._exclude = conn, now, exclude
 
     def limits(self) -> dict[str, float]:
-        with self._store._read() as conn:
-            rows = conn.execute(select(schema.budget_limits)).all()
+        rows = self._conn.execute(select(schema.budget_limits)).all()
         return {row.scope: row.limit_usd for row in rows}
-
-    def set_limit(self, scope: str, limit_usd: float | None) -> None:
-        """Set (or with None, remove) the limit of one scope."""
-        with self._store._write() as conn:
-            conn.execute(delete(schema.budget_limits).where(schema.budget_limits.c.scope == scope))
-            if limit_usd is not None:
-                conn.execute(
-                    insert(schema.budget_limits).values(
-                        scope=scope, limit_usd=float(limit_usd), updated_at=time.time()
-                    )
-                )
-
-    def record_spend(
-        self,
-        objective: str,
-        monthly_usd: float,
-        description: str,
-        resource_group: str | None = None,
-    ) -> None:
-        with self._store._write() as conn:
-            conn.execute(
-                insert(schema.cloud_spend).values(
-                    objective=objective,
-                    ts=time.time(),
-                    resource_group=resource_group,
-                    monthly_usd=float(monthly_usd),
-                    description=description,
-                )
-            )
 
     def spent(
         self,
@@ -223,22 +144,160 @@ class BudgetBook:
         since: float | None = None,
         resource_group: str | None = None,
         objective: str | None = None,
+        reserved: bool = True,
     ) -> float:
-        query = select(func.coalesce(func.sum(schema.cloud_spend.c.monthly_usd), 0.0))
+        """Settled spend, and (with `reserved`) the reservations still held, in USD a month."""
+        spend = schema.cloud_spend
+        held = (spend.c.state == RESERVED) & (spend.c.expires_at > self._now)
+        query = select(func.coalesce(func.sum(spend.c.monthly_usd), 0.0)).where(
+            or_(spend.c.state == SETTLED, held) if reserved else spend.c.state == SETTLED
+        )
+        if self._exclude is not None:  # an objective's own reservation is not against it
+            query = query.where(spend.c.objective != self._exclude)
         if since is not None:
-            query = query.where(schema.cloud_spend.c.ts >= since)
+            query = query.where(spend.c.ts >= since)
         if resource_group is not None:
-            query = query.where(schema.cloud_spend.c.resource_group == resource_group)
+            query = query.where(spend.c.resource_group == resource_group)
         if objective is not None:
-            query = query.where(schema.cloud_spend.c.objective == objective)
+            query = query.where(spend.c.objective == objective)
+        return float(self._conn.execute(query).scalar() or 0.0)
+
+    def held(self, objective: str) -> SpendRecord | None:
+        """The objective's live reservation, if it holds one."""
+        spend = schema.cloud_spend
+        row = self._conn.execute(
+            select(spend).where(
+                (spend.c.objective == objective)
+                & (spend.c.state == RESERVED)
+                & (spend.c.expires_at > self._now)
+            )
+        ).first()
+        return None if row is None else _spend(row)
+
+
+class BudgetBook:
+    """Budget limits by scope, reservations, and the estimated monthly spend objectives made."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def limits(self) -> dict[str, float]:
         with self._store._read() as conn:
-            return float(conn.execute(query).scalar() or 0.0)
+            return BudgetView(conn, time.time()).limits()
+
+    def spent(self, **filters: Any) -> float:
+        """See BudgetView.spent; `now` (default: the clock) decides which reservations hold."""
+        now = filters.pop("now", None)
+        with self._store._read() as conn:
+            return BudgetView(conn, time.time() if now is None else now).spent(**filters)
+
+    def set_limits(self, changes: dict[str, float | None]) -> None:
+        """Set (or with None, remove) limits, and chain the change into the audit trail, in one
+        transaction: a limit never changes without its entry."""
+        now = time.time()
+        with self._store._write() as conn:
+            for scope, limit_usd in changes.items():
+                table = schema.budget_limits
+                conn.execute(delete(table).where(table.c.scope == scope))
+                if limit_usd is not None:
+                    conn.execute(
+                        insert(table).values(
+                            scope=scope, limit_usd=float(limit_usd), updated_at=now
+                        )
+                    )
+            append_entry(conn, "budget", {"set": changes}, objective=None, ts=now)
+
+    def reserve(
+        self,
+        objective: str,
+        judge: Callable[[BudgetView], tuple[T, float | None]],
+        description: str,
+        resource_group: str | None = None,
+        *,
+        hold_s: float,
+        now: float | None = None,
+    ) -> T:
+        """Judge the limits and reserve in one write transaction. `judge` sees the spend of
+        every other objective (settled, and reservations still held) and returns its verdict
+        and the amount to reserve (None: reserve nothing, e.g. refused). The objective's own
+        earlier reservation is replaced."""
+        now = time.time() if now is None else now
+        spend = schema.cloud_spend
+        with self._store._write() as conn:
+            verdict, amount = judge(BudgetView(conn, now, exclude=objective))
+            if amount is not None:
+                mine = (spend.c.objective == objective) & (spend.c.state == RESERVED)
+                conn.execute(update(spend).where(mine).values(state=RELEASED))
+                conn.execute(
+                    insert(spend).values(
+                        objective=objective, ts=now, resource_group=resource_group,
+                        monthly_usd=float(amount), description=description, state=RESERVED,
+                        expires_at=now + hold_s,
+                    )
+                )  # fmt: skip
+        return verdict
+
+    def renew(self, objective: str, *, hold_s: float, now: float | None = None) -> bool:
+        """Extend the objective's live reservation; False when it holds none (expired or
+        released): it must reserve again."""
+        now = time.time() if now is None else now
+        spend = schema.cloud_spend
+        live = (
+            (spend.c.objective == objective)
+            & (spend.c.state == RESERVED)
+            & (spend.c.expires_at > now)
+        )
+        with self._store._write() as conn:
+            done = conn.execute(update(spend).where(live).values(expires_at=now + hold_s))
+        return bool(done.rowcount)
+
+    def settle(
+        self,
+        objective: str,
+        monthly_usd: float | None,
+        description: str,
+        resource_group: str | None = None,
+    ) -> None:
+        """The objective is done: its reservation becomes its spend (`monthly_usd`; None: the
+        cost is unknown and nothing is counted). With no reservation left (it expired), the
+        spend is recorded all the same: it was made."""
+        spend = schema.cloud_spend
+        mine = (spend.c.objective == objective) & (spend.c.state == RESERVED)
+        with self._store._write() as conn:
+            if monthly_usd is None:
+                conn.execute(update(spend).where(mine).values(state=RELEASED))
+                return
+            done = conn.execute(
+                update(spend)
+                .where(mine)
+                .values(state=SETTLED, monthly_usd=float(monthly_usd), expires_at=None)
+            )
+            if not done.rowcount:
+                conn.execute(
+                    insert(spend).values(
+                        objective=objective, ts=time.time(), resource_group=resource_group,
+                        monthly_usd=float(monthly_usd), description=description, state=SETTLED,
+                    )
+                )  # fmt: skip
+
+    def release(self, objective: str) -> bool:
+        """The objective failed or was declined: its reservation counts no more."""
+        spend = schema.cloud_spend
+        mine = (spend.c.objective == objective) & (spend.c.state == RESERVED)
+        with self._store._write() as conn:
+            return bool(conn.execute(update(spend).where(mine).values(state=RELEASED)).rowcount)
 
     def spend_records(self, limit: int = 20) -> list[SpendRecord]:
-        query = select(schema.cloud_spend).order_by(schema.cloud_spend.c.id.desc()).limit(limit)
+        """The latest settled spend and reservations (released ones are left out)."""
+        spend = schema.cloud_spend
+        query = (
+            select(spend).where(spend.c.state != RELEASED).order_by(spend.c.id.desc()).limit(limit)
+        )
         with self._store._read() as conn:
-            rows = conn.execute(query).all()
-        return [
-            SpendRecord(r.objective, r.ts, r.resource_group, r.monthly_usd, r.description)
-            for r in rows
-        ]
+            return [_spend(r) for r in conn.execute(query).all()]
+
+
+def _spend(r: Any) -> SpendRecord:
+    return SpendRecord(
+        r.objective, r.ts, r.resource_group, r.monthly_usd, r.description, r.state, r.expires_at
+    )

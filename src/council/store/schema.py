@@ -153,7 +153,7 @@ fixes = Table(
 # `council doit` (issue 14): the cloud operations' append-only audit trail (a hash chain: each
 # entry's hash covers the previous one's, so an edited, removed or reordered entry shows), its
 # anchor (how many entries were written and the last hash, so a truncated tail shows too),
-# budget limits, and the estimated monthly spend each objective committed.
+# budget limits, and the estimated monthly spend each objective reserved, then committed.
 audit = Table(
     "audit",
     metadata,
@@ -191,7 +191,11 @@ cloud_spend = Table(
     Column("resource_group", String(200)),
     Column("monthly_usd", Float, nullable=False),
     Column("description", Text, nullable=False),
+    # reserved (counts until expires_at) | settled (committed spend) | released (counts nothing)
+    Column("state", String(16), nullable=False, server_default="settled"),
+    Column("expires_at", Float),
     Index("ix_cloud_spend_ts", "ts"),
+    Index("ix_cloud_spend_objective", "objective"),
 )
 
 # --- `council serve` (queue/, server/) ------------------------------------------------------

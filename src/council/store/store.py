@@ -14,7 +14,7 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,7 +38,9 @@ from council.events import (
 )
 from council.processes import pid_alive
 from council.redact import redact
+from council.redact import redact_tree as _redact_tree
 from council.store import schema
+from council.store.audit import append_entry, entries_for
 from council.store.engine import WRITE, make_engine
 from council.store.migrate import upgrade
 from council.store.records import (
@@ -60,17 +62,6 @@ _UPDATABLE_RUN_FIELDS = frozenset(
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
-
-
-def _redact_tree(value: Any) -> Any:
-    """Redact every string inside a JSON-shaped value (dict keys included)."""
-    if isinstance(value, str):
-        return redact(value)
-    if isinstance(value, Mapping):
-        return {_redact_tree(k): _redact_tree(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_redact_tree(v) for v in value]
-    return value
 
 
 def new_run_id(now: float | None = None) -> str:
@@ -251,10 +242,11 @@ class Store:
     def record_event(self, event: BaseEvent) -> None:
         """Persist one event (secrets redacted) and commit; usable directly as an EventSink.
 
-        ModelCall and CommandRun events also fill the exchanges and commands tables; the runs
-        and steps rows are projections of the run's events (RunClaimed, RunStarted, ModelCall's
-        cost, RunFinished; StepStarted / StepFinished with the step's output), written here and
-        nowhere else, in the event's own transaction.
+        ModelCall and CommandRun events also fill the exchanges and commands tables, doit's
+        Cloud* events the audit trail (store.audit); the runs and steps rows are projections of
+        the run's events (RunClaimed, RunStarted, ModelCall's cost, RunFinished; StepStarted /
+        StepFinished with the step's output), written here and nowhere else, in the event's own
+        transaction.
         """
         if event.kind in TRANSIENT_KINDS:
             return  # progress of a call in flight: its ModelCall is the fact worth keeping
@@ -322,6 +314,9 @@ class Store:
             self._project_step(conn, event)
         else:
             self._project_run(conn, event)
+        # doit's facts are also its audit trail: chained here, in the event's transaction.
+        for kind, entry in entries_for(event):
+            append_entry(conn, kind, entry, objective=run_id, ts=event.ts)
 
     def _project_run(self, conn: Connection, event: BaseEvent) -> None:
         """The run row's state as its events say: who runs it, where, how it ended, its cost."""

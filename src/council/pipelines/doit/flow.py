@@ -3,8 +3,13 @@ retry, fallback and rollback -> validate -> spend recorded, or failure analysed.
 
 Every step is a lifecycle step (stored when it finishes, replayed on resume); every executed
 action is a step of its own, so an objective killed mid-way resumes after its last finished
-action without repeating a create. Each step emits a typed event (events.Cloud*) and appends
-to the hash-chained audit trail (store.ledger.AuditTrail).
+action without repeating a create. Each step emits typed events (events.Cloud*); the store
+projects them into the hash-chained audit trail (store.audit), so the flow never writes it.
+
+The budget is reserved, not just checked: the budget step judges the limits and reserves the
+estimate in one transaction (cloud.budget.reserve_budget); the reservation is renewed (or taken
+again) by every process that goes on to execute, settled to the cost when the objective is
+done, released when it fails or is declined.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from council.cloud.actions import Action, Plan, render_call
-from council.cloud.budget import check_budget
+from council.cloud.budget import check_budget, hold_s, reserve_budget
 from council.cloud.cost import CostEstimate, estimate, upload_files
 from council.cloud.execute import Hooks, ObjectiveFailed, carry_out
 from council.cloud.failures import CloudFailure
@@ -29,12 +34,15 @@ from council.config import CouncilConfig
 from council.errors import UsageError
 from council.events import (
     CloudActionDone,
+    CloudApproval,
     CloudBudgetChecked,
+    CloudBudgetHeld,
     CloudCostEstimated,
     CloudIntentRead,
     CloudObjectiveFinished,
     CloudPlanMade,
     CloudStrategyChosen,
+    CloudValidated,
     Notice,
     RunStarted,
 )
@@ -42,7 +50,7 @@ from council.pipelines.doit.analysis import analyse_failure
 from council.pipelines.doit.interaction import Interaction
 from council.pipelines.lifecycle import Flow, Stop
 from council.redact import redact
-from council.store.ledger import AuditTrail, BudgetBook
+from council.store.ledger import BudgetBook
 
 CLARIFY_ROUNDS = 2
 
@@ -99,11 +107,8 @@ class DoitFlow(Flow):
         return Path(self.params["base"])
 
     @property
-    def audit(self) -> AuditTrail:
-        return AuditTrail(self.store)
-
-    def record(self, kind: str, payload: dict[str, Any]) -> None:
-        self.audit.append(kind, payload, objective=self.run_id)
+    def book(self) -> BudgetBook:
+        return BudgetBook(self.store)
 
     def strategies(self, intent: CloudIntent) -> list[Strategy]:
         mcp = self.params.get("mcp") or {}
@@ -138,8 +143,10 @@ class DoitFlow(Flow):
             self.emit(CloudObjectiveFinished(status="dry_run"))
             return "green", "dry run: nothing was changed"
         self.approve_destructive(intent)
-        used = self.execute_objective(intent, {chosen: plan})
+        self.hold_budget(intent, cost)
+        used, attempts = self.execute_objective(intent, {chosen: plan})
         self.steps.run("spend", lambda: self.record_spend(intent, cost, used))
+        self.emit(CloudObjectiveFinished(status="done", strategy=used, attempts=attempts))
         return "green", f"done with {used}: {intent.summary}"
 
     def read_intent(self) -> CloudIntent:
@@ -154,7 +161,9 @@ class DoitFlow(Flow):
             answer = self.interaction.answer(asked[0]) if self.interaction else None
             if not answer or round_ == CLARIFY_ROUNDS:
                 raise Stop("stopped", f"a question must be answered first: {asked[0]}")
-            self.record("approval", {"question": asked[0], "answer": answer})
+            self.emit(
+                CloudApproval(subject="question", question=asked[0], answer=answer, by="the user")
+            )
             request = f"{request}\n{asked[0]} {answer}"
         raise AssertionError("unreachable")
 
@@ -168,11 +177,9 @@ class DoitFlow(Flow):
             CloudIntentRead(
                 operation=intent.operation, summary=intent.summary, resources=resources,
                 region=intent.region, confidence=intent.confidence, questions=asked,
+                request=request, resource_group=intent.resource_group,
             )
         )  # fmt: skip
-        self.record("intent", {"request": request, "intent": intent.model_dump()})
-        if asked:
-            self.record("question", {"questions": asked})
         return {"intent": intent.model_dump(), "questions": asked, "detail": intent.summary}
 
     def _missing_files(self, intent: CloudIntent) -> list[str]:
@@ -219,7 +226,6 @@ class DoitFlow(Flow):
             self.emit(
                 CloudPlanMade(strategy=chosen, calls=calls, notes=made.notes, checks=made.checks)
             )
-            self.record("plan", {"strategy": chosen, "calls": calls, "notes": made.notes})
             return {**made.as_dict(), "detail": f"{len(calls)} calls with {chosen}"}
 
         return Plan.from_dict(self.steps.run("plan", plan))
@@ -229,7 +235,6 @@ class DoitFlow(Flow):
             prices = RetailPrices(self.params.get("prices_url"), currency=self.params["currency"])
             found = estimate(intent, prices, self.base)
             self.emit(CloudCostEstimated(**{k: v for k, v in found.as_dict().items()}))
-            self.record("cost", found.as_dict())
             return {**found.as_dict(), "detail": found.describe()}
 
         out = self.steps.run("cost", cost)
@@ -241,7 +246,14 @@ class DoitFlow(Flow):
     def check_budget(self, intent: CloudIntent, cost: CostEstimate) -> None:
         def check() -> dict[str, Any]:
             group = intent.resource_group or None
-            verdict = check_budget(BudgetBook(self.store), cost.monthly, group)
+            if self.params["dry_run"]:  # a dry run reserves nothing: it only says
+                verdict = check_budget(self.book, cost.monthly, group)
+            else:
+                verdict = reserve_budget(
+                    self.book, self.run_id, cost.monthly, intent.summary, group
+                )
+            reserved = verdict.decision != "refuse" and not self.params["dry_run"]
+            reserved = reserved and cost.monthly is not None
             approved: bool | None = None
             if verdict.decision == "confirm" and not self.params["dry_run"]:
                 question = f"{verdict.summary}. Go on?"
@@ -256,20 +268,50 @@ class DoitFlow(Flow):
                     decision=verdict.decision, reasons=verdict.reasons, approved=approved
                 )
             )
-            self.record("budget", {"decision": verdict.decision, "reasons": verdict.reasons})
+            if reserved:
+                self.emit(CloudBudgetHeld(action="reserved", monthly_usd=cost.monthly))
             if approved is not None:
                 by = "--yes" if self.params["yes"] else "the user"
-                self.record("approval", {"budget": verdict.summary, "approved": approved, "by": by})
+                self.emit(
+                    CloudApproval(
+                        subject="budget", question=verdict.summary, approved=approved, by=by
+                    )
+                )
+            # A refusal or a "no" ends the step unfinished: a resume checks the limits again
+            # (raised since?) and asks again (or takes `--resume OBJ --yes`).
+            if verdict.decision == "refuse":
+                self.release_budget("refused")
+                self.emit(CloudObjectiveFinished(status="refused", reason=verdict.summary))
+                raise Stop(
+                    "stopped", f"refused by the budget before anything ran: {verdict.summary}"
+                )
+            if approved is False:
+                self.release_budget("not approved")
+                hint = "" if self.interaction else " (`--yes` approves it)"
+                raise Stop("stopped", f"not approved: {verdict.summary}{hint}")
             return {"decision": verdict.decision, "approved": approved, "summary": verdict.summary,
                     "detail": verdict.summary}  # fmt: skip
 
-        out = self.steps.run("budget", check)
-        if out["decision"] == "refuse":
-            self.emit(CloudObjectiveFinished(status="refused"))
-            raise Stop("stopped", f"refused by the budget before anything ran: {out['summary']}")
-        if out["approved"] is False:
-            hint = "" if self.interaction else " (run again with --yes to approve it)"
-            raise Stop("stopped", f"not approved: {out['summary']}{hint}")
+        self.steps.run("budget", check)
+
+    def hold_budget(self, intent: CloudIntent, cost: CostEstimate) -> None:
+        """Before anything is created, in every process: the objective holds its reservation
+        (renewed), or, when it expired or was released (a resume long after a kill, a resume
+        of a failed objective), reserves again against the limits as they are now."""
+        if cost.monthly is None or self.book.renew(self.run_id, hold_s=hold_s()):
+            return
+        group = intent.resource_group or None
+        verdict = reserve_budget(self.book, self.run_id, cost.monthly, intent.summary, group)
+        if verdict.decision == "refuse":
+            self.emit(CloudBudgetHeld(action="refused", monthly_usd=cost.monthly,
+                                      reason=verdict.summary))  # fmt: skip
+            raise Stop("stopped", f"refused by the budget before anything ran: {verdict.summary}")
+        again = "reserved again: the earlier reservation had lapsed or was released"
+        self.emit(CloudBudgetHeld(action="reserved", monthly_usd=cost.monthly, reason=again))
+
+    def release_budget(self, reason: str) -> None:
+        if self.book.release(self.run_id):
+            self.emit(CloudBudgetHeld(action="released", reason=reason))
 
     def approve_destructive(self, intent: CloudIntent) -> None:
         if not intent.destructive:
@@ -278,53 +320,59 @@ class DoitFlow(Flow):
         def approve() -> dict[str, Any]:
             names = ", ".join(r.name or r.type for r in intent.resources)
             name = intent.resources[0].name or intent.resources[0].type
+            question = f"This will {intent.operation} {names}; it cannot be undone."
             ok = self.interaction is not None and self.interaction.confirm_destructive(
-                f"This will {intent.operation} {names}; it cannot be undone.", name
+                question, name
             )
-            self.record("approval", {"destructive": intent.summary, "approved": ok})
-            return {"approved": ok, "detail": "approved" if ok else "not approved"}
+            self.emit(
+                CloudApproval(subject="destructive", question=question, approved=ok,
+                              by="the user" if self.interaction else "nobody (no terminal)")
+            )  # fmt: skip
+            if not ok:  # the step stays unfinished: a resume at a terminal asks again
+                self.release_budget("the destructive operation was not approved")
+                raise Stop(
+                    "stopped",
+                    f"{intent.operation} is destructive: it needs its name typed at a terminal "
+                    "(--yes does not approve it)",
+                )
+            return {"approved": ok, "detail": "approved"}
 
-        if not self.steps.run("approval", approve)["approved"]:
-            raise Stop(
-                "stopped",
-                f"{intent.operation} is destructive: it needs its name typed at a terminal "
-                "(--yes does not approve it)",
-            )
+        self.steps.run("approval", approve)
 
-    def execute_objective(self, intent: CloudIntent, plans: dict[str, Plan]) -> str:
+    def execute_objective(
+        self, intent: CloudIntent, plans: dict[str, Plan]
+    ) -> tuple[str, list[dict[str, Any]]]:
+        """Carry the objective out: the strategy that did it and every attempt's account."""
         skip = self.failed_before()
+        certain = self.failed_for_certain()
         hooks = Hooks(
             unit=lambda name, fn: self.steps.run(name, fn),
-            started_before=lambda name: name in self.steps.unfinished,
+            started_before=lambda name: name in self.steps.unfinished and name not in certain,
             notice=lambda text: self.emit(Notice(level="warning", message=text)),
             action_done=self.action_done,
+            validated=lambda strategy, checks, problems: self.emit(
+                CloudValidated(strategy=strategy, checks=checks, problems=problems)
+            ),
         )
         try:
             strategy, _plan, attempts = carry_out(
                 intent, self.strategies(intent), hooks, skip=skip, plans=plans
             )
         except ObjectiveFailed as failed:
-            self.record_attempts(failed.attempts)
+            # What it created was rolled back: the reservation goes before anything slower.
+            self.release_budget("the objective failed; what it created was rolled back")
             analysis = analyse_failure(self, intent, failed)
             self.emit(
                 CloudObjectiveFinished(
                     status="failed",
                     attempts=[a.__dict__ for a in failed.attempts],
                     analysis=analysis,
+                    reason=failed.args[0],
                 )
             )
-            self.record(
-                "outcome", {"status": "failed", "reason": failed.args[0], "analysis": analysis}
-            )
             raise Stop("failed", f"{failed.args[0]} ({analysis.get('advice', '')})") from None
-        self.record_attempts(attempts)
         self.remember_fallbacks(attempts, strategy.name)
-        self.emit(
-            CloudObjectiveFinished(
-                status="done", strategy=strategy.name, attempts=[a.__dict__ for a in attempts]
-            )
-        )
-        return strategy.name
+        return strategy.name, [a.__dict__ for a in attempts]
 
     def action_done(
         self, strategy: str, action: Action, how: str, output: Any, failure: CloudFailure | None
@@ -338,38 +386,37 @@ class DoitFlow(Flow):
             detail = redact(json.dumps(output.get("output"), default=str))[:2000]
         self.emit(
             CloudActionDone(
-                strategy=strategy,
-                action=action.id,
-                call=call,
-                status=status,
-                created=created,
-                detail=detail,
+                strategy=strategy, action=action.id, call=call, status=status, created=created,
+                detail=detail, how=how, output=_jsonable(output),
+                category=failure.category if failure else "",
             )
-        )
-        payload = {
-            "strategy": strategy,
-            "action": action.id,
-            "how": how,
-            "call": call,
-            "status": status,
-        }
-        self.record(
-            "command" if how == "run" else "rollback",
-            {**payload, "error": detail, "output": output},
-        )
+        )  # fmt: skip
 
     def failed_before(self) -> set[str]:
         """Strategies that failed in an earlier attempt at this objective: not tried again."""
         return {
-            e.payload["strategy"]
-            for e in self.audit.entries(self.run_id)
-            if e.kind == "result" and e.payload.get("status") == "failed"
+            a["strategy"]
+            for e in self.store.events(self.run_id, kinds=["cloud_objective"])
+            if isinstance(e, CloudObjectiveFinished)
+            for a in e.attempts
+            if a.get("status") == "failed"
         }
 
-    def record_attempts(self, attempts: list[Any]) -> None:
-        for a in attempts:
-            if a.status in ("ok", "failed"):
-                self.record("result", dict(a.__dict__))
+    def failed_for_certain(self) -> set[str]:
+        """Action steps whose last run ended in a failure that made nothing (name taken,
+        refused, invalid). On resume such a step runs again as a first try: a resource found
+        there belongs to someone else, and is never claimed nor rolled back. Every other
+        unfinished step (killed, interrupted, timed out) may have made its resource, and one
+        found there is taken as this objective's own."""
+        certain: dict[str, bool] = {}
+        for e in self.store.events(self.run_id, kinds=["step_started", "cloud_action"]):
+            if not e.step:
+                continue
+            if e.kind == "step_started":
+                certain[e.step] = False  # a new try: its outcome is unknown until it says
+            elif isinstance(e, CloudActionDone) and e.how == "run" and e.status == "failed":
+                certain[e.step] = e.category != "transient"
+        return {name for name, sure in certain.items() if sure}
 
     def remember_fallbacks(self, attempts: list[Any], used: str) -> None:
         """Fix memory, as heal keeps it: this strategy worked after that failure signature."""
@@ -381,12 +428,17 @@ class DoitFlow(Flow):
                 )  # fmt: skip
 
     def record_spend(self, intent: CloudIntent, cost: CostEstimate, used: str) -> dict[str, Any]:
-        if cost.monthly is not None:
-            BudgetBook(self.store).record_spend(
-                self.run_id, cost.monthly, intent.summary, intent.resource_group or None
-            )
-        self.record("outcome", {"status": "done", "strategy": used, "monthly": cost.monthly})
+        """The reservation becomes the objective's spend (the estimate of what it made)."""
+        self.book.settle(self.run_id, cost.monthly, intent.summary, intent.resource_group or None)
+        self.emit(CloudBudgetHeld(action="settled", monthly_usd=cost.monthly, reason=used))
         return {"monthly": cost.monthly, "detail": cost.describe()}
 
     def details(self) -> dict[str, Any]:
         return {"objective": self.run_id, "target": self.params["target"]}
+
+
+def _jsonable(value: Any) -> Any:
+    """An action's output as JSON (an SDK's answer may hold datetimes, bytes, ...)."""
+    if value is None:
+        return None
+    return json.loads(json.dumps(value, default=str))
