@@ -27,16 +27,15 @@ def _project(repo: Path):
     """(project folder, its deploy.yaml) — the folder must be inside a git repository."""
     from council.deploy_config import DEPLOY_FILE, load_deploy_config
     from council.errors import UsageError
-    from council.targets import TargetError
-    from council.targets.release import _git
+    from council.workspace import require_git_repo
 
     project = repo.resolve()
     if not project.is_dir():
         raise UsageError(f"{repo} is not a folder")
     try:
-        _git(project, "rev-parse", "--show-toplevel")
-    except TargetError:
-        raise UsageError(f"{repo} is not inside a git repository") from None
+        require_git_repo(project)
+    except UsageError as exc:
+        raise UsageError(f"{repo} is not inside a git repository", hint=exc.hint) from None
     return project, load_deploy_config(project / DEPLOY_FILE)
 
 
@@ -44,11 +43,11 @@ def local_target(repo: Path, **options: Any):
     """The project's local target, as an earlier `council deploy` left it (detached services,
     state under `.council/deploy/`)."""
     from council.targets import state_dir_for, target_for
-    from council.workspace.worktree import _ensure_excluded
+    from council.workspace import ensure_council_ignored
 
     project, config = _project(repo)
     state = state_dir_for(project)
-    _ensure_excluded(project)  # .council/ is council's, never part of the user's changes
+    ensure_council_ignored(project)  # .council/ is council's, never part of the user's changes
     return target_for(config, state_dir=state, detach=True, **options)
 
 
@@ -75,12 +74,12 @@ def deploy(
     from council import cli
     from council.config import resolve_config
     from council.pipelines.flows import start_flow
-    from council.targets.release import _git
+    from council.workspace import require_git_repo
     from council.workspace.git import require_commit
 
     emit = cli._emitter(as_json, verbose)
     project, deploy_config = _project(repo)
-    top = Path(_git(project, "rev-parse", "--show-toplevel"))
+    top = require_git_repo(project)
     require_commit(top)
     rel = project.relative_to(top).as_posix()
     rel = "" if rel == "." else rel

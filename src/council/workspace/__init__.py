@@ -23,6 +23,8 @@ from council.workspace.naming import conventional_message, slugify
 from council.workspace.worktree import (
     Workspace,
     create_worktree,
+    discard_branch,
+    ensure_council_ignored,
     file_sha256,
     open_worktree,
     remove_worktree,
@@ -39,7 +41,9 @@ __all__ = [
     "create_pull_request",
     "create_worktree",
     "diff",
+    "discard_branch",
     "diff_stat",
+    "ensure_council_ignored",
     "file_sha256",
     "head_sha",
     "open_pull_request",

@@ -7,6 +7,7 @@ which is ignored through `.git/info/exclude` (never by editing the user's `.giti
 from __future__ import annotations
 
 import hashlib
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +44,12 @@ def _ensure_excluded(repo: Path) -> None:
     prefix = "" if not current or current.endswith("\n") else "\n"
     with exclude.open("a", encoding="utf-8") as fh:
         fh.write(f"{prefix}# council worktrees and state\n{EXCLUDE_LINE}\n")
+
+
+def ensure_council_ignored(repo: Path) -> None:
+    """Make `<repo>/.council/` ignored by git (through `.git/info/exclude`). Public for the flows
+    that keep state there without a worktree of their own (deploy's release state)."""
+    _ensure_excluded(require_git_repo(repo))
 
 
 def _free_branch(repo: Path, slug: str, root: Path) -> tuple[str, str]:
@@ -114,6 +121,35 @@ def remove_worktree(ws: Workspace, *, keep_branch: bool = True) -> None:
     if not keep_branch and ref_exists(ws.repo, f"refs/heads/{ws.branch}"):
         git(ws.repo, "branch", "-D", ws.branch)
         git(ws.repo, "config", "--unset", f"branch.{ws.branch}.{BASE_CONFIG}", check=False)
+
+
+def discard_branch(repo: Path, branch: str, *, leftover: Path | None = None) -> bool:
+    """Remove a council branch (`council/...` only: never one of the user's), the worktree that
+    has it checked out, `leftover` (a worktree folder a killed `git worktree add` may have left
+    half-made, under `.council/`) and its recorded base. What is already gone is no error;
+    True when something was removed. For flows that tidy up after themselves (deploy, heal)."""
+    if not branch.startswith(BRANCH_PREFIX):
+        raise WorkspaceError(f"{branch} is not a council branch; not removed")
+    top = require_git_repo(repo)
+    paths = [
+        Path(e["worktree"]) for e in _worktrees(top) if e.get("branch") == f"refs/heads/{branch}"
+    ]
+    if leftover is not None:
+        paths.append(leftover)
+    removed = False
+    for path in paths:
+        if path.resolve() == top or not path.resolve().is_relative_to(top / ".council"):
+            continue  # only council's own worktrees are removed here
+        removed = removed or path.exists()
+        git(top, "worktree", "remove", "--force", "--force", str(path), check=False)
+        if path.exists():  # half-made: git may not know it
+            shutil.rmtree(path, ignore_errors=True)
+    git(top, "worktree", "prune")
+    if ref_exists(top, f"refs/heads/{branch}"):
+        git(top, "branch", "-D", branch)
+        removed = True
+    git(top, "config", "--unset", f"branch.{branch}.{BASE_CONFIG}", check=False)
+    return removed
 
 
 def file_sha256(path: Path) -> str:
