@@ -6,7 +6,8 @@ council started, retry with a longer time or memory limit, run the formatter), a
 a flaky test from a broken one, and only then a Builder patch (patching.py). Work happens on
 `council/heal-<timestamp>` next to a backup branch of the starting point.
 
-Steps: `setup` (branch, worktree, backup branch), then `iteration-1`, `iteration-2`, ... Each
+Steps: `setup` (branch, worktree, backup branch; a set-up cut short by a kill is removed and
+made again, setup.py), then `iteration-1`, `iteration-2`, ... Each
 iteration's stored output is the heal's state (state.py), so `council resume <id>` continues
 from the last finished iteration, with the worktree put back to the commit it ended on: an
 iteration cut short is run again from there and commits nothing twice. Everything the heal
@@ -16,7 +17,6 @@ finds and does is an event; the outcome's details and the report file are read f
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,7 @@ from council.workspace.tamper import guard_for
 
 from . import patching, recoveries
 from .gates import Failure, GateRunner, first_state, plan_gates, trimmed_log
+from .setup import new_slug, tidy_before_setup
 from .state import HealContext, HealState
 
 NO_PROGRESS_LIMIT = 3  # iterations in a row with the same failing signatures and no new gate
@@ -58,7 +59,8 @@ class HealFlow(Flow):
         most = int(params.get("max_iterations") or DEFAULT_ITERATIONS)
         if most < 1:
             raise UsageError(f"--max-iterations must be at least 1, got {most}")
-        return {"max_iterations": most, "only_gates": only}
+        # The branch's name is fixed now: a heal killed in its set-up knows what it left.
+        return {"max_iterations": most, "only_gates": only, "slug": new_slug()}
 
     def __init__(self, *, run: RunRecord, config: CouncilConfig, store: Store, emit) -> None:
         super().__init__(run=run, config=config, store=store, emit=emit)
@@ -84,8 +86,10 @@ class HealFlow(Flow):
 
     def flow(self) -> tuple[str, str]:
         fresh = not self.steps.is_done("setup")
-        stamp = time.strftime("%Y%m%d-%H%M%S") + f"-{time.time_ns() % 1_000_000:06d}"
-        setup = self.setup_worktree(f"heal-{stamp}", extra=self._backup)
+        slug = self.params.get("slug") or new_slug()  # runs recorded before slugs were stored
+        if fresh:
+            tidy_before_setup(self, slug)  # what a heal killed in its set-up left (setup.py)
+        setup = self.setup_worktree(slug, extra=self._backup)
         assert self.ws is not None
         self.ctx.workdir = self.ws.path
         if fresh:
