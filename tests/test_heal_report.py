@@ -3,6 +3,9 @@ a heal emits them, and stored and read back through the real store)."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+
 from rich.console import Console
 
 from council.events import (
@@ -18,6 +21,7 @@ from council.events import (
     RecoveryTried,
     RunFinished,
     RunStarted,
+    StepFinished,
     StepStarted,
 )
 from council.heal_report import describe, heal_view, patch_lines, print_heal, report_doc
@@ -119,3 +123,74 @@ def test_every_heal_event_has_a_line_of_its_own():
     for event in _iteration_one("abc"):
         if event.kind not in ("step_started", "commit_made"):
             assert describe(event), event.kind
+
+
+def _old_heal(repo, store: Store, *, steps: bool, report: dict | None) -> str:
+    """A heal row as the pre-lifecycle HealPipeline wrote it: the iteration limit beside the
+    config snapshot (no params), untyped step events named heal-N, the report file's path."""
+    run_id = store.create_run(
+        feature="heal: install, test", repo=str(repo), config={"max_iterations": 4}, kind="heal"
+    )
+    emit = [
+        RunStarted(
+            run_id=run_id, feature="heal", repo=str(repo), branch="council/heal-x", worktree=""
+        )
+    ]
+    if steps:
+        emit += [
+            StepStarted(run_id=run_id, step="heal-1", detail="iteration 1: run the gates"),
+            StepFinished(
+                run_id=run_id, step="heal-1", status="ok", detail="test: model patch applied"
+            ),
+            StepStarted(run_id=run_id, step="heal-2", detail="iteration 2: run the gates"),
+            StepFinished(run_id=run_id, step="heal-2", status="ok", detail="all gates pass"),
+        ]
+    for event in [*emit, RunFinished(run_id=run_id, status="green", reason="all gates pass")]:
+        store.record_event(event)
+    if report is not None:
+        path = repo / ".council" / "reports" / "heal-20261129-101010.json"
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps(report))
+        store.update_run(run_id, state={"report": str(path), "commits": ["c0ffee"]})
+    return run_id
+
+
+def test_show_of_a_heal_recorded_before_typed_events_is_never_an_empty_table(tmp_path):
+    from typer.testing import CliRunner
+
+    from council.cli import app
+
+    repo = tmp_path / "r"
+    (repo / ".council").mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    old_report = {
+        "run_id": "x",
+        "status": "green",
+        "iterations": [
+            {"iteration": 1, "gate": "test", "classification": ["failing_assertion"],
+             "recovery": {"kind": "model_patch"}, "result": "model patch applied"},
+        ],
+        "tracks": [], "flaky": [], "gates": [], "cost_usd": 0.0,
+    }  # fmt: skip
+    with Store.for_repo(repo) as store:
+        with_report = _old_heal(repo, store, steps=True, report=old_report)
+        with_steps = _old_heal(repo, store, steps=True, report=None)
+        bare = _old_heal(repo, store, steps=False, report=None)
+
+    def show(run_id: str) -> str:
+        done = CliRunner().invoke(
+            app, ["show", run_id, "--repo", str(repo)], env={"COLUMNS": "200"}
+        )
+        assert done.exit_code == 0, done.output
+        return done.output
+
+    text = show(with_report)
+    assert "recorded before heal events were typed" in text
+    assert "report file heal-20261129-101010.json" in text
+    assert "failing_assertion" in text and "model patch applied" in text
+    text = show(with_steps)
+    assert "shown from its steps" in text
+    assert "model patch applied" in text and "all gates pass" in text
+    text = show(bare)
+    assert "recorded before heal events were typed" in text and "no details stored" in text
+    assert "council heal:" not in text  # no table at all: there is nothing to put in one

@@ -33,6 +33,7 @@ from council.events import (
     RecoveryTried,
     RunFinished,
     RunStarted,
+    StepFinished,
     StepStarted,
 )
 
@@ -269,6 +270,59 @@ def print_heal(console: Any, view: HealView, *, footer: bool = True) -> None:
         console.print(f"run: {view.run_id} (`council show {view.run_id}`)", markup=False)
     if view.branch:
         console.print(f"branch: [cyan]{view.branch}[/]  backup: {view.backup_branch}")
+
+
+# --- `council show` of any stored heal --------------------------------------------------------
+
+TYPED_KINDS = frozenset({"heal_started", "iteration_finished", "failure_classified"})
+LEGACY_STEP = re.compile(r"heal-(\d+)$")  # an iteration's step name before heal steps resumed
+BEFORE_TYPED = "recorded before heal events were typed (council 0.1.0 before 2026-11-30)"
+
+
+def print_stored_heal(console: Any, run: Any, events: list[BaseEvent]) -> None:
+    """What `council show` prints for a heal: its view from the typed events; for a heal
+    recorded before those existed, its report file or its steps' one-line results; never an
+    empty table without a word on why."""
+    # A heal on the run lifecycle stores its params apart (and typed events from its set-up on).
+    if "params" in (run.config or {}) or any(e.kind in TYPED_KINDS for e in events):
+        view = heal_view(events)
+        if view.iterations:
+            print_heal(console, view, footer=False)
+        else:
+            why = "interrupted in its set-up" if run.status == "interrupted" else run.status
+            console.print(f"heal: no iteration ran ({why})", markup=False)
+        return
+    legacy = legacy_view(run, events)
+    if legacy is None:
+        console.print(f"heal: {BEFORE_TYPED}; no details stored", markup=False)
+        return
+    view, source = legacy
+    console.print(f"heal: {BEFORE_TYPED}; shown from {source}", markup=False)
+    print_heal(console, view, footer=False)
+
+
+def legacy_view(run: Any, events: list[BaseEvent]) -> tuple[HealView, str] | None:
+    """An old heal's view: the report file its run row names (the same shape as today's), or
+    else one row per iteration step from its StepFinished lines."""
+    path = Path(str((run.state or {}).get("report") or ""))
+    reports = Path(run.repo) / ".council" / "reports"
+    if path.name and path.resolve().is_relative_to(reports.resolve()) and path.is_file():
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            doc = None
+        if isinstance(doc, dict) and isinstance(doc.get("iterations"), list):
+            fields = {k: doc[k] for k in HealView.__dataclass_fields__ if k in doc}
+            return HealView(**fields), f"its report file {path.name}"
+    rows = []
+    for e in events:
+        match = LEGACY_STEP.match(e.step or "")
+        if isinstance(e, StepFinished) and match:
+            gate, _, result = e.detail.partition(": ") if ": " in e.detail else ("", "", e.detail)
+            rows.append({"iteration": int(match.group(1)), "gate": gate, "result": result})
+    if not rows:
+        return None
+    return HealView(status=run.status, reason=run.reason, iterations=rows), "its steps"
 
 
 def describe(e: BaseEvent) -> str:

@@ -349,9 +349,9 @@ def show_run(
             timeline.add_row(f"+{e.ts - start:6.1f}s", escape(e.step or ""), escape(what))
     console.print(timeline)
     if getattr(run, "kind", "run") == "heal":  # classification, recoveries, patches
-        from council.heal_report import heal_view, print_heal
+        from council.heal_report import print_stored_heal  # old heals too (deploy: issue 12)
 
-        print_heal(console, heal_view(events), footer=False)
+        print_stored_heal(console, run, events)
 
     calls = Table(title="model calls")
     for col in ("persona", "calls", "cached", "tokens in", "tokens out", "cost"):
