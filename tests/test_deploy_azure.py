@@ -162,6 +162,34 @@ def test_az_route_runs_what_if_then_create_and_checks_health(tmp_path, server, c
     assert events[-1]["outcome"]["status"] == "green"
 
 
+def test_az_route_with_skip_provision_checks_the_running_app_and_warns_of_idle_keys(
+    tmp_path, server, cache, fake_az
+):
+    with FakeGitHubActions("octo/svc", tmp_path, lambda sha: ("success", "")) as app:
+        text = AZURE_YAML.format(route="az", url=f"{app.url}/app")
+        repo = _repo(tmp_path, server, text + "  skip_provision: true\n  rerun_tests: false\n")
+        Path(fake_az["FAKE_AZ_TRANSCRIPT"]).write_text(
+            json.dumps([{"args": ["account", "show"], "stdout": '{"name": "dev"}'}])
+        )
+        code, events, err = deploy_cli(repo, cache, "--target", "azure", env=fake_az)
+    assert code == 0, err[-2000:]
+    ran = [json.loads(line) for line in Path(fake_az["FAKE_AZ_LOG"]).read_text().splitlines()]
+    assert [argv[:2] for argv in ran] == [["account", "show"]]  # no what-if, no create
+    health = [e for e in events if e.get("kind") == "health_checked"]
+    assert health[-1]["healthy"] and health[-1]["url"] == f"{app.url}/app/health"
+    warnings = [
+        e["message"] for e in events if e.get("kind") == "notice" and e["level"] == "warning"
+    ]
+    assert "deploy.yaml: deployment.rerun_tests: no effect in this version" in warnings
+    # Without azure.url there is nothing to check: refused before anything is recorded.
+    (repo / "deploy.yaml").write_text(
+        text.replace(f"  url: {app.url}/app\n", "") + "  skip_provision: true\n"
+    )
+    _commit(repo, "no url")
+    code, _, err = deploy_cli(repo, cache, "--target", "azure", env=fake_az)
+    assert code == 2 and "azure.url must say where the app already runs" in err
+
+
 def test_github_route_fixes_a_failing_workflow_and_waits_for_the_next(tmp_path, server, cache):
     bare = tmp_path / "origin.git"
     subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)

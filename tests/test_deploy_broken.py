@@ -24,7 +24,11 @@ from tests.test_deploy_flow import APPROVE, _config
 from tests.test_target_local import _commit, _git
 
 OWN_SERVER = '\nimport uvicorn\nuvicorn.run(app, host="127.0.0.1", port={port})\n'
-DEPLOY_YAML = "health_timeout_seconds: 8\ndeployment:\n  max_retries: 1\n  retry_delay_seconds: 0\n"
+# The default health timeout: neither failure may cost it (an exit, or a service that says it
+# serves elsewhere, ends the probe early).
+DEPLOY_YAML = (
+    "health_timeout_seconds: 60\ndeployment:\n  max_retries: 1\n  retry_delay_seconds: 0\n"
+)
 WRONG_PORT_DIAGNOSIS = """```json
 {{"stage": "health", "category": "code",
   "cause": "app/main.py calls uvicorn.run at import, so the service serves on {port}",
@@ -92,6 +96,8 @@ def test_a_service_binding_its_own_port_is_diagnosed_and_fixed(
         health = [e for e in events if e.get("kind") == "health_checked"]
         assert [h["healthy"] for h in health] == [False, True]
         assert health[0]["exit_code"] is None  # it was running, just not where it was asked
+        assert f"the service listens on port {port}" in health[0]["error"]
+        assert health[0]["elapsed_s"] < 30  # given up early, not after the 60 s timeout
         known, model = [e for e in events if e.get("kind") == "deploy_diagnosed"]
         assert (known["source"], known["category"]) == ("known", "network")
         assert known["cause"].startswith(f"the service listens on port {port}, not on")

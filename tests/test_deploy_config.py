@@ -148,3 +148,21 @@ def test_service_environment_values_and_passed_names():
     }
     with pytest.raises(ConfigError, match=r"deploy.yaml:2: pass_env: not an environment variable"):
         parse_deploy_config("env: {}\npass_env: ['A-B']\n")
+
+
+def test_settings_without_effect_are_named_and_switches_skip_their_steps():
+    seed = parse_deploy_config(SEED)
+    idle = seed.without_effect()
+    assert "deployment.regenerate_test" in idle and "deployment.ai_create_commits" in idle
+    assert "skip_steps: generate_main" in idle  # no separate step to skip here
+    assert parse_deploy_config("target: local\n").without_effect() == []
+    config = parse_deploy_config(
+        "deployment:\n  skip_provision: true\n  ai_generate_code: false\n"
+        "  ai_suggest_fixes: false\n  skip_steps: [analyze_errors]\n"
+    )
+    assert [config.skips(s) for s in ("provision", "generate_service", "apply_fix")] == [True] * 3
+    assert config.skips("analyze_errors") and not config.skips("build_container")
+    assert config.without_effect() == []  # each of these is acted on
+    assert parse_deploy_config("deployment:\n  regenerate_service: false\n").skips(
+        "generate_service"
+    )

@@ -15,7 +15,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
+from council.cli import app
 from council.cli_deploy import local_target
 from council.store import Store
 from tests.deploy_fixtures import deploy_cli
@@ -190,3 +192,52 @@ def test_a_release_failing_health_is_rolled_back_and_the_old_one_keeps_serving(
     assert [i.url for i in status.live] == [good] and len(status.running) == 1
     # ai_analyze_errors: false: DevOps was asked once in this module (the first deploy).
     assert sum(r.get("model") == "devops" for r in server.requests) == 1
+
+
+def test_deploys_do_not_pile_up_branches_and_worktrees(
+    repo: Path, cache: Path, healed: dict, server: ScriptedModelServer
+):
+    """Each deploy tidies what the earlier ones left: the branch of the release that serves
+    is kept (rollback), the others and every earlier worktree are removed; a superseded
+    deploy cannot be resumed on a branch that is gone, and says so."""
+    good = healed["outcome"]
+    (repo / "deploy.yaml").write_text(
+        "health_path: /ready\nhealth_timeout_seconds: 3\n"
+        "deployment:\n  max_retries: 0\n  ai_analyze_errors: false\n"
+    )
+    main = repo / "app" / "main.py"
+    if "/ready" not in main.read_text():  # run alone: the failing readiness release
+        text = main.read_text().replace('os.environ["PROFILE_DB_URL"]', 'os.environ.get("X", "")')
+        main.write_text(text + HEALTH_500)
+    _commit(repo, "deploy settings for the pile-up check")
+
+    def failed_deploys() -> list[str]:
+        with Store.for_repo(repo) as store:
+            runs = store.list_runs(limit=50)
+        return [r.id for r in runs if r.kind == "deploy" and r.status == "failed"]
+
+    # At least two failed deploys after the healthy one (the rollback test made one).
+    outcomes = []
+    while len(failed_deploys()) < 2 or not outcomes:
+        code, events, err = deploy_cli(repo, cache)
+        assert code == 1, err[-2000:]
+        outcomes.append(events[-1]["outcome"])
+    branches = _git(repo, "branch", "--list", "council/deploy-*", "--format=%(refname:short)")
+    # The serving release's deploy and the newest one; none of the failed ones before it.
+    assert sorted(branches.split()) == sorted([good["branch"], outcomes[-1]["branch"]])
+    worktrees = [
+        line.split(" ", 1)[1]
+        for line in _git(repo, "worktree", "list", "--porcelain").splitlines()
+        if line.startswith("worktree ")
+    ]
+    assert sorted(Path(w).resolve() for w in worktrees) == sorted(
+        [repo.resolve(), Path(outcomes[-1]["worktree"]).resolve()]
+    )
+    # What serves still serves, and rollback finds it.
+    assert httpx.get(good["url"] + "/health").json() == {"status": "ok"}
+    assert local_target(repo).rollback().url == good["url"]
+    # A superseded deploy says why it cannot go on.
+    superseded = failed_deploys()[1]
+    resumed = CliRunner().invoke(app, ["resume", superseded, "--repo", str(repo), "--json"])
+    last = json.loads(resumed.output.strip().splitlines()[-1])["outcome"]
+    assert last["status"] == "failed" and "superseded" in last["reason"], resumed.output[-2000:]

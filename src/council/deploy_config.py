@@ -35,6 +35,20 @@ STEPS = (
     "analyze_errors",
     "apply_fix",
 )
+# Seed 003 §6 keys this version accepts (a seed-style file loads as it is) but does not act on:
+# a deploy whose deploy.yaml changes one says so (a warning) instead of ignoring it silently.
+NOT_ACTED_ON = (
+    "regenerate_main",
+    "regenerate_test",
+    "rebuild_base_env",
+    "rebuild_container",
+    "rerun_tests",
+    "ai_create_commits",
+    "retry_on_provision_fail",
+    "retry_on_test_fail",
+)
+# The steps `skip_steps` can skip; the others of STEPS have no separate step to skip here.
+SKIPPABLE = ("generate_service", "build_container", "provision", "analyze_errors", "apply_fix")
 
 
 class GithubSettings(BaseModel):
@@ -147,6 +161,25 @@ class DeployConfig(BaseModel):
                 {"target": self.target, "mode": mode, "loc": ("deployment", "provision_mode")},
             )
         return self
+
+    def without_effect(self) -> list[str]:
+        """The settings given a value this version does not act on (NOT_ACTED_ON, and steps
+        `skip_steps` cannot skip), for the deploy's warning."""
+        given, default = self.deployment, DeploymentSettings()
+        out = [f"deployment.{k}" for k in NOT_ACTED_ON if getattr(given, k) != getattr(default, k)]
+        out += [f"skip_steps: {step}" for step in given.skip_steps if step not in SKIPPABLE]
+        return out
+
+    def skips(self, step: str) -> bool:
+        """Whether deploy.yaml skips `step` (`skip_steps`, or the switch that stands for it)."""
+        d = self.deployment
+        switch = {
+            "generate_service": not (d.ai_generate_code and d.regenerate_service),
+            "provision": d.skip_provision,
+            "analyze_errors": not d.ai_analyze_errors,
+            "apply_fix": not d.ai_suggest_fixes,
+        }
+        return step in d.skip_steps or switch.get(step, False)
 
     @property
     def resolved_target(self) -> str:

@@ -24,7 +24,7 @@ from council.events import EventSink, null_sink
 from council.paths import cache_root
 from council.targets import release as sources
 from council.targets.base import HealthReport, Instance, Release, TargetError, TargetStatus
-from council.targets.health import probe
+from council.targets.health import listening_ports, probe
 from council.targets.keeper import Kept
 from council.targets.local_state import load_state, save_state
 from council.targets.serve_env import ServeEnv, prepare_serve_env
@@ -176,6 +176,7 @@ class LocalTarget:
             timeout_s=self.health_timeout_s if timeout_s is None else timeout_s,
             exited=running.process.exit_code,
             log_tail=lambda: tail(instance.log, 40),
+            hopeless=lambda: _serving_elsewhere(instance),
         )
         if report.healthy:
             self._last_healthy = instance.release
@@ -231,6 +232,14 @@ class LocalTarget:
             if running.instance == instance:
                 return running
         raise TargetError(f"release {instance.release.id} (pid {instance.pid}) is not running here")
+
+
+def _serving_elsewhere(instance: Instance) -> str:
+    """Why waiting is pointless: the service says it serves only on ports it was not given."""
+    ports = listening_ports(tail(instance.log, 40))
+    if ports and instance.port not in ports:
+        return f"the service listens on port {min(ports)}, not on {instance.port}"
+    return ""
 
 
 def _digest(text: str) -> str:

@@ -143,7 +143,12 @@ def azure_route(flow: DeployFlow) -> tuple[str, str]:
         from council.pipelines.deploy.github_route import github_route
 
         return github_route(flow, spec)
-    url = flow.steps.run("provision", lambda: _run_az(flow, plan), detail="az deployment")["url"]
+    if flow.deploy.skips("provision"):  # it runs already: health-check it where it is
+        url = flow.deploy.azure.url or ""
+    else:
+        url = flow.steps.run("provision", lambda: _run_az(flow, plan), detail="az deployment")[
+            "url"
+        ]
     health = flow.steps.run("check_health", lambda: probe_url(flow, url), detail=url)
     if health["healthy"]:
         return "green", f"{spec.name} is healthy at {url}"

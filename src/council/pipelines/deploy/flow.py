@@ -2,8 +2,9 @@
 it is not (seed 003 steps 4-9 on the shared run lifecycle).
 
 Steps (each a resume point):
-- `setup`: a branch and worktree, `council/deploy-<target>`: every change a deploy makes (the
-  generated artefacts, a fix) is a commit there; the user's checkout is never touched.
+- `setup`: a branch and worktree, `council/deploy-<target>-<run>`: every change a deploy makes (the
+  generated artefacts, a fix) is a commit there; the user's checkout is never touched. What
+  earlier deploys left is tidied first (tidy.py: the branch of what serves is kept).
 - `build_container`: the Dockerfile, CI workflow and IaC, generated where the project has none,
   checked offline (pipelines/deploy/artefacts.py).
 - `attempt-N` (N = 1 .. max_retries + 1): release the worktree's HEAD to the target, start it
@@ -29,6 +30,7 @@ from council.events import (
     ArtefactsChecked,
     DeployLogs,
     DeployRecovery,
+    Notice,
     RolledBack,
     ServiceStarted,
 )
@@ -37,6 +39,7 @@ from council.pipelines.deploy import artefacts, fix
 from council.pipelines.deploy.facts import health_checked, known_diagnosis, model_diagnosis
 from council.pipelines.deploy.known import KnownFailure, classify_failure, longer_timeout
 from council.pipelines.deploy.service_layer import generate_service, has_service
+from council.pipelines.deploy.tidy import superseded, tidy_earlier_deploys
 from council.pipelines.engine import StepOutput
 from council.pipelines.lifecycle import Flow, Stop
 from council.recovery import add_python_dependency
@@ -73,10 +76,20 @@ class DeployFlow(Flow):
         target = self.params["target"]
         user_project = self.repo / self.params.get("project", "")
         self.deploy: DeployConfig = load_deploy_config(user_project / DEPLOY_FILE)
-        skip = set(self.deploy.deployment.skip_steps)
+        if not self.steps.is_done("setup"):
+            tidy_earlier_deploys(self)  # 50 deploys leave 1-2 branches, not 50 (tidy.py)
+        elif why := superseded(self):
+            raise Stop("failed", why)
+        if idle := self.deploy.without_effect():
+            self.emit(
+                Notice(
+                    level="warning",
+                    message=f"deploy.yaml: {', '.join(idle)}: no effect in this version",
+                )
+            )
         service = None
         if self.steps.is_done("generate_service") or (
-            "generate_service" not in skip
+            not self.deploy.skips("generate_service")
             and self.deploy.app is None
             and not has_service(user_project)
         ):
@@ -86,13 +99,15 @@ class DeployFlow(Flow):
                 persona="builder",
                 detail="TDD run: FastAPI service layer and its HTTP tests",
             )
-        self.setup_worktree(f"deploy-{target}")
+        # A name of its own per run: a later deploy's branch never takes a removed one's name,
+        # so a superseded run is told apart from the branch that replaced it.
+        self.setup_worktree(f"deploy-{target}-{self.run_id.removeprefix('r-')}")
         assert self.ws is not None
         if service is not None:  # the deploy goes on from the service layer's commits
             git_out(self.ws.path, "merge", "--ff-only", "--quiet", service["branch"])
         self.project = self.ws.path / self.params.get("project", "")
         self.deploy = load_deploy_config(self.project / DEPLOY_FILE)
-        if "build_container" not in skip:
+        if not self.deploy.skips("build_container"):
             self.steps.run(
                 "build_container",
                 self._artefacts,
@@ -217,9 +232,8 @@ class DeployFlow(Flow):
             return self._deterministic(known, timeout, tried)
         if known is not None:  # named, but only a code or configuration change fixes it
             self.emit(known_diagnosis(known))
-        settings = self.deploy.deployment
         why = known.cause if known else report.error
-        if not settings.ai_analyze_errors:
+        if self.deploy.skips("analyze_errors"):
             return {"recovered": False, "why": why, "tried": tried, "health_timeout": timeout}
         assert self.ws is not None
         facts = {
@@ -249,7 +263,7 @@ class DeployFlow(Flow):
                 "tried": tried,
                 "health_timeout": timeout,
             }
-        if not settings.ai_suggest_fixes:
+        if self.deploy.skips("apply_fix"):
             return {
                 "recovered": False,
                 "why": diagnosis.cause,
@@ -314,6 +328,13 @@ class DeployFlow(Flow):
 def _check_azure_route(project: Path, deploy: DeployConfig) -> None:
     if deploy.azure.route == "az":
         from council.pipelines.deploy.azure import require_az
+
+        if deploy.skips("provision") and not deploy.azure.url:
+            raise UsageError(
+                "deploy.yaml skips provisioning (skip_provision / skip_steps: provision), so "
+                "azure.url must say where the app already runs",
+                hint="Set azure.url: https://<app>.azurecontainerapps.io, or provision.",
+            )
 
         require_az()
         if deploy.iac == "terraform" and shutil.which("terraform") is None:

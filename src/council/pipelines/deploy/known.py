@@ -18,6 +18,7 @@ from typing import Any
 from council.recovery import distribution_for
 from council.recovery.catalogue import module_origin
 from council.targets.base import HealthReport
+from council.targets.health import LISTENING, listening_ports
 
 MAX_HEALTH_TIMEOUT_S = 600.0
 
@@ -49,7 +50,6 @@ _IMPORT_APP = re.compile(
     r'Error loading ASGI app\. (?:Could not import module|Attribute) "?([^"\n]+)'
 )
 _SYNTAX = re.compile(r"^\s*(SyntaxError|IndentationError): .*", re.M)
-_LISTENING = re.compile(r"(?:Uvicorn running|Listening|Serving) on https?://[\w.\[\]:-]+?:(\d+)")
 _AZ_MISSING = re.compile(r"(?:az: command not found|No such file or directory: 'az')")
 _AUTH = re.compile(r"(?i)(authentication failed|AADSTS\d+|please run 'az login')")
 
@@ -84,13 +84,13 @@ def classify_failure(
             f"the service imports {module}, which the project does not have",
             [match.group(0)],
         )
-    listening = {int(p) for p in _LISTENING.findall(log)}
+    listening = listening_ports(log)
     if port is not None and listening and port not in listening:
         return KnownFailure(
             "wrong_port",
             "network",
             f"the service listens on port {min(listening)}, not on {port}, the port it was given",
-            [_line(log, _LISTENING)],
+            [_line(log, LISTENING)],
         )
     if _PORT_IN_USE.search(log):
         return KnownFailure(
