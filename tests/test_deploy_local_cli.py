@@ -138,4 +138,18 @@ def test_commands_without_a_live_release_or_outside_git_are_clear_errors(
         2,
         "error: unknown deploy target 'mars'; known: local, azure",
     )
-    assert "Traceback" not in logs.stderr + plain.stderr + mars.stderr
+    fresh = tmp_path / "fresh"  # a repository nothing was ever deployed from
+    fresh.mkdir()
+    _git(fresh, "init", "-q")
+    back = _council("deploy", "rollback", "--repo", str(fresh), cwd=project, cache=cache)
+    assert (back.returncode, back.stderr.splitlines()[0]) == (
+        2,
+        "error: nothing to roll back to: no release of this target was healthy",
+    )
+    # --dry-run on the local target would otherwise deploy: refused before anything is made.
+    dry = _council("deploy", "--dry-run", cwd=project, cache=cache)
+    assert dry.returncode == 2 and "--dry-run is for --target azure" in dry.stderr
+    assert not (project / ".council" / "worktrees").exists() or not any(
+        (project / ".council" / "worktrees").iterdir()
+    )
+    assert "Traceback" not in logs.stderr + plain.stderr + mars.stderr + back.stderr + dry.stderr

@@ -188,7 +188,14 @@ def logs(
 @deploy_app.command("rollback")
 def rollback(repo: RepoOption = Path("."), as_json: JsonOption = False) -> None:
     """Stop every release but the last healthy one, and make sure that one serves."""
+    from council.errors import UsageError
+
     target = local_target(repo)
+    if target.status().last_healthy is None:  # like `logs` without a release: exit 2
+        raise UsageError(
+            "nothing to roll back to: no release of this target was healthy",
+            hint="Deploy one with `council deploy`.",
+        )
     instance = target.rollback()
     if as_json:
         typer.echo(json.dumps({"release": instance.release.id, "url": instance.url}))

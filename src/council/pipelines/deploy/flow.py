@@ -66,6 +66,12 @@ class DeployFlow(Flow):
         target = params.get("target") or deploy.resolved_target
         if target not in TARGETS:
             raise UsageError(f"unknown deploy target {target!r}; known: {', '.join(TARGETS)}")
+        if target == "local" and params.get("dry_run"):  # never deploy what was to be shown
+            raise UsageError(
+                "--dry-run is for --target azure: the local target has nothing to preview",
+                hint="Run `council deploy --target local` (it only runs on this machine; "
+                "`council deploy stop` ends it), or `--target azure --dry-run`.",
+            )
         if target == "azure" and not params.get("dry_run"):
             _check_azure_route(project, deploy)  # not signed in, no token: refused now, exit 2
         return {**params, "target": target}
