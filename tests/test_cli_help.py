@@ -316,3 +316,23 @@ def test_models_check_reads_the_repositorys_council_yaml(tmp_path: Path) -> None
         said.stdout
         == f"a model can be had: {tmp_path / 'council.yaml'} configures openai/gpt-4o-mini\n"
     )
+
+
+def test_a_failed_runs_last_line_points_at_the_reason_instead_of_repeating_it() -> None:
+    import io
+
+    from rich.console import Console
+
+    from council.events import RunFinished, StepFinished
+    from council.render import LiveRenderer
+
+    out = io.StringIO()
+    render = LiveRenderer(Console(file=out, width=200, highlight=False))
+    reason = "model call to alias 'maven' failed\nCheck the model configuration."
+    render(StepFinished(step="context", status="failed", detail=reason))
+    render(RunFinished(status="error", reason=reason, total_cost_usd=0.0006))
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "  ✗ context failed model call to alias 'maven' failed"
+    assert lines[-1] == "ERROR context failed (the reason is above) (cost $0.0006)"
+    render(RunFinished(status="failed", reason="tests still red", total_cost_usd=0.0))
+    assert out.getvalue().splitlines()[-1] == "FAILED tests still red (cost $0.0000)"

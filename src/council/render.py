@@ -62,17 +62,25 @@ def _count(items: Any, noun: str) -> str:
 PLAIN_PROGRESS_EVERY_S = 10.0  # not a terminal (a pipe, a CI log): one line per call this often
 
 
-def progress_text(event: ModelProgress) -> str:
-    """`Pacer · openai/gpt-4o · 12.3s · 340 tokens · 27.6 tok/s` (plain text)."""
+def progress_text(event: ModelProgress, width: int | None = None) -> str:
+    """`Pacer · openai/gpt-4o · 12.3s · 340 tokens · 27.6 tok/s` (plain text). Longer than
+    `width`: the model goes first, then the words, so time, tokens and rate stay readable."""
     who = PERSONA_TITLES.get(event.persona or "", event.persona or "?")
-    parts = [who, event.model or event.alias, f"{event.elapsed_s:.1f}s"]
+    model = event.model or event.alias
+    parts = [who, model, f"{event.elapsed_s:.1f}s"]
     if event.tokens:
         parts.append(f"{event.tokens} tokens")
         if event.tokens_per_s:
             parts.append(f"{event.tokens_per_s:.1f} tok/s")
     else:
         parts.append("waiting for the answer")  # the prompt is read, or the call is not streamed
-    return " · ".join(parts)
+    text = " · ".join(parts)
+    if width is not None and len(text) > width:
+        parts.remove(model)
+        text = " · ".join(parts)
+    if width is not None and len(text) > width:
+        text = " ".join(parts).replace(" tokens", "t").replace(" tok/s", "/s")
+    return text
 
 
 class _ProgressLines:
@@ -81,8 +89,10 @@ class _ProgressLines:
     def __init__(self) -> None:
         self.calls: dict[str, ModelProgress] = {}
 
-    def __rich__(self) -> Text:
-        return Text("\n".join("  … " + progress_text(e) for e in self.calls.values()), style="dim")
+    def __rich_console__(self, console: Console, options: Any) -> Any:
+        room = options.max_width - 4
+        lines = ("  … " + progress_text(e, room) for e in self.calls.values())
+        yield Text("\n".join(lines), style="dim", no_wrap=True, overflow="ellipsis")
 
 
 _LIVE: set[LiveRenderer] = set()  # renderers with a live line on screen
@@ -108,6 +118,7 @@ class LiveRenderer:
         self._lines = _ProgressLines()
         self._live: Any = None
         self._printed_at: dict[str, float] = {}  # plain mode: call id -> elapsed at last line
+        self._failed: tuple[str, str] | None = None  # the last failed step and its reason
 
     def __call__(self, event: BaseEvent) -> None:
         if isinstance(event, ModelProgress):
@@ -170,6 +181,7 @@ class LiveRenderer:
             c.print(f"[bold blue]▶ {escape(event.step or '')}[/]{who}{detail}")
         elif isinstance(event, StepFinished):
             if event.status == "failed":
+                self._failed = (event.step or "", event.detail)
                 c.print(f"  [red]✗ {escape(event.step or '')} failed[/] {escape(event.detail)}")
             elif event.detail:
                 c.print(f"  [green]✓[/] {escape(event.detail)}", style="dim")
@@ -228,8 +240,12 @@ class LiveRenderer:
             c.print(f"  [{style}]{escape(event.message)}[/]")
         elif isinstance(event, RunFinished):
             colour = "green" if event.status == "green" else "red"
+            reason = event.reason
+            if self._failed and self._failed[1] and reason == self._failed[1]:
+                # The failed step's line just said it all (often several lines): point at it.
+                reason = f"{self._failed[0]} failed (the reason is above)"
             c.print(
-                f"[bold {colour}]{event.status.upper()}[/] {escape(event.reason)} "
+                f"[bold {colour}]{event.status.upper()}[/] {escape(reason)} "
                 f"(cost ${event.total_cost_usd:.4f})"
             )
         elif event.kind in HEAL_KINDS:  # a heal's facts: one line each (heal_report.py)
