@@ -11,11 +11,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 
 from council.events import Emitter, ModelCall, ModelProgress
 from council.gateway import Gateway
-from council.render import PLAIN_PROGRESS_EVERY_S, LiveRenderer, progress_text
+from council.render import PLAIN_PROGRESS_EVERY_S, LiveRenderer
 from council.store import Store
 from tests.fakes import council_script as cs
 from tests.fakes.model_server import Reply, ScriptedModelServer
@@ -123,53 +124,31 @@ def _slow_plan_repo(tmp_path: Path, server: ScriptedModelServer) -> Path:
     return repo
 
 
-def test_the_live_line_on_a_terminal(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("columns", "line"),
+    [
+        ("100", r"Pacer · openai/pacer · (\d+\.\d)s · (\d+) tokens · (\d+\.\d) tok/s"),
+        # Narrow: the model name gives way, so the rate is not cut off at the edge.
+        ("46", r"… Pacer · (\d+\.\d)s · (\d+) tokens · (\d+\.\d) tok/s"),
+    ],
+    ids=["wide", "narrow"],
+)
+def test_the_live_line_on_a_terminal(tmp_path: Path, columns: str, line: str) -> None:
     with ScriptedModelServer() as server:
         repo = _slow_plan_repo(tmp_path, server)
-        env = {**scrubbed_env(tmp_path / "cache"), "TERM": "xterm-256color", "COLUMNS": "100"}
+        env = {**scrubbed_env(tmp_path / "cache"), "TERM": "xterm-256color", "COLUMNS": columns}
         screen = on_terminal(
             [sys.executable, "-m", "council.cli", "run", cs.FEATURE, "--repo", str(repo)],
             cwd=ROOT,
             env=env,
         )
     text = plain(screen)
-    live = re.findall(r"Pacer · openai/pacer · (\d+\.\d)s · (\d+) tokens · (\d+\.\d) tok/s", text)
+    live = re.findall(line, text)
     assert live, text[-3000:]
     assert max(int(tokens) for _, tokens, _ in live) > 0
     assert "\x1b[" in screen.decode(errors="replace")  # redrawn in place, not appended
     assert "▶ plan (Pacer)" in text
     assert "maven is away" in text
-
-
-def test_the_live_line_in_a_narrow_terminal_keeps_time_tokens_and_rate(tmp_path: Path) -> None:
-    with ScriptedModelServer() as server:
-        repo = _slow_plan_repo(tmp_path, server)
-        env = {**scrubbed_env(tmp_path / "cache"), "TERM": "xterm-256color", "COLUMNS": "46"}
-        screen = on_terminal(
-            [sys.executable, "-m", "council.cli", "run", cs.FEATURE, "--repo", str(repo)],
-            cwd=ROOT,
-            env=env,
-        )
-    text = plain(screen)
-    # 46 columns: the model name gives way, the rate stays (it was cut off at the edge).
-    live = re.findall(r"… Pacer · \d+\.\ds · \d+ tokens · \d+\.\d tok/s", text)
-    assert live, text[-3000:]
-    assert "… Pacer · openai/pacer" not in text
-
-
-def test_progress_text_gives_way_to_the_width() -> None:
-    event = ModelProgress(
-        call_id="c",
-        persona="pacer",
-        alias="pacer",
-        model="openai/gpt-4o",
-        elapsed_s=12.4,
-        tokens=318,
-        tokens_per_s=27.1,
-    )
-    assert progress_text(event) == "Pacer · openai/gpt-4o · 12.4s · 318 tokens · 27.1 tok/s"
-    assert progress_text(event, 40) == "Pacer · 12.4s · 318 tokens · 27.1 tok/s"
-    assert progress_text(event, 30) == "Pacer 12.4s 318t 27.1/s"
 
 
 def test_json_progress_at_most_every_two_seconds(tmp_path: Path) -> None:

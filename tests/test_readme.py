@@ -117,18 +117,19 @@ def test_interrupt_progress_and_lock_lines_are_the_programs() -> None:
     assert _block("interrupted (SIGTERM)") == interrupted
 
     live = _block("▶ plan (Pacer)").splitlines()[1]
-    shown = progress_text(
-        ModelProgress(
-            call_id="c",
-            persona="pacer",
-            alias="pacer",
-            model="openai/gpt-4o",
-            elapsed_s=12.4,
-            tokens=318,
-            tokens_per_s=27.1,
-        )
+    event = ModelProgress(
+        call_id="c",
+        persona="pacer",
+        alias="pacer",
+        model="openai/gpt-4o",
+        elapsed_s=12.4,
+        tokens=318,
+        tokens_per_s=27.1,
     )
-    assert live == "  … " + shown
+    assert live == "  … " + progress_text(event)
+    # In a narrow terminal the model gives way first, then the words.
+    assert progress_text(event, 40) == "Pacer · 12.4s · 318 tokens · 27.1 tok/s"
+    assert progress_text(event, 30) == "Pacer 12.4s 318t 27.1/s"
 
 
 def test_the_lock_message_is_the_programs(tmp_path: Path) -> None:
