@@ -133,6 +133,9 @@ def test_estimate_prices_storage_and_writes_with_its_assumptions(
         "Hot LRS Write Operations",
     ]
     assert any("2 files" in a and "no egress" in a for a in cost.assumptions)
+    # A fraction of a cent keeps its digits (it is not "0.0000"), the data its size in bytes.
+    assert any("(2 files, 3.9 KB)" in a for a in cost.assumptions), cost.assumptions
+    assert cost.describe().startswith(f"USD {cost.monthly:.4g}/month ({cost.hourly:.4g}/hour)")
     assert "Azure Retail Prices API, fetched" in cost.source
     grs = estimate(_storage_intent("Standard_GRS"), prices, base)
     assert grs.monthly == pytest.approx(gb * 0.0414 + writes * 0.1188 / 10_000)

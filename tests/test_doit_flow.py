@@ -140,6 +140,8 @@ def test_dry_run_shows_everything_and_changes_nothing(workdir, model_server, azu
     assert "create_container(container='reports-dry', public_access=None)" in out
     assert "upload_blob(blob='feb.csv'" in out
     assert "Hot LRS Data Stored" in out and "assumes:" in out and "/month" in out
+    assert "USD 0.0000/month" not in out and re.search(r"cost: +USD \d\.\d+e-05/month", out)
+    assert "(terraform: fallback, )" not in out  # no empty reason after a strategy's status
     assert _blobs(azurite, "reports-dry") is None  # nothing was created
     kinds = [e["kind"] for e in _audit(workdir, env)]
     assert kinds[:5] == ["intent", "strategy", "plan", "cost", "budget"]

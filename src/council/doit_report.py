@@ -3,6 +3,7 @@ and the dry-run / summary block the CLI prints. Rendered from the events only.""
 
 from __future__ import annotations
 
+from council.cloud.money import amount
 from council.events import (
     BaseEvent,
     CloudActionDone,
@@ -18,8 +19,8 @@ from council.events import (
 )
 
 
-def money(value: float | None, currency: str = "USD", digits: int = 4) -> str:
-    return "unknown" if value is None else f"{currency} {value:,.{digits}f}"
+def money(value: float | None, currency: str = "USD") -> str:
+    return "unknown" if value is None else f"{currency} {amount(value)}"
 
 
 def describe(e: BaseEvent) -> str:
@@ -39,7 +40,7 @@ def describe(e: BaseEvent) -> str:
         if e.monthly is None:
             return f"cost unknown: {e.unknown_reason}"
         return (
-            f"cost: {money(e.monthly, e.currency)}/month, {money(e.hourly, e.currency, 6)}/hour"
+            f"cost: {money(e.monthly, e.currency)}/month, {money(e.hourly, e.currency)}/hour"
             f" ({e.source})"
         )
     if isinstance(e, CloudBudgetChecked):
@@ -80,7 +81,8 @@ def plan_lines(events: list[BaseEvent]) -> list[str]:
             lines.append(f"strategy: {e.chosen or 'none available'}")
             for c in e.considered:
                 if c["name"] != e.chosen:
-                    lines.append(f"          ({c['name']}: {c['status']}, {c['reason']})")
+                    why = f", {c['reason']}" if c["reason"] else ""
+                    lines.append(f"          ({c['name']}: {c['status']}{why})")
         elif isinstance(e, CloudPlanMade):
             lines.append(f"calls ({e.strategy}):")
             lines += [f"  {n}. {call}" for n, call in enumerate(e.calls, start=1)]
@@ -91,12 +93,12 @@ def plan_lines(events: list[BaseEvent]) -> list[str]:
             else:
                 lines.append(
                     f"cost:     {money(e.monthly, e.currency)}/month, "
-                    f"{money(e.hourly, e.currency, 6)}/hour; prices: {e.source}"
+                    f"{money(e.hourly, e.currency)}/hour; prices: {e.source}"
                 )
                 for line in e.lines:
                     lines.append(
                         f"          {line['resource']}: {line['meter']} {line['quantity']:.6g} "
-                        f"{line['unit']} x {line['unit_price']:.6g} = {line['monthly']:.6f}"
+                        f"{line['unit']} x {line['unit_price']:.6g} = {amount(line['monthly'])}"
                     )
             lines += [f"          assumes: {a}" for a in e.assumptions]
         elif isinstance(e, CloudBudgetChecked):

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from council.cloud.intent import CloudIntent, parameter
+from council.cloud.money import amount
 from council.cloud.prices import PriceList, PricesUnavailable, RetailPrices, odata_filter
 
 HOURS_PER_MONTH = 730  # Azure's own figure for monthly prices
@@ -53,7 +54,7 @@ class CostEstimate:
         if self.monthly is None:
             return f"cost unknown: {self.unknown_reason}"
         return (
-            f"{self.currency} {self.monthly:,.4f}/month ({self.hourly:,.6f}/hour), "
+            f"{self.currency} {amount(self.monthly)}/month ({amount(self.hourly or 0)}/hour), "
             f"prices {self.source}"
         )
 
@@ -155,7 +156,7 @@ def estimate(intent: CloudIntent, prices: RetailPrices, base: Path) -> CostEstim
             )
         result.assumptions += [
             f"{name}: StorageV2, {sku_name} in {region}",
-            f"{name}: stores the uploaded files ({len(files)} files, {stored_gb:.6f} GB) "
+            f"{name}: stores the uploaded files ({len(files)} files, {_size(stored_gb * GB)}) "
             f"for a month; {writes} write operations (one per blob and container), "
             "no reads, no egress",
         ]
@@ -175,3 +176,11 @@ def estimate(intent: CloudIntent, prices: RetailPrices, base: Path) -> CostEstim
     else:
         result.source = "none needed"
     return result
+
+
+def _size(size: float) -> str:
+    """Bytes as a person reads them: 38 bytes, 4.2 MB, 1.5 GB."""
+    for unit, scale in (("GB", GB), ("MB", 1024**2), ("KB", 1024)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}"
+    return f"{size:.0f} bytes"
