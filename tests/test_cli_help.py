@@ -336,3 +336,25 @@ def test_a_failed_runs_last_line_points_at_the_reason_instead_of_repeating_it() 
     assert lines[-1] == "ERROR context failed (the reason is above) (cost $0.0006)"
     render(RunFinished(status="failed", reason="tests still red", total_cost_usd=0.0))
     assert out.getvalue().splitlines()[-1] == "FAILED tests still red (cost $0.0000)"
+
+
+def test_looking_for_runs_where_there_are_none_says_what_to_do(tmp_path: Path) -> None:
+    (tmp_path / "council.yaml").write_text("limits: {max_iterations: lots}\n")  # not read
+    shown = _council("show", "--repo", str(tmp_path))
+    assert shown.returncode == 2
+    assert shown.stderr == f'error: no run in {tmp_path}\n`council run "<feature>"` starts one\n'
+    resumed = _council("resume", "--repo", str(tmp_path))
+    assert resumed.returncode == 2
+    assert resumed.stderr.startswith(f"error: no run to resume in {tmp_path}\n")
+    listed = _council("runs", "--repo", str(tmp_path), "--limit", "0")
+    assert listed.returncode == 2 and "--limit" in listed.stderr
+
+
+def test_a_run_without_git_says_to_install_it(tmp_path: Path) -> None:
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    env = {**scrubbed_env(tmp_path / "cache"), "PATH": str(empty)}
+    done = _council("run", "x", "--repo", str(tmp_path), env=env)
+    assert done.returncode == 2, done.stderr
+    assert "error: git is not installed (or not on PATH)\nInstall git" in done.stderr
+    assert not (tmp_path / ".council").exists()

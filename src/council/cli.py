@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import shutil
 import subprocess  # nosec B404 - git diff --stat for `show`, fixed argv
 import sys
 import time
@@ -110,6 +111,14 @@ def _require_top_level(repo: Path) -> None:
     from. Checked before anything is written, so a refused run leaves no `.council/` behind."""
     from council.workspace.git import require_commit, require_git_repo
 
+    if shutil.which("git") is None:
+        from council.errors import EnvironmentProblem
+
+        raise EnvironmentProblem(
+            "git is not installed (or not on PATH)",
+            hint="Install git (Debian/Ubuntu: apt-get install git; scripts/setup does it) "
+            "and run again.",
+        )
     top = require_git_repo(repo)
     if top != repo.resolve():
         raise UsageError(
@@ -312,19 +321,23 @@ def resume(
     """Continue a run that was killed or stopped, from its last completed step."""
     _check_limits(budget=budget)
     root = _repo(repo)
-    from council.config import resolve_config
-
-    cfg, _ = resolve_config(root, config)
-    _override_limits(cfg, budget=budget)
+    # Which run first: with none to resume, a configuration problem is beside the point.
     store = _existing_store(root)
     record = None
     if store is not None:
         record = store.get_run(run_id) if run_id else store.latest_run()
     if record is None:
-        raise UsageError(f"no run {'`' + run_id + '` ' if run_id else ''}to resume")
+        raise UsageError(
+            f"no run {'`' + run_id + '` ' if run_id else ''}to resume in {root}",
+            hint="`council runs` lists the runs of this repository",
+        )
     from council.pipelines.flows import resumable
 
     resumable(record)  # a green run or a kind that cannot resume: refused before the lock
+    from council.config import resolve_config
+
+    cfg, _ = resolve_config(root, config)
+    _override_limits(cfg, budget=budget)
     emit = _emitter(as_json)
     with _run_lock(root, f"council resume {record.id}"):
         from council.pipelines.flows import resume_run
@@ -507,7 +520,7 @@ def _finish(outcome, as_json: bool) -> None:
 @app.command("runs")
 def list_runs(
     repo: RepoOpt = None,
-    limit: Annotated[int, typer.Option(help="How many runs to list.")] = 20,
+    limit: Annotated[int, typer.Option(help="How many runs to list.", min=1)] = 20,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the runs as one JSON array, newest first.")
     ] = False,
@@ -557,7 +570,12 @@ def show(
         store.mark_orphans()  # a run whose process is gone is interrupted, not running
         record = store.get_run(run_id) if run_id else store.latest_run()
     if record is None:
-        raise UsageError(f"no run {'`' + run_id + '` ' if run_id else ''}in {root}")
+        raise UsageError(
+            f"no run {'`' + run_id + '` ' if run_id else ''}in {root}",
+            hint="`council runs` lists the runs of this repository"
+            if run_id
+            else '`council run "<feature>"` starts one',
+        )
     events = store.events(record.id)
     if as_json:
         print(
