@@ -201,6 +201,20 @@ def test_results_rewritten_inside_the_test_process_are_caught(project):
     assert "the test results were rewritten inside the test run" in failures
 
 
+def test_tests_deselected_by_configuration_are_errors_not_a_pass(project):
+    """Builder's pytest.ini deselects the failing new tests: they ran at the red start, have no
+    result now, and each counts as an error; the run is not green."""
+    events: list = []
+    outcome, store = run_council(project, attacks.DESELECTING_BUILD_REPLY, events)
+
+    assert outcome.status != "green"
+    assert not any(s.startswith("feat") for s in subjects(project, outcome.branch))
+    failures = store.completed_steps(outcome.run_id)["iteration-1"]["failures"]
+    assert "0 failed, 2 errors" in failures
+    assert "tests/test_profile.py::test_profile_returns_the_current_user" in failures
+    assert "did not run, though it ran in an earlier run" in failures
+
+
 def test_code_that_kills_its_parent_and_hunts_council_does_not_stop_the_run(project, backend):
     marker = f"council-stand-in-{uuid.uuid4().hex}"
     stand_in = subprocess.Popen([sys.executable, "-c", "import time\ntime.sleep(300)", marker])

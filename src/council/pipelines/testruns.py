@@ -17,7 +17,7 @@ from pathlib import Path
 
 from council.events import Emitter, Notice
 from council.pipelines.tracks import Track
-from council.toolchains import TestReport
+from council.toolchains import TestCase, TestReport
 from council.toolchains.test_ids import TestTarget
 
 
@@ -65,6 +65,7 @@ class TestRuns:
         self.tree_of = tree_of
         self.test_files = test_files
         self._results: dict[tuple, tuple[str, TestReport]] = {}
+        self._seen: dict[tuple[str, str], set[str]] = {}  # (track root, target) -> test ids run
         self._lock = threading.Lock()
 
     def resolve(self, track: Track, selection: Selection) -> Resolved:
@@ -111,10 +112,43 @@ class TestRuns:
         )
         mine = [t.with_path(track.local(t.path)) for t in selection.targets if track.owns(t.path)]
         report = narrow(report, mine)
+        report = self._missing_as_errors(track, report, mine)
         self.emit(report.event(phase, scope=_scope(resolved)))
         with self._lock:
             self._results[key] = (phase, report)
         return report
+
+    def _missing_as_errors(
+        self, track: Track, report: TestReport, targets: list[TestTarget]
+    ) -> TestReport:
+        """A test of the given or new tests that ran before and has no result now is an error,
+        never a silent pass: code or configuration that deselects the failing tests (an
+        `addopts = --deselect ...` in pytest.ini, a filter in a runner's config) must not turn
+        the run green. What ran is remembered per target; a timed-out run proves nothing."""
+        if report.timed_out:
+            return report
+        broken = {c.file or c.id.split("::", 1)[0] for c in report.collection_errors}
+        missing: list[TestCase] = []
+        for target in targets:
+            ran = {c.id for c in report.cases if target.matches(c.id)}
+            with self._lock:
+                seen = self._seen.setdefault((track.root, str(target)), set())
+                gone = sorted(seen - ran) if target.path not in broken else []
+                seen |= ran
+            missing += [
+                TestCase(
+                    case_id,
+                    "error",
+                    "did not run, though it ran in an earlier run of this task: something "
+                    "deselected or filtered it (the runner's configuration, a plugin); the "
+                    "tests that matter must run and pass",
+                    file=target.path,
+                )
+                for case_id in gone
+            ]
+        if not missing:
+            return report
+        return replace(report, cases=[*report.cases, *missing])
 
 
 def _scope(resolved: Resolved) -> str:
