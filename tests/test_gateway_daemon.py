@@ -305,6 +305,62 @@ def test_code_in_the_sandbox_cannot_reach_the_process(
         assert result.stdout.count("blocked") >= 2
 
 
+def _calc_repo(dest: Path, server: ScriptedModelServer) -> Path:
+    """A one-function exercise (as bench/run_overhead.py builds) with its tests given."""
+    from tests.fakes import council_script as cs
+
+    dest.mkdir()
+    (dest / "calc.py").write_text("def add(a, b):\n    raise NotImplementedError\n")
+    (dest / "test_calc.py").write_text(
+        "from calc import add\n\n\ndef test_add():\n    assert add(2, 3) == 5\n"
+    )
+    git = ["git", "-C", str(dest), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "exercise"], check=True)
+    (dest / "council.yaml").write_text(cs.council_yaml(server, max_iterations=2))
+    (dest / ".git" / "info" / "exclude").write_text("council.yaml\n")
+    server.script("pacer", cs.PLAN_REPLY)
+    server.script("maven", cs.CONTEXT_REPLY)
+    server.script("builder", "Done.\n\ncalc.py\n```python\ndef add(a, b):\n    return a + b\n```\n")
+    server.script("guardian", cs.REVIEW_REPLY)
+    return dest
+
+
+def test_a_council_run_through_the_warm_process_matches_an_in_process_run(
+    warm: tuple[Endpoint, dict[str, Any]],
+    model_server: ScriptedModelServer,
+    env_cache: Path,
+    tmp_path: Path,
+) -> None:
+    ep, info = warm
+    runs = {}
+    for mode in ("off", "on"):
+        repo = _calc_repo(tmp_path / mode, model_server)
+        _kind, before = exchange(ep, info["token"], {"op": "status"})
+        done = subprocess.run(
+            [sys.executable, "-m", "council.cli", "run", "--tests", "test_calc.py",
+             "Implement add.", "--repo", str(repo), "--json"],
+            env={**os.environ, "COUNCIL_GATEWAY": mode}, capture_output=True, text=True,
+            timeout=600,
+        )  # fmt: skip
+        events = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+        _kind, after = exchange(ep, info["token"], {"op": "status"})
+        runs[mode] = (events, after["requests"] - before["requests"] - 1)  # less the status
+        outcome = next(e["outcome"] for e in events if "outcome" in e)
+        assert outcome["status"] == "green", done.stdout[-2000:] + done.stderr[-2000:]
+    fields = ("persona", "alias", "model", "prompt_tokens", "completion_tokens", "cost_usd",
+              "response", "error", "cached")  # fmt: skip
+
+    def calls(events: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+        return [tuple(e[f] for f in fields) for e in events if e.get("kind") == "model_call"]
+
+    assert calls(runs["on"][0]) == calls(runs["off"][0]) and len(calls(runs["on"][0])) >= 3
+    assert runs["off"][1] == 0 and runs["on"][1] >= len(calls(runs["on"][0]))  # it served them
+    notices = [e["message"] for e in runs["on"][0] if e.get("kind") == "notice"]
+    assert not any("gateway process" in n for n in notices)
+
+
 def test_gateway_status_and_stop_commands(warm: tuple[Endpoint, dict[str, Any]]) -> None:
     council = [sys.executable, "-m", "council.cli"]
     shown = subprocess.run(

@@ -222,6 +222,10 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     def finish_request(self, request: Any, client_address: Any) -> None:
         self.daemon.handle(request)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # One line, never a traceback: a frame's text could quote a request (keys, prompts).
+        print(f"gateway: a request failed: {sys.exc_info()[0].__name__}", file=sys.stderr)
+
 
 def _remove(path: Path) -> None:
     try:
