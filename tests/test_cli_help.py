@@ -358,3 +358,20 @@ def test_a_run_without_git_says_to_install_it(tmp_path: Path) -> None:
     assert done.returncode == 2, done.stderr
     assert "error: git is not installed (or not on PATH)\nInstall git" in done.stderr
     assert not (tmp_path / ".council").exists()
+
+
+def test_the_examples_in_run_help_parse_as_shown() -> None:
+    import shlex
+
+    import typer
+
+    from council.cli import RUN_EXAMPLES, app
+
+    run = typer.main.get_command(app).commands["run"]
+    examples = [line.strip() for line in RUN_EXAMPLES.splitlines() if "council run" in line]
+    assert len(examples) >= 3
+    for example in examples:
+        argv = shlex.split(example.split(">")[0])[2:]  # after `council run`, before a redirect
+        ctx = run.make_context("run", argv)  # parses and checks every option, runs nothing
+        assert ctx.params["feature"].strip(), example
+    assert "Examples:" in _council("run", "--help").stdout

@@ -248,7 +248,18 @@ def init(
         _out().print(f"read from the environment: {', '.join(needs)}", markup=False)
 
 
-@app.command()
+# Shown under `council run --help`; tests/test_cli_help.py parses each line as the command
+# line would (\b keeps click from re-wrapping the block).
+RUN_EXAMPLES = """\b
+Examples:
+  council run "add a /health endpoint that answers ok"
+  council run "add CSV export of the report" --max-iterations 3 --budget 0.5
+  council run --tests tests/test_leap.py "make the leap year tests pass"
+  council run "add a /health endpoint" --json > run.jsonl
+"""
+
+
+@app.command(epilog=RUN_EXAMPLES)
 def run(
     feature: Annotated[str, typer.Argument(help="The feature request, in plain words.")],
     repo: RepoOpt = None,
@@ -317,6 +328,7 @@ def resume(
     config: Annotated[Path | None, typer.Option(help="Path to a council.yaml.")] = None,
     budget: Annotated[float | None, typer.Option(help="Override limits.budget_usd (USD).")] = None,
     as_json: JsonOpt = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show every command.")] = False,
 ) -> None:
     """Continue a run that was killed or stopped, from its last completed step."""
     _check_limits(budget=budget)
@@ -338,7 +350,7 @@ def resume(
 
     cfg, _ = resolve_config(root, config)
     _override_limits(cfg, budget=budget)
-    emit = _emitter(as_json)
+    emit = _emitter(as_json, verbose)
     with _run_lock(root, f"council resume {record.id}"):
         from council.pipelines.flows import resume_run
 
