@@ -375,3 +375,30 @@ def test_the_examples_in_run_help_parse_as_shown() -> None:
         ctx = run.make_context("run", argv)  # parses and checks every option, runs nothing
         assert ctx.params["feature"].strip(), example
     assert "Examples:" in _council("run", "--help").stdout
+
+
+def test_a_json_run_stopped_by_a_signal_ends_with_run_finished(
+    tmp_path: Path, model_server: ScriptedModelServer
+) -> None:
+    repo = cs.make_repo(tmp_path / "svc")
+    (repo / "council.yaml").write_text(cs.council_yaml(model_server))
+    run = subprocess.Popen(
+        [sys.executable, "-m", "council.cli", "run", "a feature", "--repo", str(repo), "--json"],
+        cwd=ROOT,
+        env=scrubbed_env(tmp_path / "cache"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert run.stdout is not None
+    for line in run.stdout:  # the run's own first step: its signal handling is in place
+        event = json.loads(line)
+        if event["kind"] == "step_started" and event["run_id"]:
+            break
+    run.terminate()
+    rest, err = run.communicate(timeout=120)
+    last = json.loads(rest.splitlines()[-1])
+    assert run.returncode == 143, err
+    assert last["kind"] == "run_finished" and last["status"] == "interrupted"
+    assert f"council resume {last['run_id']}" in last["reason"]
+    assert f"interrupted (SIGTERM); `council resume {last['run_id']}`" in err
