@@ -402,3 +402,20 @@ def test_a_json_run_stopped_by_a_signal_ends_with_run_finished(
     assert last["kind"] == "run_finished" and last["status"] == "interrupted"
     assert f"council resume {last['run_id']}" in last["reason"]
     assert f"interrupted (SIGTERM); `council resume {last['run_id']}`" in err
+
+
+@pytest.mark.parametrize(
+    ("provider", "said"),
+    [
+        ("ollama", "needs Ollama serving at http://127.0.0.1:11434 with the model pulled: "
+         "ollama pull qwen2.5-coder:7b"),
+        ("local", "the embedded model runs on this machine: `council models check` says"),
+    ],
+)  # fmt: skip
+def test_init_says_what_a_keyless_provider_needs(tmp_path: Path, provider: str, said: str) -> None:
+    done = _council(
+        "init", "--provider", provider, "--repo", str(tmp_path), env=scrubbed_env(tmp_path / "c")
+    )
+    assert done.returncode == 0, done.stderr
+    assert said in done.stdout
+    assert "before running" not in done.stdout

@@ -242,6 +242,20 @@ def init(
         }
     )
     missing = [name for name in needs if not os.environ.get(name)]
+    first = doc["models"][0]["litellm_params"]
+    if provider == "ollama":  # no key: a server to start and a model to pull
+        name = first["model"].split("/", 1)[1]
+        _out().print(
+            f"needs Ollama serving at {first['api_base']} with the model pulled: "
+            f"ollama pull {name}",
+            markup=False,
+        )
+    elif provider == "local":
+        _out().print(
+            "the embedded model runs on this machine: `council models check` says whether it "
+            "can be had, `council models pull` downloads it (or the first run does)",
+            markup=False,
+        )
     if missing:
         _out().print(f"set {' and '.join(missing)} before running", markup=False)
     elif needs:
