@@ -205,6 +205,7 @@ def test_a_doubtful_intent_asks_instead_of_guessing(workdir, model_server, azuri
     result = council(workdir, env, "doit", "make me some storage", "--yes")
     assert result.returncode == 1
     assert "a question must be answered first: Do you want a new account" in result.stdout
+    assert "answer it at a terminal with `council doit --resume r-" in result.stdout
     assert _blobs(azurite, "reports-ask") is None
 
 

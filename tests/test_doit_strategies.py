@@ -167,6 +167,19 @@ def test_a_create_that_timed_out_after_azure_made_it_is_ours_and_rolled_back(
     assert _blobs(target, "reports-timeout") is None
 
 
+def test_a_resume_whose_every_strategy_failed_before_says_so(project) -> None:
+    """Resuming an objective whose strategies all failed runs nothing and says why, instead of
+    "no strategy can carry this out here"."""
+    nowhere = CloudTarget("local", "http://127.0.0.1:9/devstoreaccount1")
+    strategies = [SdkStrategy(nowhere, project), AzCliStrategy(nowhere, project)]
+    with pytest.raises(ObjectiveFailed) as caught:
+        skip = {"sdk", "azure-cli"}
+        carry_out(_intent("reports-x"), strategies, Units().hooks(), FAST, skip=skip)
+    message = str(caught.value)
+    assert "failed before in this objective (sdk, azure-cli)" in message
+    assert "start a new objective" in message
+
+
 def _fake_az(tmp_path: Path, script: str) -> str:
     path = tmp_path / "az"
     path.write_text("#!/bin/sh\n" + script)

@@ -199,7 +199,17 @@ def carry_out(
             continue
         attempt.status = "ok"
         return strategy, plan, attempts
-    reason = last.message if last else "no strategy can carry this out here"
+    skipped = [a.strategy for a in attempts if a.status == "skipped"]
+    if last is not None:
+        reason = last.message
+    elif skipped:  # a resume of an objective whose every strategy already failed
+        reason = (
+            f"every strategy that can carry this out failed before in this objective "
+            f"({', '.join(skipped)}): `council audit --objective` says why; change the request "
+            "and start a new objective"
+        )
+    else:
+        reason = "no strategy can carry this out here"
     raise ObjectiveFailed(reason, attempts, last)
 
 

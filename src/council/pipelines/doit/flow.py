@@ -160,7 +160,11 @@ class DoitFlow(Flow):
                 return intent
             answer = self.interaction.answer(asked[0]) if self.interaction else None
             if not answer or round_ == CLARIFY_ROUNDS:
-                raise Stop("stopped", f"a question must be answered first: {asked[0]}")
+                how = (
+                    f"answer it at a terminal with `council doit --resume {self.run_id}`, "
+                    "or say it in a new request"
+                )
+                raise Stop("stopped", f"a question must be answered first: {asked[0]} ({how})")
             self.emit(
                 CloudApproval(subject="question", question=asked[0], answer=answer, by="the user")
             )
@@ -370,7 +374,9 @@ class DoitFlow(Flow):
                     reason=failed.args[0],
                 )
             )
-            raise Stop("failed", f"{failed.args[0]} ({analysis.get('advice', '')})") from None
+            advice = analysis.get("advice") or ""
+            said = f" ({advice})" if advice and advice != failed.args[0] else ""
+            raise Stop("failed", f"{failed.args[0]}{said}") from None
         self.remember_fallbacks(attempts, strategy.name)
         return strategy.name, [a.__dict__ for a in attempts]
 
