@@ -419,3 +419,33 @@ def test_init_says_what_a_keyless_provider_needs(tmp_path: Path, provider: str, 
     assert done.returncode == 0, done.stderr
     assert said in done.stdout
     assert "before running" not in done.stdout
+
+
+def _command_paths() -> list[list[str]]:
+    import typer
+
+    from council.cli import app
+
+    def walk(command, path: list[str]):
+        yield path
+        for name, sub in getattr(command, "commands", {}).items():
+            yield from walk(sub, [*path, name])
+
+    return list(walk(typer.main.get_command(app), []))
+
+
+def test_every_commands_help_is_plain_and_fits_80_columns() -> None:
+    """All of them, in-process (the subprocess test above covers the first ones as a user
+    starts them): a command added later is checked without being listed here."""
+    from typer.testing import CliRunner
+
+    from council.cli import app
+
+    paths = _command_paths()
+    assert len(paths) > len(COMMANDS)
+    for path in paths:
+        done = CliRunner().invoke(app, [*path, "--help"], env={"COLUMNS": "80"})
+        assert done.exit_code == 0, (path, done.output)
+        for artefact in ("<bool>", "<str>", "<int>", "<float>", "<path>", "<list[", "{", "}"):
+            assert artefact not in done.output, (path, artefact)
+        assert max(len(line) for line in done.output.splitlines()) <= 80, (path, done.output)
