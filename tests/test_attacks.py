@@ -189,30 +189,29 @@ def test_builder_cannot_write_the_test_harness(project):
     assert "2 failed" in store.completed_steps(outcome.run_id)["iteration-1"]["failures"]
 
 
-def test_results_rewritten_inside_the_test_process_are_caught(project):
-    """Code the tests import patches pytest so every test reports "passed": the canary check
-    that always fails comes out passed too, and the run fails with that, never green."""
+@pytest.mark.parametrize(
+    ("build", "said"),
+    [
+        # Code the tests import patches pytest so every test reports "passed": the canary
+        # check that always fails comes out passed too.
+        (attacks.FORGING_BUILD_REPLY, "the test results were rewritten inside the test run"),
+        # Builder's pytest.ini deselects the failing new tests: they ran at the red start and
+        # have no result now; each is an error.
+        (attacks.DESELECTING_BUILD_REPLY, "did not run, though it ran in an earlier run"),
+    ],
+    ids=["results-forged-in-process", "new-tests-deselected"],
+)
+def test_wrong_code_that_fakes_a_pass_never_goes_green(project, build, said):
     events: list = []
-    outcome, store = run_council(project, attacks.FORGING_BUILD_REPLY, events)
+    outcome, store = run_council(project, build, events)
 
     assert outcome.status != "green"
     assert not any(s.startswith("feat") for s in subjects(project, outcome.branch))
     failures = store.completed_steps(outcome.run_id)["iteration-1"]["failures"]
-    assert "the test results were rewritten inside the test run" in failures
-
-
-def test_tests_deselected_by_configuration_are_errors_not_a_pass(project):
-    """Builder's pytest.ini deselects the failing new tests: they ran at the red start, have no
-    result now, and each counts as an error; the run is not green."""
-    events: list = []
-    outcome, store = run_council(project, attacks.DESELECTING_BUILD_REPLY, events)
-
-    assert outcome.status != "green"
-    assert not any(s.startswith("feat") for s in subjects(project, outcome.branch))
-    failures = store.completed_steps(outcome.run_id)["iteration-1"]["failures"]
-    assert "0 failed, 2 errors" in failures
-    assert "tests/test_profile.py::test_profile_returns_the_current_user" in failures
-    assert "did not run, though it ran in an earlier run" in failures
+    assert said in failures
+    if build == attacks.DESELECTING_BUILD_REPLY:
+        assert "0 failed, 2 errors" in failures
+        assert "tests/test_profile.py::test_profile_returns_the_current_user" in failures
 
 
 def test_code_that_kills_its_parent_and_hunts_council_does_not_stop_the_run(project, backend):
