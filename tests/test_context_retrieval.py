@@ -155,6 +155,34 @@ def test_a_quoted_string_literal_finds_its_file(tmp_path: Path) -> None:
     assert ctx.ranked_paths[0] == "http/cli.py"
 
 
+def test_vendored_copies_rank_below_the_projects_own_code(tmp_path: Path) -> None:
+    """pip-like: a vendored HTTP library full of retry words next to the project's small retry
+    helper. The project's own file is the one handed over; a query about the vendored copy
+    still finds it."""
+    vendored = "".join(
+        f"class Retry{i}:\n    # Retry a connection error with backoff; retries exhausted.\n"
+        f"    def retry_connection_error(self, retries, backoff):\n        return retries\n\n\n"
+        for i in range(40)
+    )
+    root = _repo(
+        tmp_path / "vendoring",
+        {
+            "tool/_vendor/urllib9/retry.py": vendored,
+            "tool/_vendor/urllib9/__init__.py": "",
+            "tool/net/retrying.py": (
+                "def with_retries(call, retries):\n"
+                "    # give up after `retries` connection errors\n"
+                "    for _ in range(retries):\n        call()\n"
+            ),
+            "tool/cli.py": "def main():\n    pass\n",
+        },
+    )
+    ctx = build_context(root, "it gives up after one connection error even with --retries 10")
+    assert ctx.ranked_paths[0] == "tool/net/retrying.py"
+    about = build_context(root, "the vendored urllib9 retry gives up after one connection error")
+    assert about.ranked_paths[0] == "tool/_vendor/urllib9/retry.py"
+
+
 def test_traceback_frames_rank_the_innermost_repo_file_first(tmp_path: Path) -> None:
     root = _repo(tmp_path / "tb", NAMED)
     query = (

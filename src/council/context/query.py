@@ -43,6 +43,7 @@ _TEST_WORDS = frozenset(
     "test tests testing pytest unittest fixture fixtures conftest spec specs jest junit".split()
 )
 _DOC_WORDS = frozenset("doc docs documentation readme docstring docstrings changelog".split())
+_VENDOR_WORDS = frozenset("vendor vendored vendoring bundled".split())
 
 
 MAX_TERMS = 400
@@ -70,6 +71,7 @@ class Query:
     frames: list[Frame] = field(default_factory=list)  # innermost (most relevant) last
     about_tests: bool = False
     about_docs: bool = False
+    about_vendored: bool = False
 
     @classmethod
     def parse(cls, text: str) -> Query:
@@ -108,6 +110,7 @@ class Query:
             frames=parse_frames(text),
             about_tests=bool(lowered & _TEST_WORDS),
             about_docs=bool(lowered & _DOC_WORDS),
+            about_vendored=bool(lowered & _VENDOR_WORDS),
         )
 
 

@@ -54,6 +54,11 @@ _TEST_NAME = re.compile(
 )
 _DOC_SUFFIXES = frozenset({".md", ".rst", ".txt", ".adoc"})
 _DOC_DIRS = frozenset({"doc", "docs"})
+# Copies of other projects kept in the tree (pip's `_vendor`, setuptools' `_vendor`, C/JS
+# `third_party`): a project fixes its own code, not its copy of a dependency.
+_VENDOR_DIRS = frozenset(
+    {"_vendor", "vendor", "vendored", "_vendored", "third_party", "thirdparty", "third-party"}
+)
 
 
 @dataclass
@@ -92,6 +97,10 @@ def is_doc_path(path: str) -> bool:
     return pure.suffix.lower() in _DOC_SUFFIXES or bool(_DOC_DIRS & set(pure.parts[:-1]))
 
 
+def is_vendored_path(path: str) -> bool:
+    return bool(_VENDOR_DIRS & {part.lower() for part in PurePosixPath(path).parts[:-1]})
+
+
 def rank(corpus: Corpus, query: str | Query, mentioned: Sequence[str] = ()) -> Ranking:
     """Order the corpus's paths for `query`; `mentioned` paths come first, in their order."""
     q = query if isinstance(query, Query) else Query.parse(query)
@@ -127,15 +136,19 @@ def rank(corpus: Corpus, query: str | Query, mentioned: Sequence[str] = ()) -> R
         orders[name] = order[:10]
         for position, p in enumerate(order):
             fused[p] += WEIGHTS[name] / (RRF_K + position + 1)
-    # Tests and docs rank below source code with evidence, but above files with none; one the
-    # query names (a helper it defines, its path, a frame) is not demoted.
+    # Tests, docs and vendored copies rank below source code with evidence, but above files
+    # with none; one the query names (a helper it defines, its path, a frame) is not demoted.
     evidence = {p for name, scores in lists.items() if name != "graph" for p in scores}
     named = set(lists["exact"]) | set(lists["traceback"])
     demoted = {
         p
         for p in paths
         if p not in named
-        and ((is_test_path(p) and not q.about_tests) or (is_doc_path(p) and not q.about_docs))
+        and (
+            (is_test_path(p) and not q.about_tests)
+            or (is_doc_path(p) and not q.about_docs)
+            or (is_vendored_path(p) and not q.about_vendored)
+        )
     }
     mentioned_order = {p: i for i, p in enumerate(dict.fromkeys(mentioned)) if p in fused}
     ordered = sorted(
