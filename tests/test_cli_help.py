@@ -260,6 +260,9 @@ def test_the_run_timeline_shows_a_commits_subject_and_counts_in_words() -> None:
         "    [low] : docs",
         "  review: approve, 0 comments",
     ]
+    from council.render import _describe  # `council show`'s timeline says it the same way
+
+    assert _describe(ReviewMade(verdict="approve", comments=[{}])) == "review approve (1 comment)"
 
 
 @pytest.mark.parametrize("given", [[], ["--tests", "tests/test_users.py"]], ids=["run", "tests"])

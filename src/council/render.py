@@ -422,7 +422,7 @@ def _describe(e: BaseEvent) -> str:
     if isinstance(e, CommitMade):
         return f"commit {e.sha[:10]} {(e.message.splitlines() or [''])[0]}"
     if isinstance(e, ReviewMade):
-        return f"review {e.verdict} ({len(e.comments)} comments)"
+        return f"review {e.verdict} ({_count(e.comments, 'comment')})"
     if isinstance(e, Notice):
         return f"{e.level}: {e.message}"
     if isinstance(e, ModelCall) and e.error:

@@ -39,7 +39,8 @@ class ReviewSteps(RunBase):
             "findings": findings,
             "polished": polished,
             "counts": counts,
-            "detail": f"verdict {review.verdict}, {len(review.comments)} comments",
+            "detail": f"verdict {review.verdict}, {len(review.comments)} "
+            + ("comment" if len(review.comments) == 1 else "comments"),
         }
 
     def _review(self, counts: str, findings: str) -> Review:
