@@ -55,6 +55,9 @@ def _repo(root: Path, server: ScriptedModelServer, deploy_yaml: str) -> Path:
 
 def test_dry_run_shows_files_commands_and_cost_drivers(tmp_path, server, cache):
     repo = _repo(tmp_path, server, AZURE_YAML.format(route="az", url="https://x.example"))
+    # No council.yaml: the default is the embedded model, whose file this cache does not hold.
+    # A dry run asks no persona anything, so it must not need one.
+    (repo / "council.yaml").unlink()
     head = _git(repo, "rev-parse", "HEAD")
     code, events, err = deploy_cli(repo, cache, "--target", "azure", "--env", "dev", "--dry-run")
     assert code == 0, err[-2000:]
@@ -246,13 +249,3 @@ def test_github_route_refuses_without_a_token(tmp_path, server, cache):
     repo = _repo(tmp_path, server, AZURE_YAML.format(route="github", url="https://x.example"))
     code, _, err = deploy_cli(repo, cache)
     assert code == 2 and "no GitHub token" in err and "Traceback" not in err
-
-
-def test_dry_run_needs_no_model(tmp_path, server, cache):
-    # No council.yaml: the default is the embedded model, whose file this cache does not hold.
-    # A dry run asks no persona anything, so it must not need one.
-    repo = _repo(tmp_path, server, AZURE_YAML.format(route="az", url="https://x.example"))
-    (repo / "council.yaml").unlink()
-    code, events, err = deploy_cli(repo, cache, "--target", "azure", "--env", "dev", "--dry-run")
-    assert code == 0, err[-2000:]
-    assert events[-1]["outcome"]["status"] == "green"
