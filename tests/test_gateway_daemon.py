@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -209,6 +210,20 @@ def test_other_keys_get_their_own_process_which_exits_when_idle(
     assert not control.running(ep)
     assert not ep.socket.exists() and not ep.info.exists()
     assert control.running(warm[0])  # the other key's process is untouched
+
+
+def test_a_process_whose_folder_is_removed_exits(
+    gw_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A temporary cache folder (a script's, a bench's) removed: its process does not linger."""
+    folder = gw_env / "temporary"
+    monkeypatch.setenv("COUNCIL_GATEWAY_DIR", str(folder))
+    ep, _info = _start()
+    shutil.rmtree(folder)
+    deadline = time.monotonic() + 60
+    while control._spawned[str(ep.socket)].poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert control._spawned[str(ep.socket)].poll() == 0
 
 
 def test_a_closed_client_cancels_the_call_in_the_process(

@@ -23,7 +23,7 @@ CONNECT_S = 2.0
 SILENCE_S = 15.0  # no byte for this long (the process beats every 2 s): it hangs
 READY_S = 60.0  # how long the first run waits for a process that is importing LiteLLM
 
-_dead: dict[str, str] = {}  # key -> why it failed, for the rest of this process
+_dead: dict[str, str] = {}  # socket path -> why it failed, for the rest of this process
 _dead_lock = threading.Lock()
 
 
@@ -72,7 +72,7 @@ class Remote:
 
     @property
     def live(self) -> bool:
-        return self._ep.key not in _dead
+        return str(self._ep.socket) not in _dead
 
     def complete(self, call: Call, on_token: Callable[[], None]) -> Answer:
         request = {"op": "complete", **asdict(call), "model_list": _resolved(call.model_list)}
@@ -108,7 +108,7 @@ class Remote:
         """The result of `request`; the model's or LiteLLM's own exception re-raised here;
         Unusable when the process is not."""
         if not self.live:
-            raise Unusable(_dead[self._ep.key])
+            raise Unusable(_dead[str(self._ep.socket)])
         for attempt in (1, 2):
             info = self._ready_info()
             try:
@@ -151,8 +151,8 @@ class Remote:
 
     def _fall_back(self, exc: Exception) -> None:
         with _dead_lock:
-            first = self._ep.key not in _dead
-            _dead.setdefault(self._ep.key, str(exc))
+            first = str(self._ep.socket) not in _dead
+            _dead.setdefault(str(self._ep.socket), str(exc))
         if first:
             self._notice(
                 f"the gateway process is not usable ({exc}): LiteLLM runs in this process "

@@ -16,7 +16,7 @@ from council.gateway.daemon.wire import Endpoint, daemon_env, read_info
 DEFAULT_IDLE_S = 900.0  # 15 minutes without a request, then the process exits
 _OFF = ("off", "0", "false", "no")
 _ON = ("on", "1", "true", "yes")
-_spawned: dict[str, subprocess.Popen[bytes]] = {}  # started by this process, by key
+_spawned: dict[str, subprocess.Popen[bytes]] = {}  # started by this process, by socket path
 
 
 def enabled(configured: bool = True) -> bool:
@@ -61,7 +61,7 @@ def running(ep: Endpoint) -> bool:
 def start(ep: Endpoint, idle_s: float) -> None:
     """Start the process of `ep` in the background unless it runs (or this process started
     it already). Never waits."""
-    proc = _spawned.get(ep.key)
+    proc = _spawned.get(str(ep.socket))
     if (proc is not None and proc.poll() is None) or running(ep):
         return
     clean(ep)  # a killed process's socket and info file: nobody may take them for live ones
@@ -69,7 +69,7 @@ def start(ep: Endpoint, idle_s: float) -> None:
     os.chmod(ep.folder, 0o700)
     log = os.open(ep.log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
-        _spawned[ep.key] = subprocess.Popen(
+        _spawned[str(ep.socket)] = subprocess.Popen(
             [sys.executable, "-m", "council.gateway.daemon.server", str(ep.folder), ep.key,
              str(idle_s)],
             env=daemon_env(),
@@ -89,7 +89,7 @@ def wait_ready(ep: Endpoint, timeout_s: float) -> dict[str, Any] | None:
     or it is not ready within `timeout_s`."""
     deadline = time.monotonic() + timeout_s
     while True:
-        proc = _spawned.get(ep.key)
+        proc = _spawned.get(str(ep.socket))
         alive = running(ep)
         info = read_info(ep) if alive else None  # without a living holder: a dead one's file
         if info is not None:

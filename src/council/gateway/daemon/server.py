@@ -284,7 +284,8 @@ def serve(ep: Endpoint, idle_s: float) -> int:
     thread.start()
     try:
         while not daemon.stopping.wait(1.0):
-            if daemon.idle():
+            # Idle, or its folder was removed (a temporary cache dir): nobody can reach it.
+            if daemon.idle() or not ep.socket.exists():
                 break
     finally:
         # First the files (no new client finds us), then the listener.
