@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -452,3 +453,25 @@ def test_every_commands_help_is_plain_and_fits_80_columns() -> None:
         for artefact in ("<bool>", "<str>", "<int>", "<float>", "<path>", "<list[", "{", "}"):
             assert artefact not in done.output, (path, artefact)
         assert max(len(line) for line in done.output.splitlines()) <= 80, (path, done.output)
+
+
+def test_a_javascript_project_without_node_is_refused_before_a_branch(tmp_path: Path) -> None:
+    repo = tmp_path / "web"
+    repo.mkdir()
+    (repo / "package.json").write_text('{"name": "web", "scripts": {"test": "node --test"}}')
+    (repo / "council.yaml").write_text(
+        "models:\n  - model_name: m\n"
+        "    litellm_params: {model: openai/gpt-4o-mini, api_key: os.environ/OPENAI_API_KEY}\n"
+    )
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "package.json"], check=True)
+    subprocess.run([*git, "commit", "-qm", "init"], check=True)
+    only_git = tmp_path / "bin"  # a PATH with git and nothing else: no node
+    only_git.mkdir()
+    (only_git / "git").symlink_to(shutil.which("git") or "/usr/bin/git")
+    env = {**scrubbed_env(tmp_path / "cache"), "PATH": str(only_git), "OPENAI_API_KEY": "sk-t"}
+    done = _council("run", "add mul", "--repo", str(repo), env=env)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("error: node 18+ not found (install Node.js 18 or newer)\n")
+    assert not (repo / ".council").exists()

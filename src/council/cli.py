@@ -314,6 +314,7 @@ def run(
     from council.pipelines.models import ensure_local_models
 
     ensure_local_models(cfg, emit)  # a missing local model file: refused before any write
+    _require_tools(root, cfg)
     _say_uncommitted(root, emit, given=tests or [])
     with _run_lock(root, "council run"):
         from council.pipelines.flows import start_flow
@@ -421,6 +422,29 @@ def heal(
         )
         outcome = _execute(flow)
     finish_heal(outcome, _out(), as_json)
+
+
+def _require_tools(root: Path, cfg) -> None:
+    """Node for a JavaScript project, a JDK for a Java one: checked before a branch or worktree
+    is made, so a missing tool is exit 2 at once with what to install (the toolchain's own
+    message), not an error after the set-up."""
+    from council.errors import EnvironmentProblem, ToolchainError
+    from council.pipelines.tracks import detect_projects
+
+    configured = [(name, lc.root) for name, lc in cfg.languages.items() if lc.root is not None]
+    languages = {language for language, _ in configured or detect_projects(root)}
+    try:
+        if "javascript" in languages:
+            from council.toolchains.node_env import find_node
+
+            find_node()
+        if "java" in languages:
+            from council.toolchains.java_env import JAVAC_MISSING, find_jdk_tool
+
+            if find_jdk_tool("javac") is None:
+                raise ToolchainError(JAVAC_MISSING)
+    except ToolchainError as exc:
+        raise EnvironmentProblem(exc.message, hint=exc.hint) from None
 
 
 def _say_uncommitted(root: Path, emit, given: list[str]) -> None:
