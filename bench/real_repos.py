@@ -19,7 +19,11 @@ largest prompt at most 32k tokens; wall time at most 3x the test time plus the e
 Lint, format and SAST gates are off here: they are another issue's subject and would need
 scripted polish answers. Each run gets a fresh env cache, so the env build is measured.
 
-    python bench/real_repos.py [--projects more-itertools,toolz,idna] [--keep]
+    python bench/real_repos.py [--projects more-itertools,toolz,idna,six,markupsafe] [--keep]
+
+six is setup.py/setup.cfg only with its test module at the root; markupsafe has a src layout,
+an optional C extension, a requirements/ folder and test ids parametrised by module
+(`test_escaping[markupsafe._native]`).
 """
 
 from __future__ import annotations
@@ -87,6 +91,26 @@ PROJECTS = [
         "    if len(label) > 64:\n",
         "tests/test_idna.py::IDNATests::test_valid_label_length",
         "Labels of 64 characters are accepted; the limit is 63 (RFC 1035).",
+    ),
+    # setup.py + setup.cfg only, one test module at the root, pytest config in setup.cfg.
+    Project(
+        "six",
+        "1.17.0",
+        "six.py",
+        "    byte2int = operator.itemgetter(0)\n",
+        "    byte2int = operator.itemgetter(1)\n",
+        "test_six.py::test_byte2int",
+        "byte2int() returns the second byte; it must return the first.",
+    ),
+    # src layout, a compiled optional extension, requirements/ folder, parametrised test ids.
+    Project(
+        "markupsafe",
+        "3.0.2",
+        "src/markupsafe/_native.py",
+        '        s.replace("&", "&amp;")\n',
+        '        s.replace("&", "&amp")\n',
+        "tests/test_markupsafe.py::test_escaping[markupsafe._native]",
+        "escape() writes `&amp` without the semicolon in the pure-Python escaper.",
     ),
 ]
 
