@@ -39,7 +39,12 @@ from council.pipelines.deploy import artefacts, fix
 from council.pipelines.deploy.facts import health_checked, known_diagnosis, model_diagnosis
 from council.pipelines.deploy.known import KnownFailure, classify_failure, longer_timeout
 from council.pipelines.deploy.service_layer import generate_service, has_service
-from council.pipelines.deploy.tidy import superseded, tidy_earlier_deploys
+from council.pipelines.deploy.tidy import (
+    clear_half_made,
+    setup_slug,
+    superseded,
+    tidy_earlier_deploys,
+)
 from council.pipelines.engine import StepOutput
 from council.pipelines.lifecycle import Flow, Stop
 from council.recovery import add_python_dependency
@@ -82,7 +87,9 @@ class DeployFlow(Flow):
         target = self.params["target"]
         user_project = self.repo / self.params.get("project", "")
         self.deploy: DeployConfig = load_deploy_config(user_project / DEPLOY_FILE)
+        slug = setup_slug(target, self.run_id)
         if not self.steps.is_done("setup"):
+            clear_half_made(self.repo, slug)  # this run's own set-up, if a kill cut it short
             tidy_earlier_deploys(self)  # 50 deploys leave 1-2 branches, not 50 (tidy.py)
         elif why := superseded(self):
             raise Stop("failed", why)
@@ -107,7 +114,7 @@ class DeployFlow(Flow):
             )
         # A name of its own per run: a later deploy's branch never takes a removed one's name,
         # so a superseded run is told apart from the branch that replaced it.
-        self.setup_worktree(f"deploy-{target}-{self.run_id.removeprefix('r-')}")
+        self.setup_worktree(slug)
         assert self.ws is not None
         if service is not None:  # the deploy goes on from the service layer's commits
             git_out(self.ws.path, "merge", "--ff-only", "--quiet", service["branch"])

@@ -26,13 +26,28 @@ from council.events import Notice
 from council.pipelines.lifecycle import params_of
 from council.targets import state_dir_for
 from council.targets.local_state import load_state
-from council.workspace import discard_branch
+from council.workspace import discard_branch, slugify
 from council.workspace.git import git, ref_exists
+from council.workspace.worktree import BRANCH_PREFIX
 
 if TYPE_CHECKING:
     from council.pipelines.deploy.flow import DeployFlow
 
 RUNS_LOOKED_AT = 500  # earlier runs are tidied by each deploy: the older ones are gone already
+
+
+def setup_slug(target: str, run_id: str) -> str:
+    """A deploy's branch name (after `council/`): its own per run, known before it exists, so
+    what a set-up cut short by a kill left is found again."""
+    return f"deploy-{target}-{run_id.removeprefix('r-')}"
+
+
+def clear_half_made(repo: Path, slug: str) -> bool:
+    """Remove the branch and worktree a set-up under `slug` killed half-way left (a set-up
+    that never finished holds no commit: the artefacts come in a later step)."""
+    name = slugify(slug)
+    folder = repo / ".council" / "worktrees" / name
+    return discard_branch(repo, BRANCH_PREFIX + name, leftover=folder)
 
 
 def tidy_earlier_deploys(flow: DeployFlow) -> list[str]:
@@ -55,8 +70,12 @@ def _tidy(flow: DeployFlow) -> list[str]:
             continue
         if params.get("target") != target or params.get("project", "") != project:
             continue
-        service = flow.store.completed_steps(run.id).get("generate_service") or {}
-        earlier.append((run, service.get("branch") or ""))
+        done = flow.store.completed_steps(run.id)
+        if "setup" not in done:  # killed in its set-up and not resumed: what it left
+            if clear_half_made(flow.repo, setup_slug(target, run.id)):
+                flow.emit(Notice(message=f"removed the half-made set-up of deploy {run.id}"))
+            continue
+        earlier.append((run, (done.get("generate_service") or {}).get("branch") or ""))
     keep = _serving_commits(flow, target)
     newest_green = next((run.branch for run, _ in earlier if run.status == "green"), None)
     removed = []
