@@ -172,6 +172,21 @@ def test_a_frozen_test_changed_before_the_commit_stops_the_run(project, backend)
     ]
 
 
+def test_a_renamed_and_replaced_tests_folder_is_put_back(project):
+    """The read-only test files move with a renamed folder; a new tests/ with a passing test
+    takes its place. After the run: reported, the original folder back, no copy left."""
+    events: list = []
+    outcome, store = run_council(project, attacks.build_reply("rename_tests"), events)
+
+    assert attack_log(outcome)[:3] == ["rename tests: done", "new tests: done", "new test: done"]
+    assert outcome.status != "green"
+    failures = store.completed_steps(outcome.run_id)["iteration-1"]["failures"]
+    assert "modified tests/test_profile.py" in failures
+    worktree = Path(outcome.worktree)
+    assert "/me/profile" in (worktree / "tests" / "test_profile.py").read_text()
+    assert not (worktree / "tests_moved").exists()
+
+
 def test_builder_cannot_write_the_test_harness(project):
     """The code side's edits never reach a test file or what runs before the tests: a new
     conftest.py or a sitecustomize.py that passes every test is refused, the run stays red."""

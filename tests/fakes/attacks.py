@@ -114,6 +114,16 @@ attempt("rewrite", lambda: (ROOT / "tests" / "test_profile.py").write_text("def 
 attempt("delete", lambda: (ROOT / "tests" / "test_users.py").unlink())
 attempt("git", lambda: (ROOT / ".git").write_text("gitdir: /nowhere\\n"))
 """,
+    # The tests folder renamed away (its read-only files move with it), a new one in its place
+    # with a passing test_profile.py and a symlink; a hard link to a frozen test.
+    "rename_tests": """
+attempt("rename tests", lambda: os.rename(ROOT / "tests", ROOT / "tests_moved"))
+attempt("new tests", lambda: (ROOT / "tests").mkdir(exist_ok=True))
+attempt("new test", lambda: (ROOT / "tests" / "test_profile.py").write_text("def test_ok(): pass"))
+attempt("symlink", lambda: os.symlink(
+    ROOT / "tests_moved" / "test_users.py", ROOT / "tests" / "test_users.py"))
+attempt("hard link", lambda: os.link(ROOT / "tests_moved" / "conftest.py", ROOT / "app" / "hl.py"))
+""",
     # From the Python track of examples/profile-fullstack: a frozen test of the JavaScript track.
     "cross_track": """
 attempt("other track", lambda: (ROOT.parent / "nodejs" / "tests" / "UserBadge.test.jsx").write_text(
@@ -168,7 +178,11 @@ BODIES["memory_hog"] = memory_hog(192, 'note("memory hog: MemoryError caught")')
 
 
 # What each attack imports (lint-clean code: a lint finding would send it to a polish round).
-_IMPORTS = {"kill_parent": ("os", "signal"), "fork_bomb": ("os", "time")}
+_IMPORTS = {
+    "kill_parent": ("os", "signal"),
+    "fork_bomb": ("os", "time"),
+    "rename_tests": ("os",),
+}
 
 
 def _module(kind: str, marker: str = "") -> str:

@@ -226,7 +226,19 @@ class TestGuard:
                     shutil.rmtree(target, ignore_errors=True)
                 else:
                     target.unlink(missing_ok=True)
+                self._drop_empty_parents(target)
         return changes
+
+    def _drop_empty_parents(self, path: Path) -> None:
+        # A folder that held only planted files (a renamed copy of tests/) goes with them; git
+        # keeps no empty folder, so none of these was part of the tree.
+        parent = path.parent
+        while parent != self.root and parent.is_relative_to(self.root):
+            try:
+                parent.rmdir()
+            except OSError:
+                return  # not empty (or gone): stop
+            parent = parent.parent
 
     def _drop_test_bytecode(self) -> None:
         # pytest keeps rewritten test modules as .pyc next to them and trusts their mtime and
