@@ -185,3 +185,11 @@ def test_low_confidence_missing_region_and_bad_names_become_questions() -> None:
     assert "not valid: 3-24 lowercase letters" in bad[0]
     unknown = questions(_intent(resources=[CloudResource(type="virtual_machine", name="vm1")]))
     assert "not a resource type doit handles" in unknown[0]
+
+
+def test_resume_refuses_options_that_only_a_new_request_takes(tmp_path: Path) -> None:
+    for extra in (["--dry-run"], ["--strategy", "sdk"]):
+        result = council("doit", "--resume", "r-20261130-abcdef", *extra, cwd=tmp_path)
+        assert result.returncode == 2, (extra, result.stdout, result.stderr)
+        assert "apply to a new request, not to --resume" in result.stderr
+        assert not (tmp_path / ".council").exists()  # refused before anything was written

@@ -254,6 +254,9 @@ def doit(
         raise UsageError('give a request (council doit "...") or --resume OBJ, not both')
     if request is not None and not request.strip():
         raise UsageError("the request is empty: say what to do")
+    if resume is not None and (dry_run or strategy):
+        # A resumed objective goes on as it was started (its plan and strategy are stored).
+        raise UsageError("--dry-run and --strategy apply to a new request, not to --resume")
     root = _root(repo)
     from council.config import resolve_config
 
