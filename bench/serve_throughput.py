@@ -60,7 +60,11 @@ def _redis(stack: ExitStack, folder: Path) -> str:
 
 
 def _workers(stack: ExitStack, n: int, broker: str, data: Path) -> None:
+    """`n` Celery workers on the server's folder `data` (its database, its logs)."""
+    data.mkdir(parents=True, exist_ok=True)
     for i in range(n):
+        log = open(data / f"worker{i}.log", "ab")  # noqa: SIM115 - closed with the stack
+        stack.callback(log.close)
         process = subprocess.Popen(
             [
                 sys.executable,
@@ -74,20 +78,27 @@ def _workers(stack: ExitStack, n: int, broker: str, data: Path) -> None:
                 "--name",
                 f"bench{i}@%h",
             ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         stack.callback(lambda p=process: (p.terminate(), p.wait(30)))
 
 
-def measure(mode: str, workers: int, runs: int, model: ScriptedModelServer, tmp: Path) -> dict:
+def measure(
+    mode: str,
+    workers: int,
+    runs: int,
+    model: ScriptedModelServer,
+    tmp: Path,
+    timeout_s: float = 600,
+) -> dict:
     data = tmp / f"{mode}-{workers}"
     repos = [sv.leap_repo(data / "repos" / f"leap{i}", model) for i in range(runs)]
     sv.script_runs(model, runs)
     with ExitStack() as stack:
         if mode == "celery":
             broker = _redis(stack, data)
-            _workers(stack, workers, broker, data)
+            _workers(stack, workers, broker, data / "server")  # the server's own database
             server = stack.enter_context(sv.serve(data / "server", "--broker", broker, workers=0))
         else:
             server = stack.enter_context(sv.serve(data / "server", workers=workers))
@@ -110,11 +121,17 @@ def measure(mode: str, workers: int, runs: int, model: ScriptedModelServer, tmp:
             ids.append(http.post("/api/runs", json=body).json()["id"])
         sampler = threading.Thread(target=sample)
         sampler.start()
+        deadline = time.monotonic() + timeout_s
         try:
             while True:
                 rows = {r["id"]: r for r in http.get("/api/runs", params={"limit": 500}).json()}
                 if all(rows[i]["job_status"] in ("done", "cancelled") for i in ids):
                     break
+                if time.monotonic() > deadline:
+                    states = sorted(f"{rows[i]['job_status']}/{rows[i]['status']}" for i in ids)
+                    logs = sorted((data / "server").glob("*.log"))
+                    tails = "".join(f"--- {p.name}\n{p.read_text()[-1500:]}" for p in logs)
+                    raise TimeoutError(f"not finished in {timeout_s:.0f} s: {states}\n{tails}")
                 time.sleep(0.5)
         finally:
             done.set()
