@@ -81,3 +81,15 @@ def test_cancel_a_queued_job_at_once_a_running_one_through_its_worker(queue):
     assert queue.get(running).status == "cancelled"
     queue.resubmit(running)
     assert queue.get(running).status == "queued" and not queue.get(running).cancel_requested
+
+
+def test_a_named_claim_waits_for_the_older_runs_of_its_repository(queue):
+    # Celery tasks name their run and may arrive in any order: the repository's order holds.
+    first, second, third = _submit(queue, "/a"), _submit(queue, "/a"), _submit(queue, "/a")
+    assert queue.claim("w1", 30, run_id=second) is None
+    assert queue.claim("w1", 30, run_id=first).run_id == first
+    assert queue.claim("w2", 30, run_id=second) is None  # /a is busy
+    queue.finish(first, "w1", "done")
+    assert queue.claim("w2", 30, run_id=third) is None  # second is older
+    assert queue.request_cancel(second) == "cancelled"
+    assert queue.claim("w2", 30, run_id=third).run_id == third  # a cancelled run is no turn

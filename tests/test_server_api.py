@@ -15,14 +15,9 @@ import pytest
 from council.server.client import Client
 from council.store import Store
 from tests.fakes import serve as sv
+from tests.fakes.model_server import Reply
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory, serve_cache):
-    with sv.serve(tmp_path_factory.mktemp("server")) as server:
-        yield server
 
 
 def _events(server: sv.Served, run_id: str, after: int = 0):
@@ -99,8 +94,6 @@ def test_a_killed_worker_leaves_the_run_queued_and_it_resumes_from_its_last_step
     serve_model.script("pacer", sv.PLAN)
     serve_model.script("maven", sv.CONTEXT)
     # The builder answers slowly: the worker is killed while it waits.
-    from tests.fakes.model_server import Reply
-
     serve_model.script("builder", Reply(content=sv.RIGHT, delay_s=60))
     serve_model.script("builder", sv.RIGHT)
     serve_model.script("guardian", sv.REVIEW)
@@ -168,6 +161,7 @@ def test_bad_submissions_are_refused_with_a_reason(served, tmp_path):
         ({"repo": str(plain), "feature": "x"}, "git"),
         ({"repo": "relative/path", "feature": "x"}, "absolute"),
         ({"repo": str(tmp_path / "missing"), "feature": "x"}, "no repository"),
+        ({"repo": str(plain), "feature": "x", "gates": ["test"]}, "kind heal"),
     ]:
         response = http.post("/api/runs", json=body)
         assert response.status_code == 400, response.text
@@ -176,7 +170,9 @@ def test_bad_submissions_are_refused_with_a_reason(served, tmp_path):
     assert http.get("/api/runs/r-nope").status_code == 404
 
 
-def test_keys_limit_repositories_and_rate(tmp_path_factory, serve_model, serve_cache, tmp_path):
+def test_keys_limit_repositories_and_rate(tmp_path_factory, serve_model, redis_url, tmp_path):
+    # Its own server (once a key exists, every request needs one) with no worker of its own:
+    # its jobs go to a broker nobody consumes, so they stay queued until cancelled.
     data = tmp_path_factory.mktemp("keyed")
     mine = sv.leap_repo(tmp_path / "mine", serve_model)
     theirs = sv.leap_repo(tmp_path / "theirs", serve_model)
@@ -189,10 +185,13 @@ def test_keys_limit_repositories_and_rate(tmp_path_factory, serve_model, serve_c
     key_a = create("a", mine)
     key_b = create("b", theirs)
     key_slow = create("slow", mine, "--rate", "2")
+    org = tmp_path / "org"
+    key_org = create("org", f"file://{org}/*")
     listed = sv.council("keys", "list", "--data", str(data))
     assert key_a not in listed.stdout and "a: " in listed.stdout  # never the secret
 
-    with sv.serve(data, workers=1) as server:
+    unread = redis_url.rsplit("/", 1)[0] + "/1"  # not the database the Celery tests' use
+    with sv.serve(data, "--broker", unread, workers=0) as server:
         a, b = server.client(key_a), server.client(key_b)
         assert server.client().get("/api/runs").status_code == 401
         assert server.client("ck_bogus_x").get("/api/runs").status_code == 401
@@ -212,24 +211,47 @@ def test_keys_limit_repositories_and_rate(tmp_path_factory, serve_model, serve_c
         codes = [slow.get("/api/runs").status_code for _ in range(3)]
         assert codes[:2] == [200, 200] and codes[2] == 429
 
+        assert a.get(f"/api/runs/{run_id}").json()["status"] == "cancelled"
+
+        # A URL pattern cannot be escaped with a dot segment (git would follow it).
+        escape = {"repo": f"file://{org}/../theirs", "feature": sv.INSTRUCTIONS}
+        refused = server.client(key_org).post("/api/runs", json=escape)
+        assert refused.status_code == 400 and "'..' segment" in refused.json()["detail"]
+
         key_b_id = key_b.split("_")[1]
         assert sv.council("keys", "revoke", key_b_id, "--data", str(data)).returncode == 0
         assert b.get("/api/runs").status_code == 401
-        sv.wait_until(lambda: a.get(f"/api/runs/{run_id}").json()["job_status"] != "running", 30)
 
 
-def test_metrics_parse_with_the_prometheus_parser_and_feed_the_alert_rules(served):
+def test_metrics_parse_with_the_prometheus_parser_and_feed_the_alert_rules(
+    served, serve_model, tmp_path
+):
     import httpx
     import yaml
     from prometheus_client.parser import text_string_to_metric_families
+
+    # A run whose planner's provider fails (no retries in the scripted council.yaml): the
+    # error counter and the failed run are what the error-rate alerts read.
+    repo = sv.leap_repo(tmp_path / "leap", serve_model)
+    serve_model.script("pacer", Reply(status=500, error="provider down"))
+    http = served.client()
+    body = {"repo": str(repo), "feature": sv.INSTRUCTIONS, "tests": ["leap_test.py"]}
+    broken = http.post("/api/runs", json=body).json()["id"]
+    end = _events(served, broken)[-1]
+    assert end[2]["status"] in ("error", "failed"), end
 
     response = httpx.get(f"{served.url}/metrics", timeout=30)
     assert response.status_code == 200
     families = {f.name: f for f in text_string_to_metric_families(response.text)}
     runs = {tuple(s.labels.values()): s.value for s in families["council_runs"].samples}
     assert runs.get(("run", "green"), 0) >= 1  # the green run of the first test
+    assert runs.get(("run", end[2]["status"]), 0) >= 1
     calls = families["council_model_calls"].samples
-    assert any(s.labels["persona"] == "pacer" and s.value >= 1 for s in calls)
+    assert any(s.labels["persona"] == "pacer" and s.value >= 2 for s in calls)
+    errors = {s.labels["model"]: s.value for s in families["council_model_errors"].samples}
+    assert errors.get("openai/pacer", 0) >= 1, errors
+    cost = families["council_cost_usd"].samples
+    assert any(s.labels["persona"] == "builder" and s.value > 0 for s in cost)
     latency = [s for s in families["council_model_latency_seconds"].samples]
     assert any(s.name.endswith("_bucket") and s.labels["le"] == "+Inf" for s in latency)
     assert "council_queue_jobs" in families and "council_cost_usd" in families
@@ -251,6 +273,8 @@ def test_council_submit_follows_a_heal_to_its_end(served, serve_model, tmp_path)
         "submit",
         "--kind",
         "heal",
+        "--gates",
+        "test",
         "--repo",
         str(repo),
         "--server",

@@ -4,45 +4,15 @@ with the data of a real run. Screenshots go to tests/artifacts/dashboard/ (not c
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import pytest
 
+from tests.fakes import council_script as cs
+from tests.fakes import heal_corpus as hc
 from tests.fakes import serve as sv
 from tests.fakes.model_server import Reply
+from tests.serve_fixtures import SHOTS
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-SHOTS = Path(__file__).parent / "artifacts" / "dashboard"
-
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(CHROMIUM is None, reason="scripts/setup --dev installs chromium"),
-]
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory, serve_cache):
-    with sv.serve(tmp_path_factory.mktemp("dash-server")) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    yield context.new_page()
-    context.close()
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
@@ -104,3 +74,33 @@ def test_the_runs_list_and_the_cost_charts_show_the_runs_data(served, green_run,
         assert label in svg.text_content()
         assert page.locator(f"{chart} svg rect").count() >= 4  # pacer, maven, builder, guardian
     page.screenshot(path=str(SHOTS / "costs.png"), full_page=True)
+
+
+def test_a_heal_runs_page_shows_its_classification_patch_and_review(
+    served, serve_model, tmp_path, page
+):
+    # A failing assertion: classified, patched by the Builder, approved, applied, green.
+    repo = hc.make_project(tmp_path / "calc", hc.BROKEN)
+    (repo / "council.yaml").write_text(cs.council_yaml(serve_model))
+    (repo / ".git" / "info" / "exclude").write_text("council.yaml\n.council/\n")
+    serve_model.script("builder", hc.FIX_DIFF)
+    serve_model.script("guardian", hc.APPROVE)
+    http = served.client()
+    body = {"repo": str(repo), "kind": "heal", "gates": ["install", "test"]}
+    run = http.post("/api/runs", json=body)
+    assert run.status_code == 201, run.text
+    run_id = run.json()["id"]
+    sv.wait_until(lambda: http.get(f"/api/runs/{run_id}").json()["job_status"] == "done", 240)
+    assert http.get(f"/api/runs/{run_id}").json()["status"] == "green"
+
+    page.goto(f"{served.url}/runs/{run_id}")
+    heal = page.locator("#heal tbody tr")
+    rows = [heal.nth(i).inner_text() for i in range(heal.count())]
+    classified = next(r for r in rows if "failure classified" in r)
+    assert "\ttest\t" in classified and "catalogue: failing_assertion" in classified, classified
+    proposed = next(r for r in rows if "patch proposed" in r)
+    assert "builder: calc.py" in proposed and "a + b" in proposed
+    assert any("patch reviewed" in r and "approve" in r for r in rows)
+    assert any("patch applied" in r and "calc.py" in r for r in rows)
+    assert "a + b" in page.inner_text("#diff")  # the heal's branch
+    page.screenshot(path=str(SHOTS / "heal.png"), full_page=True)

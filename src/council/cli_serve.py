@@ -197,6 +197,10 @@ def submit(
     max_iterations: Annotated[int | None, typer.Option(help="Most iterations.")] = None,
     budget: Annotated[float | None, typer.Option(help="Budget in USD.")] = None,
     pr: Annotated[bool, typer.Option("--pr", help="Open a pull request.")] = False,
+    gates: Annotated[
+        str | None,
+        typer.Option(help="--kind heal: comma-separated gates to run (default: all)."),
+    ] = None,
     follow: Annotated[
         bool, typer.Option("--follow", "-f", help="Stream the run's events until it ends.")
     ] = False,
@@ -217,6 +221,7 @@ def submit(
         "max_iterations": max_iterations,
         "budget": budget,
         "pr": pr,
+        "gates": [g.strip() for g in gates.split(",") if g.strip()] if gates else None,
     }
     run = client.submit(body)
     print(run["id"], flush=True)

@@ -106,9 +106,20 @@ def council(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
     )
 
 
+def server_env(cache: Path | None = None) -> dict[str, str]:
+    """The environment of a server or worker the tests start."""
+    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+    if cache is not None:
+        env["COUNCIL_CACHE_DIR"] = str(cache)
+    return env
+
+
 @contextmanager
-def serve(data: Path, *args: str, workers: int = 2, lease_s: float = 3.0) -> Iterator[Served]:
-    """`council serve` as its own process on a free loopback port, stopped with SIGTERM."""
+def serve(
+    data: Path, *args: str, workers: int = 2, lease_s: float = 3.0, cache: Path | None = None
+) -> Iterator[Served]:
+    """`council serve` as its own process on a free loopback port, stopped with SIGTERM;
+    `cache`: the cache of test environments its runs share (COUNCIL_CACHE_DIR)."""
     port = free_port()
     data.mkdir(parents=True, exist_ok=True)
     log = open(data / "serve.log", "ab")  # noqa: SIM115 - closed below
@@ -130,7 +141,7 @@ def serve(data: Path, *args: str, workers: int = 2, lease_s: float = 3.0) -> Ite
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
-        env={**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"},
+        env=server_env(cache),
     )
     url = f"http://127.0.0.1:{port}"
     try:

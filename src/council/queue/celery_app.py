@@ -64,6 +64,11 @@ def _execute_job(task: Any, run_id: str) -> str:
     status = run_job(queue, job, name, settings, spare=given)
     if settings.warm and not settings.stopping.is_set():
         _spares.child = start_spare(settings)  # ready for this thread's next task
+    if status == "queued":
+        # Back in line (this worker is stopping, the run's process was killed, or a run
+        # started outside the server holds the repository): this message is done with, so
+        # send another or no worker would ever look at the run again.
+        raise task.retry(countdown=BUSY_RETRY_S)
     return status
 
 

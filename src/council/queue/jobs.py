@@ -104,7 +104,8 @@ class JobQueue:
     def claim(self, worker: str, lease_s: float, run_id: str | None = None) -> Job | None:
         """Take the oldest claimable job (or exactly `run_id`) for `worker`, or None.
 
-        Claimable: queued, not cancelled, and no other job of its repository running.
+        Claimable: queued, not cancelled, no other job of its repository running and (for a
+        named run) none of its repository queued before it.
         """
         jobs = schema.jobs
         now = time.time()
@@ -120,7 +121,22 @@ class JobQueue:
             .limit(1)
         )
         if run_id is not None:
-            query = query.where(jobs.c.run_id == run_id)
+            # A Celery task names its run; it waits while an older run of its repository is
+            # still in line, so one repository's runs go in the order they were submitted.
+            older = jobs.alias("older")
+            ahead = select(older.c.run_id).where(
+                (older.c.repo_key == jobs.c.repo_key)
+                & (older.c.status == "queued")
+                & older.c.cancel_requested.is_(False)
+                & (
+                    (older.c.submitted_at < jobs.c.submitted_at)
+                    | (
+                        (older.c.submitted_at == jobs.c.submitted_at)
+                        & (older.c.run_id < jobs.c.run_id)
+                    )
+                )
+            )
+            query = query.where((jobs.c.run_id == run_id) & ~ahead.exists())
         with self.store.write_transaction() as conn:
             row = conn.execute(query).first()
             if row is None:

@@ -15,6 +15,7 @@ import subprocess  # nosec B404 - git clone with a fixed argv
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from council.errors import UsageError
 from council.queue.jobs import JobQueue
@@ -46,8 +47,17 @@ def is_url(repo: str) -> bool:
 
 def repo_key(repo: str) -> str:
     """The identity of a repository as keys name it: a URL as given (no trailing slash or
-    .git), a path resolved."""
+    .git), a path resolved.
+
+    A URL with a `.` or `..` segment is refused: git would follow it to another repository
+    than the one a key's pattern seems to name (`https://host/org/../other` matches `org/*`).
+    """
     if is_url(repo):
+        # The part after the host (scheme://host/PATH or user@host:PATH), %-escapes decoded.
+        rest = _URL.sub("", repo, count=1).split("/", 1) if _URL.match(repo) else None
+        path = unquote(rest[-1] if rest else repo.split(":", 1)[-1])
+        if any(part in (".", "..") for part in re.split(r"[/\\]", path)):
+            raise UsageError(f"repository URL {repo!r} has a '.' or '..' segment; name it plainly")
         return repo.rstrip("/").removesuffix(".git")
     return str(Path(repo).expanduser().resolve())
 
@@ -115,6 +125,8 @@ def _check_repo(root: Path) -> None:
 def _options(sub: Submission) -> dict[str, Any]:
     if sub.budget is not None and not sub.budget > 0:
         raise UsageError(f"budget must be more than 0 (USD), got {sub.budget:g}")
+    if sub.gates and sub.kind != "heal":
+        raise UsageError("gates choose what a heal runs; a run takes none (use kind heal)")
     if sub.max_iterations is not None and sub.max_iterations < 1:
         raise UsageError(f"max_iterations must be at least 1, got {sub.max_iterations}")
     return {

@@ -43,6 +43,17 @@ RunStatus = Literal[
     "queued", "running", "green", "failed", "error", "stopped", "interrupted", "cancelled"
 ]
 
+# One event of the stream as a client parses it (`id`, `event`, `data` lines); `data` is JSON
+# text: the event as `council run --json` prints it, or {"status": ...} for the last, `end`.
+SSE_EVENT_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string", "pattern": "^[0-9]+$"},
+        "event": {"type": "string"},
+        "data": {"type": "string", "contentMediaType": "application/json"},
+    },
+    "required": ["event", "data"],
+}
 SSE_POLL_S = 0.25
 SSE_KEEPALIVE_S = 15.0
 KEY_COOKIE = "council_key"
@@ -223,7 +234,7 @@ def create_app(state: ServerState) -> FastAPI:
                 completion_tokens=summary.completion_tokens,
                 cost_usd=summary.cost_usd,
             ),
-            events=len(queries.events_after(st.store, run_id, 0, limit=1_000_000)),
+            events=queries.event_count(st.store, run_id),
         )
 
     @app.post(
@@ -269,7 +280,7 @@ def create_app(state: ServerState) -> FastAPI:
                 "description": "Server-Sent Events: `id` is the event's sequence number, "
                 "`event` its kind, `data` its JSON; a last `end` event carries the run's status. "
                 "Reconnect with Last-Event-ID (or ?after=N) to get only later events.",
-                "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                "content": {"text/event-stream": {"schema": SSE_EVENT_SCHEMA}},
             },
             **_ERRORS,
             **_NOT_FOUND,

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from council.store import Store, schema
 
@@ -121,6 +121,13 @@ def events_after(
     )
     with store.read_connection() as conn:
         return [(seq, kind, json.loads(payload)) for seq, kind, payload in conn.execute(query)]
+
+
+def event_count(store: Store, run_id: str) -> int:
+    """How many events the run has stored (counted by the database, none of them read)."""
+    ev = schema.events
+    with store.read_connection() as conn:
+        return conn.execute(select(func.count()).where(ev.c.run_id == run_id)).scalar_one()
 
 
 def job_status(store: Store, run_id: str) -> tuple[str | None, str | None]:
