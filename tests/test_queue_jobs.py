@@ -79,6 +79,7 @@ def test_cancel_a_queued_job_at_once_a_running_one_through_its_worker(queue):
     # Its worker died while cancelling: the job ends cancelled, not queued again.
     assert queue.requeue_expired(now=job.lease_until + 100) == []
     assert queue.get(running).status == "cancelled"
+    assert queue.request_cancel(running) == "finished"  # nothing left to cancel
     queue.resubmit(running)
     assert queue.get(running).status == "queued" and not queue.get(running).cancel_requested
 

@@ -20,6 +20,9 @@ from tests.fakes.model_server import Reply
 pytestmark = pytest.mark.slow
 
 
+JSON = {"Content-Type": "application/json"}
+
+
 def _events(server: sv.Served, run_id: str, after: int = 0):
     return list(Client(server.url).events(run_id, after=after))
 
@@ -162,8 +165,12 @@ def test_bad_submissions_are_refused_with_a_reason(served, tmp_path):
         ({"repo": "relative/path", "feature": "x"}, "absolute"),
         ({"repo": str(tmp_path / "missing"), "feature": "x"}, "no repository"),
         ({"repo": str(plain), "feature": "x", "gates": ["test"]}, "kind heal"),
+        ({"repo": f"{plain}\u0000", "feature": "x"}, "U+0000"),  # was a 500 (schemathesis)
+        ({"repo": str(plain), "feature": "x", "tests": ["\ud823a.py"]}, "U+D823"),
     ]:
-        response = http.post("/api/runs", json=body)
+        # As JSON escapes (a lone surrogate cannot be sent as UTF-8).
+        sent = json.dumps(body).encode()
+        response = http.post("/api/runs", content=sent, headers=JSON)
         assert response.status_code == 400, response.text
         assert words in response.json()["detail"]
     assert http.post("/api/runs", json={"repo": ""}).status_code == 422
@@ -212,6 +219,8 @@ def test_keys_limit_repositories_and_rate(tmp_path_factory, serve_model, redis_u
         assert codes[:2] == [200, 200] and codes[2] == 429
 
         assert a.get(f"/api/runs/{run_id}").json()["status"] == "cancelled"
+        again = a.post(f"/api/runs/{run_id}/cancel")
+        assert again.status_code == 409 and "already finished" in again.json()["detail"]
 
         # A URL pattern cannot be escaped with a dot segment (git would follow it).
         escape = {"repo": f"file://{org}/../theirs", "feature": sv.INSTRUCTIONS}
@@ -287,7 +296,13 @@ def test_council_submit_follows_a_heal_to_its_end(served, serve_model, tmp_path)
     run_id = lines[0]
     kinds = [json.loads(line)["kind"] for line in lines[1:]]
     assert kinds[0] == "run_claimed" and kinds[-1] == "run_finished"
-    assert served.client().get(f"/api/runs/{run_id}").json()["status"] == "green"
+    shown = served.client().get(f"/api/runs/{run_id}").json()
+    assert shown["status"] == "green" and shown["feature"] == "heal: test"  # --gates test only
+
+    # A request the API's schema refuses is told field by field, not as a raw error list.
+    bad = sv.council("submit", "x", "--kind", "nope", "--repo", str(repo), "--server", served.url)
+    assert bad.returncode == 2, bad.stderr
+    assert "422: kind: Input should be 'run' or 'heal'" in bad.stderr and "[{" not in bad.stderr
 
 
 def test_serve_refuses_another_address_without_a_key_and_submit_says_no_server(tmp_path):

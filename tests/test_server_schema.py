@@ -11,12 +11,12 @@ from tests.fakes import serve as sv
 
 # A schema-valid submission can still name a folder that is no git repository, or an empty
 # feature for a run: only the server can tell, and it says so with 400. Cancel and resume
-# answer 202 (accepted: a worker carries them out).
+# answer 202 (accepted: a worker carries them out), cancel of a finished run 409.
 CONFIG = """
 [[operations]]
 include-path = "/api/runs"
 include-method = "POST"
-checks.positive_data_acceptance.expected-statuses = [200, 201, 202, 400, 401, 403, 404, 429]
+checks.positive_data_acceptance.expected-statuses = [200, 201, 202, 400, 401, 403, 404, 409, 429]
 """
 
 

@@ -241,7 +241,7 @@ class JobQueue:
 
     def request_cancel(self, run_id: str) -> str:
         """Cancel a job: a queued one at once ("cancelled"), a running one by its worker
-        ("cancelling"); a finished one is left as it is (its job status is returned)."""
+        ("cancelling"); a finished one is left as it is ("finished")."""
         jobs = schema.jobs
         with self.store.write_transaction() as conn:
             row = conn.execute(select(jobs).where(jobs.c.run_id == run_id)).first()
@@ -259,7 +259,7 @@ class JobQueue:
                     jobs.update().where(jobs.c.run_id == run_id).values(cancel_requested=True)
                 )
                 return "cancelling"
-            return row.status
+            return "finished"
 
     def resubmit(self, run_id: str) -> None:
         """Put a finished, unsuccessful run back in line (`resume`)."""

@@ -41,6 +41,24 @@ class Submission:
     gates: list[str] | None = None
 
 
+_BAD_PATH_CHAR = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")  # controls, lone surrogates
+_BAD_TEXT_CHAR = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+
+
+def check_text(sub: Submission) -> None:
+    """Refuse characters no path, URL or commit message may hold (a NUL, a control character,
+    half of a UTF-16 pair): the file system and git would fail on them mid-run."""
+    named = [("repo", sub.repo, _BAD_PATH_CHAR), ("feature", sub.feature, _BAD_TEXT_CHAR)]
+    named += [("tests", t, _BAD_PATH_CHAR) for t in sub.tests]
+    named += [("gates", g, _BAD_PATH_CHAR) for g in sub.gates or []]
+    for name, value, bad in named:
+        found = bad.search(value)
+        if found:
+            raise UsageError(
+                f"{name} holds the character U+{ord(found.group()):04X}, which it may not"
+            )
+
+
 def is_url(repo: str) -> bool:
     return bool(_URL.match(repo) or _SCP_LIKE.match(repo))
 
@@ -144,6 +162,7 @@ def submit(store: Store, sub: Submission, *, repos_dir: Path, key_id: str | None
 
     if sub.kind not in KINDS:
         raise UsageError(f"unknown kind {sub.kind!r} (known: {', '.join(KINDS)})")
+    check_text(sub)
     options = _options(sub)
     root = local_checkout(sub.repo, repos_dir)
     _check_repo(root)

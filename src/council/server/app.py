@@ -23,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from council.errors import CouncilError
 from council.events import RunFinished
 from council.queue.jobs import JobQueue
-from council.queue.submit import Submission, repo_key, submit
+from council.queue.submit import Submission, check_text, repo_key, submit
 from council.server import queries
 from council.server.keys import ApiKey, KeyStore
 from council.server.metrics import registry_for
@@ -188,11 +188,13 @@ def create_app(state: ServerState) -> FastAPI:
     )
     def submit_run(body: SubmitRequest, who: CallerDep, st: StateDep) -> RunOut:
         """Queue a run (`council run`, with `tests` the tests-given mode) or a heal."""
+        wanted = Submission(**body.model_dump())
+        check_text(wanted)  # before the repository is looked at
         if not who.sees(repo_key(body.repo)):
             raise HTTPException(403, "this key may not use that repository")
         run_id = submit(
             st.store,
-            Submission(**body.model_dump()),
+            wanted,
             repos_dir=st.data_dir / "repos",
             key_id=who.key.id if who.key else None,
         )
@@ -242,12 +244,19 @@ def create_app(state: ServerState) -> FastAPI:
         response_model=RunOut,
         status_code=202,
         tags=["runs"],
-        responses={**_ERRORS, **_NOT_FOUND},
+        responses={
+            409: {"model": Problem, "description": "the run is already finished"},
+            **_ERRORS,
+            **_NOT_FOUND,
+        },
     )
     def cancel_run(run_id: str, who: CallerDep, st: StateDep) -> RunOut:
         """Cancel a queued run at once, or stop a running one (its processes are killed)."""
-        _visible_run(st, who, run_id)
-        if st.queue.request_cancel(run_id) == "cancelled":
+        row = _visible_run(st, who, run_id)
+        outcome = st.queue.request_cancel(run_id)
+        if outcome == "finished":
+            raise HTTPException(409, f"run {run_id} is already finished ({row.status})")
+        if outcome == "cancelled":
             st.store.record_event(
                 RunFinished(run_id=run_id, status="cancelled", reason="cancelled before it started")
             )

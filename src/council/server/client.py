@@ -35,11 +35,7 @@ class Client:
                 hint="start one with `council serve`, or give --server URL",
             ) from None
         if response.status_code >= 400:
-            try:
-                detail = response.json().get("detail")
-            except ValueError:
-                detail = response.text
-            raise UsageError(f"the server refused: {response.status_code}: {detail}")
+            raise UsageError(f"the server refused: {response.status_code}: {_detail(response)}")
         return response
 
     def submit(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -62,7 +58,9 @@ class Client:
                 ) as response:
                     if response.status_code >= 400:
                         response.read()
-                        raise UsageError(f"the server refused: {response.status_code}")
+                        raise UsageError(
+                            f"the server refused: {response.status_code}: {_detail(response)}"
+                        )
                     for seq, kind, data in parse_sse(response.iter_lines()):
                         if seq is not None:
                             last = seq
@@ -102,6 +100,23 @@ class Client:
         if not as_json:
             print(f"run {run_id}: {status}")
         return status
+
+
+def _detail(response: httpx.Response) -> str:
+    """The reason of a refusal; a validation error (422) as `field: message` per field."""
+    try:
+        detail = response.json().get("detail")
+    except (ValueError, AttributeError):
+        return response.text.strip()[:500]
+    if isinstance(detail, list):
+        parts = []
+        for error in detail:
+            if not isinstance(error, dict):
+                continue
+            where = ".".join(str(p) for p in error.get("loc", ()) if p != "body")
+            parts.append(f"{where}: {error.get('msg', '')}" if where else str(error.get("msg")))
+        return "; ".join(parts) or str(detail)
+    return str(detail)
 
 
 def parse_sse(lines: Iterator[str]) -> Iterator[tuple[int | None, str, dict]]:
