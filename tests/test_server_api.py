@@ -177,7 +177,7 @@ def test_bad_submissions_are_refused_with_a_reason(served, tmp_path):
     assert http.get("/api/runs/r-nope").status_code == 404
 
 
-def test_keys_limit_repositories_and_rate(tmp_path_factory, serve_model, redis_url, tmp_path):
+def test_keys_limit_repositories_and_rate(tmp_path_factory, serve_model, redis_url, tmp_path, page):
     # Its own server (once a key exists, every request needs one) with no worker of its own:
     # its jobs go to a broker nobody consumes, so they stay queued until cancelled.
     data = tmp_path_factory.mktemp("keyed")
@@ -221,6 +221,19 @@ def test_keys_limit_repositories_and_rate(tmp_path_factory, serve_model, redis_u
         assert a.get(f"/api/runs/{run_id}").json()["status"] == "cancelled"
         again = a.post(f"/api/runs/{run_id}/cancel")
         assert again.status_code == 409 and "already finished" in again.json()["detail"]
+
+        # The dashboard in Chromium: sent to the login form, the key is posted (never in a
+        # URL: history and access logs keep those) and kept in an HttpOnly cookie.
+        visited: list[str] = []
+        page.on("request", lambda request: visited.append(request.url))
+        page.goto(f"{server.url}/runs/{run_id}")
+        assert page.url == f"{server.url}/login"
+        page.fill("input[name=key]", key_a)
+        page.click("button")
+        page.wait_for_url(f"{server.url}/")
+        page.locator(f"#run-{run_id}").wait_for()
+        cookie = next(c for c in page.context.cookies() if c["name"] == "council_key")
+        assert cookie["httpOnly"] and visited and not any(key_a in url for url in visited)
 
         # A URL pattern cannot be escaped with a dot segment (git would follow it).
         escape = {"repo": f"file://{org}/../theirs", "feature": sv.INSTRUCTIONS}

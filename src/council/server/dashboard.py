@@ -7,8 +7,9 @@ and re-renders its body when a step starts or ends. Pages see what the caller's 
 import time
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import parse_qs
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -98,14 +99,26 @@ def add_dashboard(app: FastAPI, caller, key_cookie: str) -> None:
         )
 
     @app.get("/login", response_class=HTMLResponse, include_in_schema=False)
-    def login(key: Annotated[str | None, Query(max_length=200)] = None) -> HTMLResponse:
-        if key:
-            # The key goes into an HttpOnly cookie; the dashboard's requests carry it.
-            response = RedirectResponse("/", status_code=303)
-            response.set_cookie(key_cookie, key, httponly=True, samesite="strict")
-            return response
+    def login_form() -> HTMLResponse:
+        # Posted, never a query parameter: a key in a URL stays in history and access logs.
         return HTMLResponse(
-            '<!doctype html><title>AI Council</title><form action="/login">'
+            '<!doctype html><title>AI Council</title><form method="post" action="/login">'
             '<label>API key <input name="key" type="password" autofocus></label> '
             "<button>open the dashboard</button></form>"
         )
+
+    @app.post("/login", include_in_schema=False)
+    async def login(request: Request) -> RedirectResponse:
+        raw = b""
+        async for chunk in request.stream():  # a form with one key: stop reading at 4 KiB
+            raw += chunk
+            if len(raw) > 4096:
+                break
+        body = raw[:4096].decode("utf-8", "replace")
+        key = (parse_qs(body).get("key") or [""])[0].strip()
+        if not key:
+            return RedirectResponse("/login", status_code=303)
+        # The key goes into an HttpOnly cookie; the dashboard's requests carry it.
+        response = RedirectResponse("/", status_code=303)
+        response.set_cookie(key_cookie, key, httponly=True, samesite="strict")
+        return response
