@@ -36,7 +36,7 @@ from council.events import (
 )
 from council.redact import MASK
 from council.store import Store
-from council.store.migrate import alembic_config, head_revision
+from council.store.migrate import alembic_config, head_revision, script_head
 from council.store.schema import metadata
 
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -89,6 +89,20 @@ def test_history_starts_with_one_initial_revision() -> None:
     bases = [r for r in revisions if r.down_revision is None]
     assert [b.revision for b in bases] == ["0001_initial"]
     assert script.get_heads() == [head_revision()]
+    assert script_head() == head_revision()  # the fast path's reading agrees with Alembic's
+
+
+def test_opening_a_store_at_head_does_not_load_alembic(tmp_path: Path) -> None:
+    Store.for_repo(tmp_path).close()  # creates and migrates
+    probe = (
+        "import sys; from pathlib import Path; from council.store import Store; "
+        f"Store.for_repo(Path({str(tmp_path)!r})).close(); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'alembic'))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]"
 
 
 def test_migrated_schema_matches_the_table_definitions(store: Store, tmp_path: Path) -> None:
