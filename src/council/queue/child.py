@@ -16,6 +16,7 @@ import sys
 import threading
 
 EXIT_BUSY = 3
+WARM_UP_WAIT_S = 120.0  # after its run, how long a spare waits for its imports to finish
 _PR_SET_PDEATHSIG = 1
 
 
@@ -38,6 +39,13 @@ def warm_up() -> None:
         flows.flow_class(kind)
 
 
+def _exit_now(code: int) -> None:
+    """Leave without Python's shutdown (its finalizers could wait on the warm-up's imports)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def _take_output(log_path: str) -> None:
     """From now on this process writes to the run's log."""
     sys.stdout.flush()
@@ -55,13 +63,21 @@ def main(argv: list[str]) -> int:
         # run handed over before the imports are done goes on beside them, as a cold start
         # does; one handed over later finds them done.
         die_with_parent()
-        threading.Thread(target=warm_up, name="warm-up", daemon=True).start()
+        warming = threading.Thread(target=warm_up, name="warm-up", daemon=True)
+        warming.start()
         line = sys.stdin.readline().strip()
         if not line:
-            return 0
+            _exit_now(0)  # not needed: nothing to finish, and the imports may be mid-way
         run_id, log_path = line.split(" ", 1)
         _take_output(log_path)
-        return run(argv[1], run_id)
+        code = run(argv[1], run_id)
+        # A run can end before the warm-up does (its model calls went to the warm gateway
+        # process). Exiting then kills the warm-up mid-import, holding an import lock that an
+        # object's __del__ (LiteLLM's HTTP handler) waits on at exit: forever.
+        warming.join(timeout=WARM_UP_WAIT_S)
+        if warming.is_alive():
+            _exit_now(code)
+        return code
     if len(argv) != 2:
         print("usage: python -m council.queue.child DB_URL RUN_ID", file=sys.stderr)
         return 2
