@@ -4,6 +4,7 @@ tests share it), a redis-server on 127.0.0.1 and a headless Chromium."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -39,11 +40,18 @@ def served(tmp_path_factory: pytest.TempPathFactory, serve_cache: Path) -> Itera
         yield server
 
 
+def _missing(what: str) -> None:
+    """In CI a missing service is a failure (a skip there proves nothing); locally, a skip."""
+    if os.environ.get("CI"):
+        pytest.fail(what)
+    pytest.skip(what)
+
+
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A redis-server on a free loopback port, nothing saved to disk."""
     if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed (scripts/setup installs it)")
+        _missing("redis-server is not installed (scripts/setup --dev installs it)")
     import redis
 
     port = sv.free_port()
@@ -74,7 +82,7 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def browser():
     """A headless Chromium (Debian's) driven by Playwright; screenshots go to SHOTS."""
     if CHROMIUM is None:
-        pytest.skip("scripts/setup --dev installs chromium")
+        _missing("chromium is not installed (scripts/setup --dev installs it)")
     from playwright.sync_api import sync_playwright
 
     SHOTS.mkdir(parents=True, exist_ok=True)

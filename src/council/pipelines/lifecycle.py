@@ -47,6 +47,7 @@ and projects the runs/steps rows from them; the CLI, `--json`, `show` and the se
 
 from __future__ import annotations
 
+import abc
 import os
 import socket
 import threading
@@ -112,7 +113,7 @@ class Outcome:
         return {**out, **details}
 
 
-class Flow:
+class Flow(abc.ABC):
     """The lifecycle of one run of a flow; subclasses supply `kind`, `check` and `flow`."""
 
     kind: ClassVar[str] = ""
@@ -163,8 +164,9 @@ class Flow:
         """Validate the request before anything is written; return the params to store."""
         return params
 
+    @abc.abstractmethod
     def flow(self) -> tuple[str, str]:
-        raise NotImplementedError
+        """The flow's steps run in order; returns (status, reason) for the outcome."""
 
     def failure_report(self, reason: str) -> list[str]:
         """Markdown lines after the header of the report left on the branch when the run
